@@ -1,0 +1,42 @@
+"""Fixtures shared by the whole suite. Tests run against real SQLite or real PostgreSQL."""
+
+import os
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """Collect static files once, as a production deploy does, so pages render with DEBUG off."""
+    static_root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=static_root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield static_root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgresql_run_really_uses_postgresql():
+    """In CI the PostgreSQL run must be on PostgreSQL: a silent fallback to SQLite would hide it."""
+    expected = os.environ.get("EXPECT_DATABASE_VENDOR")
+    if expected:
+        assert connection.vendor == expected, (
+            f"this run expects {expected} but DATABASE_URL gives {connection.vendor}"
+        )
+
+
+@pytest.fixture
+def signup_data() -> dict[str, str]:
+    """A complete, valid submission of the public form."""
+    return {
+        "full_name": "Ada Lovelace",
+        "email": "Ada.Lovelace@Example.com",
+        "phone": "+44 20 7946 0000",
+        "city": "London",
+        "country": "United Kingdom",
+        "message": "Front row, please!",
+        "consent": "on",
+        "website": "",
+    }

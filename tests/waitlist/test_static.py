@@ -1,0 +1,44 @@
+"""The public page works with DJANGO_DEBUG=0: WhiteNoise serves its (hashed, compressed) CSS."""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tests_run_with_debug_off():
+    assert settings.DEBUG is False
+
+
+def test_page_links_hashed_css_and_whitenoise_serves_it():
+    client = Client()  # a fresh handler, so WhiteNoise indexes the collected files
+    html = client.get("/").content.decode()
+
+    match = re.search(r'href="(/static/waitlist/site\.[0-9a-f]{12}\.css)"', html)
+    assert match, "the page does not link the hashed stylesheet"
+    css = client.get(match.group(1))
+
+    assert css.status_code == 200
+    assert css["Content-Type"].startswith("text/css")
+    assert "max-age=" in css["Cache-Control"]
+    assert b".card" in b"".join(css.streaming_content)
+
+
+def test_css_is_served_compressed_to_browsers_that_accept_it():
+    client = Client()
+    html = client.get("/").content.decode()
+    href = re.search(r'href="(/static/waitlist/site\.[0-9a-f]{12}\.css)"', html).group(1)
+
+    response = client.get(href, HTTP_ACCEPT_ENCODING="gzip")
+
+    assert response.status_code == 200
+    assert response["Content-Encoding"] in {"gzip", "br"}
+
+
+def test_page_loads_nothing_from_another_host():
+    html = Client().get("/").content.decode()
+
+    assert not re.search(r'(src|href)="(https?:)?//', html)

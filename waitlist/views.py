@@ -1,0 +1,51 @@
+"""The public signup page and the thank-you page."""
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from waitlist import conf
+from waitlist.forms import SignupForm
+from waitlist.ratelimit import client_address, rate_limit_hit
+from waitlist.services import signup_create
+
+logger = logging.getLogger(__name__)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "waitlist/signup.html", {"form": SignupForm()})
+
+    rate = conf.signup_rate_limit()
+    if rate is not None:
+        client = client_address(request, trusted_proxies=conf.trusted_proxy_count())
+        retry_after = rate_limit_hit(scope="signup", client=client, rate=rate)
+        if retry_after:
+            logger.warning("signup rate limit reached client=%s", client)
+            response = render(
+                request,
+                "waitlist/rate_limited.html",
+                {"retry_after": retry_after},
+                status=429,
+            )
+            response["Retry-After"] = str(retry_after)
+            return response
+
+    form = SignupForm(request.POST)
+    if form.is_bot():
+        # Look like success so the bot learns nothing; save nothing.
+        logger.info("signup honeypot filled; discarded")
+        return redirect("waitlist:thanks")
+    if not form.is_valid():
+        return render(request, "waitlist/signup.html", {"form": form})
+
+    signup_create(**form.signup_fields())
+    return redirect("waitlist:thanks")
+
+
+@require_http_methods(["GET", "HEAD"])
+def thanks(request: HttpRequest) -> HttpResponse:
+    return render(request, "waitlist/thanks.html")
