@@ -1,6 +1,16 @@
 """The public signup app."""
 
 from django.apps import AppConfig
+from django.core.management import call_command
+from django.db.models.signals import post_migrate
+
+
+def create_cache_table(*, using: str, **kwargs) -> None:
+    """The signup rate limit counts in the database cache: `migrate` must leave its table there.
+
+    `createcachetable` is idempotent and does nothing for cache backends other than the database.
+    """
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 class WaitlistConfig(AppConfig):
@@ -9,3 +19,7 @@ class WaitlistConfig(AppConfig):
 
     def ready(self) -> None:
         from waitlist import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(
+            create_cache_table, sender=self, dispatch_uid="waitlist.create_cache_table"
+        )

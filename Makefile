@@ -1,0 +1,58 @@
+# waitlist-site: `make run` starts the site, `make test` runs the whole suite on SQLite and PostgreSQL.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/waitlist
+
+.PHONY: run test test-sqlite test-postgresql lint format superuser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime-installed $@
+
+# The site on SQLite in development mode (DJANGO_DEBUG=1 unless you set it).
+run: export DJANGO_DEBUG ?= 1
+run: $(VENV)/.runtime-installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "  waitlist-site is starting at http://$(HOST):$(PORT)/"
+	@echo "  Admin: http://$(HOST):$(PORT)/admin/"
+	@echo "  No admin login yet? In another terminal run: make superuser"
+	@echo "  Stop with Ctrl-C."
+	@echo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+superuser: $(VENV)/.runtime-installed
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
+
+# Lint, then the whole suite twice: on SQLite and on PostgreSQL ($(TEST_DATABASE_URL)).
+test: lint test-sqlite test-postgresql
+
+test-sqlite: $(VENV)/.dev-installed
+	env -u DATABASE_URL EXPECT_DATABASE_VENDOR=sqlite $(BIN)/pytest
+
+test-postgresql: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) EXPECT_DATABASE_VENDOR=postgresql $(BIN)/pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
