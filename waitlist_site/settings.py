@@ -167,7 +167,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "django.request": {"handlers": ["console", "mail_admins"], "level": "ERROR"},
+        # Replaces Django's default "django" logger, which would print every line twice.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"handlers": ["mail_admins"], "level": "ERROR"},
         "backups_app": {"handlers": ["console", "mail_admins"], "propagate": False},
     },
 }
