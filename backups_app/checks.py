@@ -15,6 +15,8 @@ def check_backup_settings(app_configs, **kwargs) -> list[Error]:
         conf.debounce_seconds,
         conf.max_delay_seconds,
         conf.rpo_seconds,
+        conf.lock_timeout_seconds,
+        conf.shrink_threshold,
     ):
         try:
             read()

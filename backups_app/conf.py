@@ -61,3 +61,41 @@ def _non_negative(name: str, default: float) -> float:
     if value < 0:
         raise ImproperlyConfigured(f"{name} must not be negative, not {value}.")
     return value
+
+
+def lock_timeout_seconds() -> float:
+    """How long a backup or restore waits for another one to finish before failing as busy."""
+    return _non_negative("BACKUP_LOCK_TIMEOUT_SECONDS", 60)
+
+
+def shrink_threshold() -> float:
+    """The fraction a table's row count may fall between backups before the shrink guard fires."""
+    value = float(getattr(settings, "BACKUP_SHRINK_THRESHOLD", 0.2))
+    if not 0 <= value < 1:
+        raise ImproperlyConfigured(f"BACKUP_SHRINK_THRESHOLD must be in [0, 1), not {value}.")
+    return value
+
+
+def pg_dump_path() -> str:
+    """The pg_dump program (a name on PATH or a path), e.g. a newer major version's."""
+    return str(getattr(settings, "BACKUP_PG_DUMP", "pg_dump"))
+
+
+def psql_path() -> str:
+    """The psql program used for restores."""
+    return str(getattr(settings, "BACKUP_PSQL", "psql"))
+
+
+def sqlite3_path() -> str:
+    """The sqlite3 shell; when it is missing SQLite dumps fall back to Python (slower)."""
+    return str(getattr(settings, "BACKUP_SQLITE3", "sqlite3"))
+
+
+def shrink_ignored_tables() -> set[str]:
+    """Tables whose shrinking is normal (sessions expire, caches and our own catalogue rotate)."""
+    ignored = {"django_session"}
+    for cache in settings.CACHES.values():
+        if cache.get("BACKEND") == "django.core.cache.backends.db.DatabaseCache":
+            ignored.add(cache["LOCATION"])
+    ignored.update(getattr(settings, "BACKUP_SHRINK_IGNORE_TABLES", ()))
+    return ignored

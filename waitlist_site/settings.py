@@ -88,6 +88,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
         }
     )
+    # Tests use a file, not memory: backups read the database from other connections.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(BASE_DIR / ".test-db.sqlite3")
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -170,7 +174,6 @@ LOGGING = {
         # Replaces Django's default "django" logger, which would print every line twice.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["mail_admins"], "level": "ERROR"},
-        "backups_app": {"handlers": ["console", "mail_admins"], "propagate": False},
     },
 }
 
@@ -187,3 +190,8 @@ BACKUP_DEBOUNCE_SECONDS = env.float("BACKUP_DEBOUNCE_SECONDS", default=5)
 BACKUP_MAX_DELAY_SECONDS = env.float("BACKUP_MAX_DELAY_SECONDS", default=60)
 BACKUP_API_TOKEN = env.str("BACKUP_API_TOKEN", default="") or None
 BACKUP_RPO_SECONDS = env.float("BACKUP_RPO_SECONDS", default=300)
+BACKUP_LOCK_TIMEOUT_SECONDS = env.float("BACKUP_LOCK_TIMEOUT_SECONDS", default=60)
+BACKUP_SHRINK_THRESHOLD = env.float("BACKUP_SHRINK_THRESHOLD", default=0.2)
+BACKUP_PG_DUMP = env.str("BACKUP_PG_DUMP", default="pg_dump")
+BACKUP_PSQL = env.str("BACKUP_PSQL", default="psql")
+BACKUP_SQLITE3 = env.str("BACKUP_SQLITE3", default="sqlite3")

@@ -1,0 +1,101 @@
+"""The contract every backup engine fulfils."""
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from django.db import connections
+
+# pg_dump reads the same snapshot in parallel; elsewhere: how many rows to read at once.
+ROW_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class DumpSnapshot:
+    """What was read in the very snapshot the dump was taken from."""
+
+    row_counts: dict[str, int]
+    newest_row: tuple | None
+
+
+class ScratchDatabase:
+    """A throwaway database restored from a dump, for restore tests and merge restores."""
+
+    def row_counts(self) -> dict[str, int]:
+        raise NotImplementedError(
+            "subclasses of ScratchDatabase must provide a row_counts() method"
+        )
+
+    def columns(self, table: str) -> list[str]:
+        raise NotImplementedError("subclasses of ScratchDatabase must provide a columns() method")
+
+    def iter_rows(self, table: str, columns: list[str]) -> Iterator[list[tuple]]:
+        """Batches of rows of `table` (only `columns`, in that order), by primary key."""
+        raise NotImplementedError(
+            "subclasses of ScratchDatabase must provide an iter_rows() method"
+        )
+
+
+class BaseEngine:
+    vendor = ""
+    #: The text a complete dump ends with; verification looks for it.
+    completion_marker = b""
+
+    def __init__(self, alias: str = "default") -> None:
+        self.alias = alias
+
+    @property
+    def settings_dict(self) -> dict:
+        return connections[self.alias].settings_dict
+
+    def lock(self, *, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """Hold the one backup-or-restore lock; raise BackupBusy after `timeout` seconds."""
+        raise NotImplementedError("subclasses of BaseEngine must provide a lock() method")
+
+    def dump(self, *, write: Callable[[bytes], object], newest_row_sql: str | None) -> DumpSnapshot:
+        """Stream a plain-SQL dump to `write`; count every table in the same snapshot.
+
+        `newest_row_sql`, when given, is run in that snapshot too (the newest signup covered).
+        Raises DumpError.
+        """
+        raise NotImplementedError("subclasses of BaseEngine must provide a dump() method")
+
+    def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:
+        """Replace the live database with the dump, atomically, or leave it exactly as it was.
+
+        The row counts are checked against `expected_counts` before the change becomes visible.
+        Raises RestoreError.
+        """
+        raise NotImplementedError("subclasses of BaseEngine must provide a restore() method")
+
+    def scratch(self, *, sql: IO[bytes]) -> contextlib.AbstractContextManager[ScratchDatabase]:
+        """Restore the dump into a temporary database; drop it on exit. Raises RestoreError."""
+        raise NotImplementedError("subclasses of BaseEngine must provide a scratch() method")
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table in the live database, read in one snapshot."""
+        raise NotImplementedError("subclasses of BaseEngine must provide a row_counts() method")
+
+    def is_complete(self, tail: bytes) -> bool:
+        """Whether a dump ending in `tail` was written to the end."""
+        return self.completion_marker in tail
+
+
+def quote_name(name: str) -> str:
+    """An SQL identifier in double quotes (both PostgreSQL and SQLite)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_text(value: str) -> str:
+    """An SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def compare_counts(actual: dict[str, int], expected: dict[str, int]) -> list[str]:
+    """Human-readable differences between two sets of row counts (empty when they agree)."""
+    return [
+        f"{table} has {actual.get(table, 'no')} rows, expected {count}"
+        for table, count in sorted(expected.items())
+        if actual.get(table) != count
+    ]

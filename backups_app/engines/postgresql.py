@@ -1,0 +1,333 @@
+"""PostgreSQL backups with the real pg_dump and psql (PRODUCT.md §4.1).
+
+Dumps are plain SQL with `--clean --if-exists --no-owner --no-privileges`, so the emergency
+`psql "$DATABASE_URL" < backup-….sql` works on an empty database and on the live one. Row counts
+come from a REPEATABLE READ transaction whose exported snapshot pg_dump reads, so they match the
+dump exactly while signups keep arriving.
+"""
+
+import contextlib
+import hashlib
+import os
+import secrets
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import IO
+
+import psycopg
+from psycopg import sql as pgsql
+
+from backups_app import conf
+from backups_app.engines.base import (
+    ROW_BATCH,
+    BaseEngine,
+    DumpSnapshot,
+    ScratchDatabase,
+    quote_name,
+    quote_text,
+)
+from backups_app.exceptions import BackupBusy, BackupError, DumpError, RestoreError
+
+CHUNK_SIZE = 1 << 20
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"waitlist-site backups").digest()[:8], "big", signed=True)
+TABLES_SQL = """
+    SELECT schemaname, tablename FROM pg_catalog.pg_tables
+    WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+    ORDER BY schemaname, tablename
+"""
+# libpq environment variables for the settings Django passes through OPTIONS.
+LIBPQ_ENVIRONMENT = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+}
+
+
+def table_key(schema: str, table: str) -> str:
+    return table if schema == "public" else f"{schema}.{table}"
+
+
+def qualified(key: str) -> str:
+    schema, _, table = key.rpartition(".")
+    return f"{quote_name(schema or 'public')}.{quote_name(table)}"
+
+
+class PostgreSQLEngine(BaseEngine):
+    vendor = "postgresql"
+    completion_marker = b"-- PostgreSQL database dump complete"
+
+    # --- connections -----------------------------------------------------------------------------
+    def connect_params(self, dbname: str | None = None) -> dict:
+        s = self.settings_dict
+        params = {
+            "dbname": dbname or s["NAME"],
+            "user": s.get("USER") or None,
+            "password": s.get("PASSWORD") or None,
+            "host": s.get("HOST") or None,
+            "port": str(s["PORT"]) if s.get("PORT") else None,
+        }
+        options = s.get("OPTIONS", {})
+        params.update({key: str(options[key]) for key in LIBPQ_ENVIRONMENT if key in options})
+        return {key: value for key, value in params.items() if value is not None}
+
+    def tool_environment(self, dbname: str | None = None) -> dict[str, str]:
+        """Connection settings for pg_dump/psql: through the environment, never on the command
+        line, so the password does not show in `ps`."""
+        params = self.connect_params(dbname)
+        names = {
+            "dbname": "PGDATABASE",
+            "user": "PGUSER",
+            "password": "PGPASSWORD",
+            "host": "PGHOST",
+            "port": "PGPORT",
+            **LIBPQ_ENVIRONMENT,
+        }
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        environment.update({names[key]: value for key, value in params.items()})
+        # Only warnings and errors from psql: --clean on an empty database is all NOTICEs.
+        environment["PGOPTIONS"] = "-c client_min_messages=warning"
+        return environment
+
+    def connect(self, dbname: str | None = None, **kwargs) -> psycopg.Connection:
+        try:
+            return psycopg.connect(**self.connect_params(dbname), **kwargs)
+        except psycopg.OperationalError as err:
+            raise BackupError(f"Cannot connect to PostgreSQL: {err}".strip()) from err
+
+    # --- lock ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, *, timeout: float) -> Iterator[None]:
+        """A session-level advisory lock: one backup or restore at a time across every host."""
+        holder = self.connect(autocommit=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while not holder.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise BackupBusy(
+                        f"Another backup or restore is running (waited {timeout:g} s); "
+                        "try again when it has finished."
+                    )
+                time.sleep(0.1)
+            yield
+        finally:
+            holder.close()  # ends the session, which releases the lock
+
+    # --- dump ------------------------------------------------------------------------------------
+    def dump(self, *, write: Callable[[bytes], object], newest_row_sql: str | None) -> DumpSnapshot:
+        snapshot_connection = self.connect()
+        try:
+            snapshot_connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            snapshot_connection.read_only = True
+            snapshot_id = snapshot_connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            command = [
+                conf.pg_dump_path(),
+                "--format=plain",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--no-password",
+                f"--snapshot={snapshot_id}",
+            ]
+            with tempfile.TemporaryFile() as stderr:
+                try:
+                    process = subprocess.Popen(
+                        command,
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                        env=self.tool_environment(),
+                    )
+                except OSError as err:
+                    raise DumpError(
+                        f"Cannot run pg_dump ({conf.pg_dump_path()!r}): {err.strerror}. "
+                        "Install the PostgreSQL client or set BACKUP_PG_DUMP."
+                    ) from err
+                # Count in the exported snapshot while pg_dump streams: the same data, in parallel.
+                counting = _Counting(snapshot_connection, newest_row_sql)
+                counting.start()
+                try:
+                    while chunk := process.stdout.read(CHUNK_SIZE):
+                        write(chunk)
+                except BaseException:
+                    process.kill()
+                    raise
+                finally:
+                    process.stdout.close()
+                    returncode = process.wait()
+                    counting.join()
+                if returncode != 0:
+                    raise DumpError(f"pg_dump failed ({_exit(returncode)}): {_tail(stderr)}")
+            if counting.error is not None:
+                raise DumpError(f"Counting rows failed: {counting.error}") from counting.error
+            return DumpSnapshot(row_counts=counting.row_counts, newest_row=counting.newest_row)
+        except psycopg.Error as err:
+            raise DumpError(f"PostgreSQL error during the dump: {err}") from err
+        finally:
+            snapshot_connection.close()
+
+    # --- restore ---------------------------------------------------------------------------------
+    def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:
+        """psql in one transaction, with the row-count check appended inside that transaction: a
+        failed statement or a wrong count rolls everything back and the live data is untouched."""
+        self._psql(sql=sql, dbname=None, trailer=count_check_sql(expected_counts))
+
+    def _psql(self, *, sql: IO[bytes], dbname: str | None, trailer: str = "") -> None:
+        command = [
+            conf.psql_path(),
+            "--no-psqlrc",
+            "--quiet",
+            "--no-password",
+            "--single-transaction",
+            "--set=ON_ERROR_STOP=1",
+            "--file=-",
+        ]
+        with tempfile.TemporaryFile() as stderr:
+            try:
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env=self.tool_environment(dbname),
+                )
+            except OSError as err:
+                raise RestoreError(
+                    f"Cannot run psql ({conf.psql_path()!r}): {err.strerror}. "
+                    "Install the PostgreSQL client or set BACKUP_PSQL."
+                ) from err
+            try:
+                while chunk := sql.read(CHUNK_SIZE):
+                    process.stdin.write(chunk)
+                if trailer:
+                    process.stdin.write(b"\n" + trailer.encode() + b"\n")
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # psql stopped at an error; its exit code and stderr say which
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            returncode = process.wait()
+            if returncode != 0:
+                raise RestoreError(
+                    f"psql failed ({_exit(returncode)}); nothing was changed: {_tail(stderr)}"
+                )
+
+    # --- scratch database ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scratch(self, *, sql: IO[bytes]) -> Iterator[ScratchDatabase]:
+        base = str(self.settings_dict["NAME"])[:30]
+        name = f"{base}_scratch_{secrets.token_hex(4)}"
+        maintenance = self._maintenance_connection()
+        try:
+            maintenance.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+        except psycopg.Error as err:
+            maintenance.close()
+            raise RestoreError(f"Cannot create a scratch database: {err}") from err
+        try:
+            self._psql(sql=sql, dbname=name)
+            with self.connect(name, autocommit=True) as scratch_connection:
+                yield PostgreSQLScratch(scratch_connection)
+        finally:
+            maintenance.execute(
+                pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+            )
+            maintenance.close()
+
+    def _maintenance_connection(self) -> psycopg.Connection:
+        for dbname in ("postgres", "template1"):
+            try:
+                return psycopg.connect(**self.connect_params(dbname), autocommit=True)
+            except psycopg.OperationalError:
+                continue
+        raise RestoreError("Cannot connect to the 'postgres' or 'template1' database.")
+
+    # --- live counts -----------------------------------------------------------------------------
+    def row_counts(self) -> dict[str, int]:
+        with self.connect() as connection:
+            connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            return count_rows(connection)
+
+
+class PostgreSQLScratch(ScratchDatabase):
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self.connection = connection
+
+    def row_counts(self) -> dict[str, int]:
+        return count_rows(self.connection)
+
+    def columns(self, table: str) -> list[str]:
+        schema, _, name = table.rpartition(".")
+        rows = self.connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            [schema or "public", name],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def iter_rows(self, table: str, columns: list[str]) -> Iterator[list[tuple]]:
+        column_list = ", ".join(quote_name(c) for c in columns)
+        query = f"SELECT {column_list} FROM {qualified(table)} ORDER BY 1"
+        with self.connection.transaction(), self.connection.cursor(name="scratch_rows") as cursor:
+            cursor.itersize = ROW_BATCH
+            cursor.execute(query)
+            while batch := cursor.fetchmany(ROW_BATCH):
+                yield batch
+
+
+class _Counting(threading.Thread):
+    """Counts every table (and reads the newest signup) inside the exported snapshot."""
+
+    def __init__(self, connection: psycopg.Connection, newest_row_sql: str | None) -> None:
+        super().__init__(daemon=True)
+        self.connection = connection
+        self.newest_row_sql = newest_row_sql
+        self.row_counts: dict[str, int] = {}
+        self.newest_row: tuple | None = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.row_counts = count_rows(self.connection)
+            if self.newest_row_sql:
+                self.newest_row = self.connection.execute(self.newest_row_sql).fetchone()
+        except Exception as err:  # reported by the dumping thread
+            self.error = err
+
+
+def count_rows(connection: psycopg.Connection) -> dict[str, int]:
+    tables = [table_key(schema, table) for schema, table in connection.execute(TABLES_SQL)]
+    if not tables:
+        return {}
+    query = " UNION ALL ".join(
+        f"SELECT {quote_text(key)}, count(*) FROM {qualified(key)}" for key in tables
+    )
+    return {key: count for key, count in connection.execute(query)}
+
+
+def count_check_sql(expected_counts: dict[str, int]) -> str:
+    """A DO block that raises, aborting psql's single transaction, when a count differs."""
+    checks = "\n".join(
+        f"  SELECT count(*) INTO n FROM {qualified(key)};\n"
+        f"  IF n <> {int(count)} THEN RAISE EXCEPTION "
+        f"'restored table % has % rows, the manifest says %', {quote_text(key)}, n, {int(count)};"
+        f" END IF;"
+        for key, count in sorted(expected_counts.items())
+    )
+    return f"DO $check$\nDECLARE n bigint;\nBEGIN\n{checks}\nEND\n$check$;"
+
+
+def _exit(returncode: int) -> str:
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+
+
+def _tail(stderr: IO[bytes], limit: int = 1500) -> str:
+    stderr.seek(0)
+    text = stderr.read().decode(errors="replace").strip()
+    return text[-limit:] or "(no message)"

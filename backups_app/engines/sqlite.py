@@ -1,0 +1,288 @@
+"""SQLite backups as SQL text (PRODUCT.md §4.1), restorable with `sqlite3 new.db < backup-….sql`.
+
+Dumps read one transaction in WAL mode, so signups keep committing meanwhile, and the row counts
+come from that same transaction. The sqlite3 shell writes the dump when it is installed (it is
+about three times faster than Python); otherwise Python's `iterdump()` writes the same SQL.
+Restores are built in a scratch file, checked, then copied into the live database with SQLite's
+backup API in one step: every other connection sees the old database or the restored one.
+"""
+
+import contextlib
+import fcntl
+import io
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from backups_app import conf
+from backups_app.engines.base import (
+    ROW_BATCH,
+    BaseEngine,
+    DumpSnapshot,
+    ScratchDatabase,
+    compare_counts,
+    quote_name,
+    quote_text,
+)
+from backups_app.exceptions import BackupBusy, DumpError, EngineNotSupported, RestoreError
+
+CHUNK_SIZE = 1 << 20
+TABLES_SQL = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+)
+
+
+class SQLiteEngine(BaseEngine):
+    vendor = "sqlite"
+    completion_marker = b"COMMIT;"
+
+    @property
+    def path(self) -> Path:
+        name = str(self.settings_dict["NAME"] or "")
+        if not name or name == ":memory:" or "mode=memory" in name:
+            raise EngineNotSupported("An in-memory SQLite database cannot be backed up.")
+        return Path(name)
+
+    @property
+    def busy_timeout(self) -> float:
+        return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 20))
+
+    def open(self, path: Path | None = None) -> sqlite3.Connection:
+        """A connection of our own, in autocommit mode so transactions are ours to begin."""
+        return sqlite3.connect(path or self.path, timeout=self.busy_timeout, isolation_level=None)
+
+    def is_complete(self, tail: bytes) -> bool:
+        return tail.rstrip().endswith(self.completion_marker)
+
+    # --- lock ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, *, timeout: float) -> Iterator[None]:
+        """An exclusive lock on a file beside the database: one backup or restore at a time."""
+        lock_path = self.path.with_name(self.path.name + ".backup-lock")
+        with lock_path.open("a") as handle:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise BackupBusy(
+                            f"Another backup or restore is running (waited {timeout:g} s); "
+                            "try again when it has finished."
+                        ) from None
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- dump ------------------------------------------------------------------------------------
+    def dump(self, *, write: Callable[[bytes], object], newest_row_sql: str | None) -> DumpSnapshot:
+        if not self.path.is_file():
+            raise DumpError(f"The SQLite database {self.path} does not exist.")
+        with contextlib.closing(self.open()) as connection:
+            tables = [row[0] for row in connection.execute(TABLES_SQL)]
+        shell = shutil.which(conf.sqlite3_path())
+        if shell:
+            return self._dump_with_shell(shell, write, tables, newest_row_sql)
+        return self._dump_with_python(write, newest_row_sql)
+
+    def _dump_with_shell(
+        self, shell: str, write: Callable, tables: list[str], newest_row_sql: str | None
+    ) -> DumpSnapshot:
+        with tempfile.TemporaryDirectory(prefix="waitlist-dump-") as folder:
+            counts_file = Path(folder) / "counts.tsv"
+            newest_file = Path(folder) / "newest.tsv"
+            # One transaction for the counts and the dump: they describe the same data.
+            script = [
+                ".bail on",
+                f".timeout {int(self.busy_timeout * 1000)}",
+                ".headers off",
+                ".mode tabs",
+                "BEGIN;",
+            ]
+            if tables:
+                script += [f".once {quote_text(str(counts_file))}", count_sql(tables) + ";"]
+            if newest_row_sql:
+                script += [f".once {quote_text(str(newest_file))}", newest_row_sql + ";"]
+            script += [".dump", "COMMIT;", ""]
+            with tempfile.TemporaryFile() as stderr:
+                try:
+                    process = subprocess.Popen(
+                        [shell, "-batch", "-bail", str(self.path)],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                    )
+                except OSError as err:
+                    raise DumpError(f"Cannot run the sqlite3 shell: {err.strerror}") from err
+                try:
+                    process.stdin.write("\n".join(script).encode())
+                    process.stdin.close()
+                    while chunk := process.stdout.read(CHUNK_SIZE):
+                        write(chunk)
+                except BaseException:
+                    process.kill()
+                    raise
+                finally:
+                    process.stdout.close()
+                    returncode = process.wait()
+                if returncode != 0:
+                    stderr.seek(0)
+                    message = stderr.read().decode(errors="replace").strip()[-1500:]
+                    raise DumpError(f"sqlite3 .dump failed (exit code {returncode}): {message}")
+            row_counts = {}
+            if tables:
+                for line in counts_file.read_text().splitlines():
+                    table, _, count = line.rpartition("\t")
+                    row_counts[table] = int(count)
+            newest_row = None
+            if newest_row_sql and newest_file.read_text().strip():
+                newest_row = tuple(newest_file.read_text().rstrip("\n").split("\t"))
+        return DumpSnapshot(row_counts=row_counts, newest_row=newest_row)
+
+    def _dump_with_python(self, write: Callable, newest_row_sql: str | None) -> DumpSnapshot:
+        try:
+            with contextlib.closing(self.open()) as connection:
+                connection.execute("BEGIN")
+                row_counts = count_rows(connection)
+                newest_row = (
+                    connection.execute(newest_row_sql).fetchone() if newest_row_sql else None
+                )
+                write(b"PRAGMA foreign_keys=OFF;\n")
+                lines: list[str] = []
+                for line in connection.iterdump():
+                    lines.append(line)
+                    if len(lines) >= 2000:
+                        write(("\n".join(lines) + "\n").encode())
+                        lines = []
+                write(("\n".join(lines) + "\n").encode())
+                connection.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise DumpError(f"SQLite error during the dump: {err}") from err
+        return DumpSnapshot(row_counts=row_counts, newest_row=newest_row)
+
+    # --- restore ---------------------------------------------------------------------------------
+    def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:
+        with self._scratch_file() as scratch_path:
+            self._build(scratch_path, sql)
+            with contextlib.closing(self.open(scratch_path)) as scratch:
+                mismatches = compare_counts(count_rows(scratch), expected_counts)
+                if mismatches:
+                    raise RestoreError(
+                        "The restored data does not match the manifest; nothing was changed: "
+                        + "; ".join(mismatches)
+                    )
+                try:
+                    with contextlib.closing(self.open()) as live:
+                        # One step (pages=-1): other connections see the old or the new database.
+                        scratch.backup(live)
+                except sqlite3.Error as err:
+                    raise RestoreError(
+                        f"Copying the restored database into place failed; nothing was changed: "
+                        f"{err}"
+                    ) from err
+
+    @contextlib.contextmanager
+    def scratch(self, *, sql: IO[bytes]) -> Iterator[ScratchDatabase]:
+        with self._scratch_file() as scratch_path:
+            self._build(scratch_path, sql)
+            with contextlib.closing(self.open(scratch_path)) as connection:
+                yield SQLiteScratch(connection)
+
+    @contextlib.contextmanager
+    def _scratch_file(self) -> Iterator[Path]:
+        # Beside the live database: same file system, and a folder SQLite can already write in.
+        folder = Path(tempfile.mkdtemp(prefix=".restore-", dir=self.path.parent))
+        try:
+            yield folder / "scratch.sqlite3"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _build(self, scratch_path: Path, sql: IO[bytes]) -> None:
+        """Run the dump's SQL into a new database file, in chunks of whole statements."""
+        with contextlib.closing(self.open()) as live:
+            page_size = live.execute("PRAGMA page_size").fetchone()[0]
+        connection = self.open(scratch_path)
+        try:
+            # A throwaway file: no journal, no fsync. Same page size as the live database so the
+            # backup API can copy it into a WAL database.
+            connection.execute(f"PRAGMA page_size={int(page_size)}")
+            connection.execute("PRAGMA journal_mode=OFF")
+            connection.execute("PRAGMA synchronous=OFF")
+            text = io.TextIOWrapper(sql, encoding="utf-8", newline="")
+            chunk: list[str] = []
+            size = 0
+            for line in text:
+                chunk.append(line)
+                size += len(line)
+                if size >= CHUNK_SIZE and line.rstrip().endswith(";"):
+                    script = "".join(chunk)
+                    if sqlite3.complete_statement(script):
+                        self._run(connection, script)
+                        chunk, size = [], 0
+            if chunk:
+                self._run(connection, "".join(chunk))
+            if connection.in_transaction:
+                raise RestoreError("The dump ends early (its final COMMIT is missing).")
+        except sqlite3.Error as err:
+            raise RestoreError(f"The dump does not restore: {err}") from err
+        except UnicodeDecodeError as err:
+            raise RestoreError(f"The dump is not UTF-8 SQL text: {err}") from err
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _run(connection: sqlite3.Connection, script: str) -> None:
+        # executescript() commits an open transaction before it runs; reopen it so the dump's
+        # BEGIN ... COMMIT still spans every chunk (one transaction, not one per statement).
+        prefix = "BEGIN;\n" if connection.in_transaction else ""
+        connection.executescript(prefix + script)
+
+    # --- live counts -----------------------------------------------------------------------------
+    def row_counts(self) -> dict[str, int]:
+        with contextlib.closing(self.open()) as connection:
+            connection.execute("BEGIN")
+            counts = count_rows(connection)
+            connection.execute("COMMIT")
+            return counts
+
+
+class SQLiteScratch(ScratchDatabase):
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def row_counts(self) -> dict[str, int]:
+        return count_rows(self.connection)
+
+    def columns(self, table: str) -> list[str]:
+        return [
+            row[1] for row in self.connection.execute(f"PRAGMA table_info({quote_name(table)})")
+        ]
+
+    def iter_rows(self, table: str, columns: list[str]) -> Iterator[list[tuple]]:
+        column_list = ", ".join(quote_name(c) for c in columns)
+        cursor = self.connection.execute(
+            f"SELECT {column_list} FROM {quote_name(table)} ORDER BY 1"
+        )
+        while batch := cursor.fetchmany(ROW_BATCH):
+            yield batch
+
+
+def count_sql(tables: list[str]) -> str:
+    return " UNION ALL ".join(
+        f"SELECT {quote_text(t)}, count(*) FROM {quote_name(t)}" for t in tables
+    )
+
+
+def count_rows(connection: sqlite3.Connection) -> dict[str, int]:
+    tables = [row[0] for row in connection.execute(TABLES_SQL)]
+    if not tables:
+        return {}
+    return {table: count for table, count in connection.execute(count_sql(tables))}

@@ -1,0 +1,61 @@
+"""What every backup command shares: `--json`, and one clear line for every failure."""
+
+import getpass
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from backups_app.exceptions import BackupError
+
+
+class BackupCommand(BaseCommand):
+    json_option = True
+
+    def add_arguments(self, parser) -> None:
+        if self.json_option:
+            parser.add_argument(
+                "--json", action="store_true", help="Print one JSON document (for scripts)."
+            )
+
+    def execute(self, *args, **options):
+        self.as_json = options.get("json", False)
+        self.reported = False
+        try:
+            return super().execute(*args, **options)
+        except (BackupError, ValidationError, OSError) as err:
+            message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+            if self.as_json:
+                self.stdout.write(json.dumps({"ok": False, "error": message}))
+            raise CommandError(message) from err
+        except CommandError as err:
+            if self.as_json and not self.reported:
+                self.stdout.write(json.dumps({"ok": False, "error": str(err)}))
+            raise
+
+    def emit(self, document: dict[str, Any], text: str, *, ok: bool = True) -> None:
+        """Print `document` as JSON with --json, else the human-readable `text`."""
+        self.reported = True
+        if self.as_json:
+            self.stdout.write(json.dumps({"ok": ok, **document}, default=str, indent=2))
+        else:
+            self.stdout.write(text)
+
+    @staticmethod
+    def who() -> str:
+        try:
+            return f"cli:{getpass.getuser()}"
+        except (KeyError, OSError):
+            return "cli"
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

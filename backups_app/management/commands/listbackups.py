@@ -1,0 +1,52 @@
+"""`manage.py listbackups`: the backup catalogue."""
+
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from backups_app.management.base import BackupCommand, human_size
+from backups_app.selectors import backup_list, backup_summary
+from backups_app.services import backup_catalogue_sync
+from waitlist.models import Signup
+
+
+class Command(BackupCommand):
+    help = "List the backups; --sync first rebuilds the catalogue from the manifests on disk."
+
+    def add_arguments(self, parser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--sync", action="store_true", help="Rebuild the catalogue from BACKUP_DIR first."
+        )
+
+    def handle(self, *args, **options) -> None:
+        sync = backup_catalogue_sync() if options["sync"] else None
+        backups = backup_list()
+        lines = []
+        if sync is not None:
+            lines.append(
+                f"Synced with disk: {len(sync.added)} added, {len(sync.removed)} removed, "
+                f"{len(sync.interrupted)} marked interrupted, "
+                f"{len(sync.unreadable)} unreadable manifests."
+            )
+        if not backups:
+            lines.append("No backups yet. Take one with: manage.py backup")
+        else:
+            lines.append(
+                f"{'NAME':<42} {'KIND':<13} {'STATUS':<9} {'AGE':<16} {'SIZE':>9} "
+                f"{'SIGNUPS':>8}  VERIFIED  PINNED"
+            )
+            now = timezone.now()
+            signup_table = Signup._meta.db_table
+            for b in backups:
+                verified = {True: "yes", False: "FAILED", None: "-"}[b.verification_ok]
+                signups = b.row_counts.get(signup_table, "-") if b.row_counts else "-"
+                lines.append(
+                    f"{b.name:<42} {b.kind:<13} {b.status:<9} "
+                    f"{timesince(b.started_at, now).split(',')[0] + ' ago':<16} "
+                    f"{human_size(b.size_bytes):>9} {signups!s:>8}  {verified:<8}  "
+                    f"{'yes' if b.pinned else '-'}" + ("  SHRANK" if b.shrink_detected else "")
+                )
+        document = {"backups": [backup_summary(b) for b in backups]}
+        if sync is not None:
+            document["sync"] = vars(sync)
+        self.emit(document, "\n".join(lines))

@@ -1,0 +1,53 @@
+"""The backup catalogue: an index over the dump files and manifests in BACKUP_DIR (§4.2)."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class Backup(models.Model):
+    class Kind(models.TextChoices):
+        AUTO = "auto", "automatic"
+        MANUAL = "manual", "manual"
+        SCHEDULED = "scheduled", "scheduled"
+        PRE_MIGRATION = "pre_migration", "before a migration"
+        PRE_RESTORE = "pre_restore", "before a restore"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    vendor = models.CharField(max_length=20)
+    compression = models.CharField(max_length=10, default="none")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    row_counts = models.JSONField(default=dict, blank=True)
+    newest_signup_id = models.BigIntegerField(null=True, blank=True)
+    newest_signup_at = models.DateTimeField(null=True, blank=True)
+    pinned = models.BooleanField(default=False)
+    pin_reason = models.CharField(max_length=200, blank=True)
+    shrink_detected = models.BooleanField(default=False)
+    shrink_detail = models.CharField(max_length=1000, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_ok = models.BooleanField(null=True, blank=True)
+    verification_detail = models.CharField(max_length=1000, blank=True)
+    restore_seconds = models.FloatField(
+        null=True, blank=True, help_text="Measured restore time of the last restore test (RTO)."
+    )
+    error = models.CharField(max_length=4000, blank=True)
+    triggered_by = models.CharField(max_length=150, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,65 @@
+"""Reads of the backup catalogue."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from backups_app import files
+from backups_app.models import Backup
+
+
+def backup_list() -> list[Backup]:
+    """Every catalogued backup, newest first."""
+    return list(Backup.objects.order_by("-started_at", "-id"))
+
+
+def backup_get(*, name: str) -> Backup:
+    """The catalogue entry a user named (a name or a path inside BACKUP_DIR).
+
+    Raises ValidationError for an unknown name or a path outside the folder.
+    """
+    raw = str(name).strip()
+    match_name = raw.rsplit("/", 1)[-1]
+    backup = Backup.objects.filter(name=match_name).first()
+    if backup is not None and "/" not in raw:
+        return backup
+    dump = files.resolve_dump(raw)  # refuses paths outside BACKUP_DIR and unknown files
+    backup = Backup.objects.filter(name=dump.name).first()
+    if backup is None:
+        raise ValidationError(
+            f"{dump.name} is on disk but not in the catalogue: run `manage.py listbackups --sync`."
+        )
+    return backup
+
+
+def backup_latest() -> Backup | None:
+    return Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+
+
+def backup_summary(backup: Backup) -> dict[str, Any]:
+    """A backup as plain data for `--json` output and the API."""
+    return {
+        "name": backup.name,
+        "kind": backup.kind,
+        "status": backup.status,
+        "vendor": backup.vendor,
+        "compression": backup.compression,
+        "started_at": backup.started_at.isoformat() if backup.started_at else None,
+        "finished_at": backup.finished_at.isoformat() if backup.finished_at else None,
+        "duration_seconds": backup.duration_seconds,
+        "size_bytes": backup.size_bytes,
+        "sha256": backup.sha256,
+        "row_counts": backup.row_counts,
+        "newest_signup_id": backup.newest_signup_id,
+        "pinned": backup.pinned,
+        "pin_reason": backup.pin_reason,
+        "shrink_detected": backup.shrink_detected,
+        "shrink_detail": backup.shrink_detail,
+        "verified_at": backup.verified_at.isoformat() if backup.verified_at else None,
+        "verification_ok": backup.verification_ok,
+        "verification_detail": backup.verification_detail,
+        "restore_seconds": backup.restore_seconds,
+        "error": backup.error,
+        "triggered_by": backup.triggered_by,
+        "note": backup.note,
+    }

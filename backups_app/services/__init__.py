@@ -1,0 +1,21 @@
+"""Every backup, restore, verification and rotation happens here (thin callers elsewhere)."""
+
+from backups_app.services.catalogue import backup_catalogue_sync
+from backups_app.services.create import backup_create
+from backups_app.services.merge import MergeResult, backup_diff, backup_merge
+from backups_app.services.restore import RestoreResult, backup_restore
+from backups_app.services.rotate import backup_rotate
+from backups_app.services.verify import Verification, backup_verify
+
+__all__ = [
+    "MergeResult",
+    "RestoreResult",
+    "Verification",
+    "backup_catalogue_sync",
+    "backup_create",
+    "backup_diff",
+    "backup_merge",
+    "backup_restore",
+    "backup_rotate",
+    "backup_verify",
+]

@@ -1,0 +1,263 @@
+"""Taking a backup: dump, checksum, manifest, catalogue entry and the shrink guard (§4.1, §4.3)."""
+
+import datetime
+import gzip
+import hashlib
+import time
+from typing import IO, Any
+
+import django
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from backups_app import conf, files
+from backups_app.alerts import alert_admins, logger
+from backups_app.engines import get_engine
+from backups_app.engines.base import BaseEngine, quote_name
+from backups_app.exceptions import BackupError, DumpError
+from backups_app.models import Backup
+from backups_app.services.catalogue import fields_from_manifest, manifest_update
+from waitlist.models import Signup
+
+GZIP_LEVEL = 3  # most of level 9's saving on SQL text, at a fraction of its time
+TAIL_BYTES = 4096
+SIGNUP_TABLE = Signup._meta.db_table
+
+
+def backup_create(
+    *,
+    kind: str,
+    pin: bool = False,
+    pin_reason: str = "",
+    note: str = "",
+    triggered_by: str = "",
+) -> Backup:
+    """Take a backup now and return its catalogue entry (status succeeded).
+
+    Waits up to BACKUP_LOCK_TIMEOUT_SECONDS for another backup or restore (BackupBusy after
+    that). On failure the entry is marked failed, ADMINS are told, no file that looks like a
+    backup is left behind, older backups are untouched, and DumpError is raised.
+    """
+    engine = get_engine()
+    with engine.lock(timeout=conf.lock_timeout_seconds()):
+        return backup_create_locked(
+            engine=engine,
+            kind=kind,
+            pin=pin,
+            pin_reason=pin_reason,
+            note=note,
+            triggered_by=triggered_by,
+        )
+
+
+def backup_create_locked(
+    *,
+    engine: BaseEngine,
+    kind: str,
+    pin: bool = False,
+    pin_reason: str = "",
+    note: str = "",
+    triggered_by: str = "",
+) -> Backup:
+    """backup_create() for callers that already hold the lock (restore, migrate)."""
+    if kind not in Backup.Kind.values:
+        raise ValueError(f"unknown backup kind {kind!r}")
+    compression = conf.compression()
+    backup_dir = files.ensure_dir(conf.backup_dir())
+    started_at = _unique_start(timezone.now(), compression)
+    name = files.dump_name(files.stamp_for(started_at), compression)
+    record = Backup.objects.create(
+        name=name,
+        kind=kind,
+        status=Backup.Status.RUNNING,
+        vendor=engine.vendor,
+        compression=compression,
+        started_at=started_at,
+        triggered_by=triggered_by[:150],
+        note=note[:500],
+    )
+    clock = time.monotonic()
+    try:
+        migrations = _applied_migrations(engine)
+        with files.atomic_file(backup_dir / name) as handle:
+            sink = _DumpSink(handle, compression)
+            snapshot = engine.dump(write=sink.write, newest_row_sql=_newest_signup_sql(engine))
+            sink.close()
+            if not engine.is_complete(sink.tail):
+                raise DumpError("The dump ended without its completion marker; it was discarded.")
+        finished_at = timezone.now()
+        manifest = {
+            "format": 1,
+            "name": name,
+            "created_at": started_at.isoformat(),
+            "finished_at": finished_at.isoformat(),
+            "duration_seconds": round(time.monotonic() - clock, 3),
+            "kind": kind,
+            "vendor": engine.vendor,
+            "compression": compression,
+            "size_bytes": sink.size,
+            "sha256": sink.sha256,
+            "row_counts": snapshot.row_counts,
+            "migrations": migrations,
+            "newest_signup": _newest_signup(snapshot.newest_row),
+            "database": str(engine.settings_dict["NAME"]),
+            "django_version": django.get_version(),
+            "pinned": pin,
+            "pin_reason": (pin_reason or ("pinned when taken" if pin else ""))[:200],
+            "note": note[:500],
+            "triggered_by": triggered_by[:150],
+            "shrink": None,
+            "verification": None,
+        }
+        files.write_manifest(backup_dir / files.manifest_name_for(name), manifest)
+    except (BackupError, OSError) as err:
+        record.status = Backup.Status.FAILED
+        record.finished_at = timezone.now()
+        record.duration_seconds = round(time.monotonic() - clock, 3)
+        record.error = str(err)[:4000]
+        record.save()
+        alert_admins(f"Backup {name} failed", f"kind={kind} error={err}")
+        if isinstance(err, DumpError):
+            raise
+        raise DumpError(f"Writing the backup failed: {err}") from err
+
+    for field, value in fields_from_manifest(manifest).items():
+        setattr(record, field, value)
+    record.save()
+    _shrink_guard(record)
+    logger.info(
+        "backup succeeded name=%s kind=%s size_bytes=%d signups=%s seconds=%.3f",
+        name,
+        kind,
+        record.size_bytes,
+        record.row_counts.get(SIGNUP_TABLE, 0),
+        record.duration_seconds,
+    )
+    return record
+
+
+def _unique_start(moment: datetime.datetime, compression: str) -> datetime.datetime:
+    """Names have millisecond resolution; two backups in one millisecond get the next one."""
+    while (
+        Backup.objects.filter(name__startswith=f"backup-{files.stamp_for(moment)}.").exists()
+        or (conf.backup_dir() / files.dump_name(files.stamp_for(moment), compression)).exists()
+    ):
+        moment += datetime.timedelta(milliseconds=1)
+    return moment
+
+
+def _applied_migrations(engine: BaseEngine) -> list[str]:
+    recorder = MigrationRecorder(connections[engine.alias])
+    if not recorder.has_table():
+        return []
+    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
+
+
+def _newest_signup_sql(engine: BaseEngine) -> str | None:
+    connection = connections[engine.alias]
+    if SIGNUP_TABLE not in connection.introspection.table_names():
+        return None
+    table = quote_name(SIGNUP_TABLE)
+    return f"SELECT id, created_at FROM {table} ORDER BY id DESC LIMIT 1"  # noqa: S608
+
+
+def _newest_signup(row: tuple | None) -> dict[str, Any] | None:
+    if not row:
+        return None
+    signup_id, created_at = row
+    if isinstance(created_at, str):
+        parsed = parse_datetime(created_at)
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, datetime.UTC)
+        created_at = parsed
+    return {"id": int(signup_id), "created_at": created_at.isoformat() if created_at else None}
+
+
+def _shrink_guard(record: Backup) -> None:
+    """Flag a backup whose tables shrank against the previous one, and pin that previous one.
+
+    The July incident (a table dropped and recreated) shows up here as the signup table falling
+    to a fraction of its size: any lost signup counts, other tables past BACKUP_SHRINK_THRESHOLD.
+    """
+    previous = (
+        Backup.objects.filter(status=Backup.Status.SUCCEEDED, vendor=record.vendor)
+        .filter(started_at__lt=record.started_at)
+        .order_by("-started_at")
+        .first()
+    )
+    if previous is None:
+        return
+    threshold = conf.shrink_threshold()
+    ignored = conf.shrink_ignored_tables()
+    shrunk = []
+    for table, before in sorted(previous.row_counts.items()):
+        if table in ignored or table.startswith("backups_app_") or before <= 0:
+            continue
+        after = record.row_counts.get(table, 0)
+        lost = before - after
+        if lost <= 0:
+            continue
+        if (table == SIGNUP_TABLE and lost >= 1) or lost / before > threshold:
+            shrunk.append({"table": table, "before": before, "after": after})
+    if not shrunk:
+        return
+    detail = "; ".join(f"{s['table']}: {s['before']} -> {s['after']} rows" for s in shrunk)
+    detail = f"{detail} (against {previous.name}, now pinned)"
+    shrink = {"previous": previous.name, "tables": shrunk, "detail": detail}
+    manifest_update(record, shrink=shrink)
+    manifest_update(
+        previous, pinned=True, pin_reason=f"last backup before the shrink seen in {record.name}"
+    )
+    alert_admins(f"Backup {record.name}: data shrank", detail)
+
+
+class _StoredFile:
+    """The file as stored (compressed or not): its SHA-256 and size are taken as it is written."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+class _DumpSink:
+    """Receives the dump's SQL: gzip when asked, checksum and size of what is stored, and the
+    last bytes of the SQL for the completeness check. Memory stays flat."""
+
+    def __init__(self, handle: IO[bytes], compression: str) -> None:
+        self.stored = _StoredFile(handle)
+        self.tail = b""
+        self.gzip = (
+            gzip.GzipFile(fileobj=self.stored, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+            if compression == "gzip"
+            else None
+        )
+
+    def write(self, data: bytes) -> None:
+        self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
+        if self.gzip is not None:
+            self.gzip.write(data)
+        else:
+            self.stored.write(data)
+
+    def close(self) -> None:
+        if self.gzip is not None:
+            self.gzip.close()
+
+    @property
+    def size(self) -> int:
+        return self.stored.size
+
+    @property
+    def sha256(self) -> str:
+        return self.stored.digest.hexdigest()

@@ -1,0 +1,172 @@
+"""Merge restore: put back the signups a backup has and the live table lost (§4.5).
+
+Everything newer stays: nothing is deleted or overwritten, and a signup counts as present when
+its email (case-insensitive) is in the live table. `backup_diff` shows the same without writing.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.management.color import no_style
+from django.db import IntegrityError, connections, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from backups_app import conf, files
+from backups_app.alerts import logger
+from backups_app.engines import get_engine
+from backups_app.engines.base import ScratchDatabase
+from backups_app.models import Backup
+from backups_app.services.create import backup_create_locked
+from backups_app.services.restore import checked_backup
+from waitlist.models import Signup, normalize_email
+
+SAMPLE_SIZE = 20
+
+
+@dataclass
+class MergeResult:
+    name: str
+    missing: int = 0
+    inserted: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    safety_backup: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "backup": self.name,
+            "missing": self.missing,
+            "inserted": self.inserted,
+            "sample": self.sample,
+            "safety_backup": self.safety_backup,
+        }
+
+
+def backup_diff(*, name: str) -> MergeResult:
+    """What a merge restore of backup `name` would add: the count and the first rows."""
+    engine = get_engine()
+    dump, _ = checked_backup(name, engine)
+    result = MergeResult(name=dump.name)
+    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+        for batch in _missing_batches(scratch):
+            result.missing += len(batch)
+            _add_sample(result, batch)
+    return result
+
+
+def backup_merge(*, name: str, triggered_by: str = "") -> MergeResult:
+    """Re-insert the signups in backup `name` that are missing from the live table.
+
+    Takes a pinned pre_restore backup first. Original ids and timestamps are kept where the id
+    is free. Each batch commits on its own, so a failure keeps what was already put back.
+    """
+    engine = get_engine()
+    dump, _ = checked_backup(name, engine)
+    result = MergeResult(name=dump.name)
+    with engine.lock(timeout=conf.lock_timeout_seconds()):
+        safety = backup_create_locked(
+            engine=engine,
+            kind=Backup.Kind.PRE_RESTORE,
+            pin=True,
+            pin_reason=f"the data as it was before signups from {dump.name} were re-inserted",
+            triggered_by=triggered_by,
+        )
+        result.safety_backup = safety.name
+        with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+            for batch in _missing_batches(scratch):
+                result.missing += len(batch)
+                _add_sample(result, batch)
+                result.inserted += _insert(batch)
+        _reset_sequence(engine.alias)
+    logger.info(
+        "merge restore name=%s inserted=%d safety_backup=%s by=%s",
+        dump.name,
+        result.inserted,
+        safety.name,
+        triggered_by or "-",
+    )
+    return result
+
+
+def _missing_batches(scratch: ScratchDatabase):
+    """Batches of backed-up signups (as dicts) whose email is not in the live table."""
+    table = Signup._meta.db_table
+    model_columns = {f.column: f for f in Signup._meta.concrete_fields}
+    columns = [c for c in scratch.columns(table) if c in model_columns]
+    if "email" not in columns:
+        return
+    for rows in scratch.iter_rows(table, columns):
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        emails = {normalize_email(r["email"]) for r in records}
+        present = set(
+            Signup.objects.annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=emails)
+            .values_list("email_lower", flat=True)
+        )
+        missing = [r for r in records if normalize_email(r["email"]) not in present]
+        if missing:
+            yield missing
+
+
+def _insert(records: list[dict[str, Any]]) -> int:
+    taken = set(
+        Signup.objects.filter(pk__in=[r["id"] for r in records if r.get("id")]).values_list(
+            "pk", flat=True
+        )
+    )
+    signups = {}
+    for record in records:
+        signup = _signup_from(record)
+        if signup.pk in taken:
+            signup.pk = None  # the id was reused since: keep the signup, give it a new id
+        signups.setdefault(signup.email, signup)
+    try:
+        with transaction.atomic():
+            return len(Signup.objects.bulk_create(signups.values()))
+    except IntegrityError:
+        # Someone signed up with one of these emails a moment ago: go one by one, skip them.
+        inserted = 0
+        for signup in signups.values():
+            try:
+                with transaction.atomic():
+                    Signup.objects.bulk_create([signup])
+                inserted += 1
+            except IntegrityError:
+                continue
+        return inserted
+
+
+def _signup_from(record: dict[str, Any]) -> Signup:
+    values = {
+        f.attname: f.to_python(record[f.column])
+        for f in Signup._meta.concrete_fields
+        if f.column in record
+    }
+    values["email"] = normalize_email(values["email"])
+    created_at = values.get("created_at")
+    if isinstance(created_at, datetime.datetime) and timezone.is_naive(created_at):
+        values["created_at"] = timezone.make_aware(created_at, datetime.UTC)
+    return Signup(**values)
+
+
+def _reset_sequence(alias: str) -> None:
+    """After inserting explicit ids, PostgreSQL's id sequence must move past them."""
+    connection = connections[alias]
+    statements = connection.ops.sequence_reset_sql(no_style(), [Signup])
+    if statements:
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+
+def _add_sample(result: MergeResult, batch: list[dict[str, Any]]) -> None:
+    for record in batch[: SAMPLE_SIZE - len(result.sample)]:
+        result.sample.append(
+            {
+                "id": record.get("id"),
+                "full_name": record.get("full_name"),
+                "email": record.get("email"),
+                "created_at": str(record.get("created_at")),
+            }
+        )

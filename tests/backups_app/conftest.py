@@ -1,0 +1,84 @@
+"""Fixtures for backup tests: an isolated BACKUP_DIR and real, committed data.
+
+Backups read the database from other connections (pg_dump, the sqlite3 shell), which only see
+committed rows, so these tests use transactional_db rather than a rolled-back transaction.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.factories import SignupFactory
+
+
+@pytest.fixture
+def backup_dir(settings, tmp_path) -> Path:
+    folder = tmp_path / "backups"
+    settings.BACKUP_DIR = folder
+    settings.EXPORT_DIR = tmp_path / "exports"
+    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 5
+    settings.BACKUP_COMPRESSION = "none"
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    return folder
+
+
+@pytest.fixture
+def signups(transactional_db, backup_dir):
+    """Three committed signups."""
+    return [
+        SignupFactory(full_name="Ada Lovelace", email="ada@example.com", message="It's O'Brien's"),
+        SignupFactory(full_name="Zoë Ångström", email="zoe@example.com", message="multi\nline"),
+        SignupFactory(full_name="Grace Hopper", email="grace@example.com", city="Arlington"),
+    ]
+
+
+def signup_rows() -> list[tuple]:
+    """Every signup as stored, for comparing before and after."""
+    from waitlist.models import Signup
+
+    return list(
+        Signup.objects.order_by("id").values_list(
+            "id",
+            "full_name",
+            "email",
+            "phone",
+            "city",
+            "country",
+            "message",
+            "consent",
+            "created_at",
+        )
+    )
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def rows_in_dump(path: Path, table: str) -> int:
+    """Count the rows of `table` in a plain SQL dump by reading the file itself."""
+    text = path.read_text()
+    if on_postgresql():
+        match = re.search(
+            rf"^COPY public\.{table} \(.*?\) FROM stdin;\n(.*?)^\\\.$", text, re.M | re.S
+        )
+        return 0 if match is None else match.group(1).count("\n")
+    return len(re.findall(rf'^INSERT INTO "?{table}"? VALUES', text, re.M))
+
+
+def psql(url: str, *args: str, stdin=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", *args],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    return f"postgresql://{s['USER']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"

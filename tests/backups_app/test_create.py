@@ -1,0 +1,222 @@
+"""Taking a backup: files, manifest, catalogue, consistency and failures (§4.1, §4.2)."""
+
+import datetime
+import gzip
+import hashlib
+import json
+import stat
+import threading
+
+import pytest
+from django.db import close_old_connections, connection
+
+from backups_app import files
+from backups_app.engines import get_engine
+from backups_app.exceptions import BackupBusy, DumpError
+from backups_app.models import Backup
+from backups_app.services import backup_create
+from tests.backups_app.conftest import on_postgresql, rows_in_dump
+from tests.factories import SignupFactory
+from waitlist.models import Signup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_backup_writes_dump_and_manifest_with_every_field(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL, note="before the show", triggered_by="cli:ops")
+
+    assert files.NAME_PATTERN.match(backup.name)
+    assert backup.name.endswith(".sql")
+    dump = backup_dir / backup.name
+    manifest = json.loads((backup_dir / files.manifest_name_for(backup.name)).read_text())
+    assert manifest["name"] == backup.name
+    assert manifest["kind"] == "manual"
+    assert manifest["vendor"] == connection.vendor
+    assert manifest["compression"] == "none"
+    assert manifest["size_bytes"] == dump.stat().st_size > 0
+    assert manifest["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest()
+    assert manifest["row_counts"]["waitlist_responses"] == 3
+    assert manifest["row_counts"]["backups_app_backup"] == 1  # itself, running
+    assert "waitlist.0001_initial" in manifest["migrations"]
+    assert manifest["newest_signup"]["id"] == signups[-1].pk
+    created = datetime.datetime.fromisoformat(manifest["newest_signup"]["created_at"])
+    assert abs(created - signups[-1].created_at) < datetime.timedelta(seconds=1)
+    assert datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo is not None
+    assert manifest["note"] == "before the show"
+    assert manifest["triggered_by"] == "cli:ops"
+    backup.refresh_from_db()
+    assert backup.status == Backup.Status.SUCCEEDED
+    assert backup.sha256 == manifest["sha256"]
+    assert backup.size_bytes == manifest["size_bytes"]
+    assert backup.newest_signup_id == signups[-1].pk
+
+
+def test_name_is_a_utc_timestamp_with_milliseconds(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    stamp = files.NAME_PATTERN.match(backup.name).group("stamp")
+    parsed = datetime.datetime.strptime(stamp[:-5], "%Y-%m-%dT%H-%M-%S").replace(
+        tzinfo=datetime.UTC
+    )
+    assert abs(parsed - backup.started_at.replace(microsecond=0)) <= datetime.timedelta(seconds=1)
+    assert stamp.endswith("Z")
+
+
+@pytest.mark.postgresql_only
+def test_postgresql_dump_has_the_flags_the_emergency_restore_needs(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    text = (backup_dir / backup.name).read_text()
+    assert "DROP TABLE IF EXISTS public.waitlist_responses;" in text
+    assert "OWNER TO" not in text
+    assert "GRANT " not in text
+    assert text.rstrip().splitlines()[-1].startswith("\\unrestrict") or text.rstrip().endswith(
+        "-- PostgreSQL database dump complete"
+    )
+
+
+def test_gzip_backup_is_compressed_and_checksummed_as_stored(signups, backup_dir, settings):
+    settings.BACKUP_COMPRESSION = "gzip"
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    dump = backup_dir / backup.name
+    assert backup.name.endswith(".sql.gz")
+    assert backup.sha256 == hashlib.sha256(dump.read_bytes()).hexdigest()
+    assert b"Ada Lovelace" in gzip.decompress(dump.read_bytes())
+
+
+def test_backup_of_an_empty_waitlist_works(transactional_db, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert backup.row_counts["waitlist_responses"] == 0
+    assert backup.newest_signup_id is None
+
+
+def test_row_counts_match_the_dump_while_signups_are_being_written(transactional_db, backup_dir):
+    Signup.objects.bulk_create(
+        Signup(full_name=f"Fan {n}", email=f"fan{n}@example.com", consent=True)
+        for n in range(20_000)
+    )
+    stop = threading.Event()
+    written = []
+
+    def keep_signing_up():
+        n = 0
+        while not stop.is_set():
+            SignupFactory(email=f"during{n}@example.com")
+            written.append(n)
+            n += 1
+        close_old_connections()
+        connection.close()
+
+    writer = threading.Thread(target=keep_signing_up)
+    writer.start()
+    try:
+        while len(written) < 5:
+            pass
+        backup = backup_create(kind=Backup.Kind.MANUAL)
+        during = len(written)
+    finally:
+        stop.set()
+        writer.join()
+
+    in_manifest = backup.row_counts["waitlist_responses"]
+    assert in_manifest == rows_in_dump(backup_dir / backup.name, "waitlist_responses")
+    assert in_manifest >= 20_005
+    assert Signup.objects.count() > in_manifest or during > 0
+
+
+def test_two_backups_at_once_never_interleave(signups, backup_dir):
+    results, errors = [], []
+
+    def take():
+        try:
+            results.append(backup_create(kind=Backup.Kind.MANUAL))
+        except Exception as err:
+            errors.append(err)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    first, second = sorted(results, key=lambda b: b.started_at)
+    assert first.finished_at <= second.started_at
+    for backup in results:
+        assert hashlib.sha256((backup_dir / backup.name).read_bytes()).hexdigest() == backup.sha256
+
+
+def test_second_backup_waits_then_fails_busy_with_a_clear_message(signups, backup_dir, settings):
+    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 0.5
+
+    with get_engine().lock(timeout=1), pytest.raises(BackupBusy, match="Another backup or restore"):
+        backup_create(kind=Backup.Kind.MANUAL)
+
+    assert not any(backup_dir.glob("backup-*")) if backup_dir.exists() else True
+
+
+def write_script(path, body: str):
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_killed_dump_leaves_no_backup_file_and_records_the_failure(
+    signups, backup_dir, settings, tmp_path, mailoutbox
+):
+    older = backup_create(kind=Backup.Kind.MANUAL)
+    if on_postgresql():
+        settings.BACKUP_PG_DUMP = str(
+            write_script(tmp_path / "pg_dump", 'pg_dump "$@" | head -c 2000\nkill -9 $$\n')
+        )
+    else:
+        settings.BACKUP_SQLITE3 = str(
+            write_script(tmp_path / "sqlite3", 'sqlite3 "$@" | head -c 2000\nkill -9 $$\n')
+        )
+
+    with pytest.raises(DumpError, match="killed by signal 9|exit code"):
+        backup_create(kind=Backup.Kind.MANUAL)
+
+    names = sorted(p.name for p in backup_dir.iterdir())
+    assert names == sorted([older.name, files.manifest_name_for(older.name)])
+    failed = Backup.objects.get(status=Backup.Status.FAILED)
+    assert failed.error
+    assert not (backup_dir / failed.name).exists()
+    assert hashlib.sha256((backup_dir / older.name).read_bytes()).hexdigest() == older.sha256
+    assert any(failed.name in message.subject for message in mailoutbox)
+
+
+@pytest.mark.postgresql_only
+def test_missing_pg_dump_is_a_clear_error(signups, backup_dir, settings):
+    settings.BACKUP_PG_DUMP = "/nonexistent/pg_dump"
+
+    with pytest.raises(DumpError, match="Cannot run pg_dump.*BACKUP_PG_DUMP"):
+        backup_create(kind=Backup.Kind.MANUAL)
+
+    assert Backup.objects.get().status == Backup.Status.FAILED
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_without_the_shell_dumps_with_python(signups, backup_dir, settings, tmp_path):
+    settings.BACKUP_SQLITE3 = "/nonexistent/sqlite3"
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert backup.row_counts["waitlist_responses"] == 3
+    assert rows_in_dump(backup_dir / backup.name, "waitlist_responses") == 3
+
+
+def test_backup_folder_that_cannot_be_created_fails_clearly(signups, settings, tmp_path):
+    not_a_folder = tmp_path / "backups"
+    not_a_folder.write_text("a file where the folder should be")
+    settings.BACKUP_DIR = not_a_folder
+
+    with pytest.raises((DumpError, OSError), match="exists|Not a directory"):
+        backup_create(kind=Backup.Kind.MANUAL)
+
+    assert not_a_folder.read_text() == "a file where the folder should be"
