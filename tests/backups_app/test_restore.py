@@ -1,0 +1,293 @@
+"""Restoring: round trip, the emergency psql/sqlite3 restore, refusals that change nothing (§4.5)."""
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import uuid
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from backups_app import files
+from backups_app.exceptions import RestoreError, VerificationError
+from backups_app.models import Backup
+from backups_app.services import backup_create, backup_restore
+from tests.backups_app.conftest import database_url, psql, signup_rows
+from tests.factories import SignupFactory
+from waitlist.models import Signup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def rewrite_manifest(backup_dir, backup, **changes):
+    path = backup_dir / files.manifest_name_for(backup.name)
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def reseal(backup_dir, backup):
+    """Make the manifest match an edited dump, as an attacker or a bug might."""
+    dump = backup_dir / backup.name
+    rewrite_manifest(
+        backup_dir, backup, sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size
+    )
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_round_trip_brings_back_identical_rows(signups, backup_dir, settings, compression):
+    settings.BACKUP_COMPRESSION = compression
+    before = signup_rows()
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+    SignupFactory(email="after-the-backup@example.com")
+
+    result = backup_restore(name=backup.name, triggered_by="test")
+
+    assert signup_rows() == before
+    assert result.name == backup.name
+    safety = Backup.objects.get(name=result.safety_backup)
+    assert safety.kind == Backup.Kind.PRE_RESTORE
+    assert safety.pinned
+    assert safety.row_counts["waitlist_responses"] == 1
+
+
+def test_new_signups_after_a_restore_get_fresh_ids(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+    backup_restore(name=backup.name)
+
+    newest = SignupFactory(email="new@example.com")
+
+    assert newest.pk > max(s.pk for s in signups)
+
+
+def test_catalogue_after_restore_lists_every_backup_on_disk(signups, backup_dir):
+    first = backup_create(kind=Backup.Kind.MANUAL)
+    second = backup_create(kind=Backup.Kind.MANUAL, pin=True)
+
+    result = backup_restore(name=first.name)
+
+    names = set(Backup.objects.values_list("name", flat=True))
+    assert names == {first.name, second.name, result.safety_backup}
+    assert Backup.objects.get(name=second.name).pinned
+    assert not Backup.objects.filter(status=Backup.Status.RUNNING).exists()
+    on_disk = {p.name for p in backup_dir.glob("backup-*.sql")}
+    assert names == on_disk
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["corrupt", "truncate", "tamper", "empty"],
+)
+def test_damaged_backup_is_refused_and_live_data_is_unchanged(signups, backup_dir, damage):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    data = dump.read_bytes()
+    if damage == "corrupt":
+        dump.write_bytes(data[:100] + b"\x00garbage\xff" + data[110:])
+    elif damage == "truncate":
+        dump.write_bytes(data[: len(data) // 2])
+    elif damage == "tamper":
+        dump.write_bytes(data.replace(b"Ada Lovelace", b"Eve Attacker"))
+    else:
+        dump.write_bytes(b"")
+    Signup.objects.filter(email="grace@example.com").delete()
+    before = signup_rows()
+
+    with pytest.raises(VerificationError):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+    assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
+
+
+def test_truncated_backup_with_a_matching_manifest_is_refused(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    dump.write_bytes(dump.read_bytes()[:-300])
+    reseal(backup_dir, backup)
+    before = signup_rows()
+
+    with pytest.raises(VerificationError, match="incomplete"):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+
+
+def test_sql_error_midway_rolls_the_whole_restore_back(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    text = dump.read_text()
+    # Right after the signups were loaded: a non-atomic restore would already have replaced them.
+    after_rows = text.index("grace@example.com")
+    end = "\n\\.\n" if connection.vendor == "postgresql" else "\n"
+    position = text.index(end, after_rows) + len(end)
+    dump.write_text(text[:position] + "THIS IS NOT SQL;\n" + text[position:])
+    reseal(backup_dir, backup)
+    Signup.objects.filter(email="ada@example.com").delete()
+    SignupFactory(email="today@example.com")
+    before = signup_rows()
+
+    with pytest.raises(RestoreError, match="nothing was changed|does not restore"):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+
+
+def test_row_count_mismatch_rolls_the_restore_back(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    manifest = json.loads((backup_dir / files.manifest_name_for(backup.name)).read_text())
+    counts = dict(manifest["row_counts"], waitlist_responses=99)
+    rewrite_manifest(backup_dir, backup, row_counts=counts)
+    Signup.objects.filter(email="ada@example.com").delete()
+    before = signup_rows()
+
+    with pytest.raises(RestoreError, match="waitlist_responses"):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "backup-2025-07-13T16-30-00-000Z.sql",  # well-formed, not on disk
+        "db.sqlite3",
+        "",
+    ],
+)
+def test_names_outside_the_folder_or_unknown_are_refused(signups, backup_dir, name):
+    backup_create(kind=Backup.Kind.MANUAL)
+    before = signup_rows()
+
+    with pytest.raises(ValidationError):
+        backup_restore(name=name)
+
+    assert signup_rows() == before
+
+
+def test_symlink_pointing_out_of_the_folder_is_refused(signups, backup_dir, tmp_path):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    outside = tmp_path / "elsewhere.sql"
+    shutil.copy(backup_dir / backup.name, outside)
+    link = backup_dir / "backup-2030-01-01T00-00-00-000Z.sql"
+    link.symlink_to(outside)
+
+    with pytest.raises(ValidationError, match="outside the backup folder"):
+        backup_restore(name=link.name)
+
+
+def test_backup_from_another_vendor_is_refused(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    other = "sqlite" if connection.vendor == "postgresql" else "postgresql"
+    rewrite_manifest(backup_dir, backup, vendor=other)
+
+    with pytest.raises(RestoreError, match=f"is a {other} backup"):
+        backup_restore(name=backup.name)
+
+
+def test_backup_from_a_newer_schema_is_refused(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    manifest = json.loads((backup_dir / files.manifest_name_for(backup.name)).read_text())
+    rewrite_manifest(
+        backup_dir, backup, migrations=[*manifest["migrations"], "waitlist.0099_from_the_future"]
+    )
+
+    with pytest.raises(RestoreError, match="newer schema.*0099_from_the_future"):
+        backup_restore(name=backup.name)
+
+
+def test_restore_by_path_inside_the_folder_works(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+
+    backup_restore(name=str(backup_dir / backup.name))
+
+    assert Signup.objects.count() == 3
+
+
+@pytest.mark.postgresql_only
+def test_emergency_psql_restore_into_an_empty_database(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    empty = f"emergency_{uuid.uuid4().hex[:8]}"
+    admin_url = database_url().rsplit("/", 1)[0] + "/postgres"
+    assert psql(admin_url, "-c", f"CREATE DATABASE {empty}").returncode == 0
+    try:
+        url = database_url().rsplit("/", 1)[0] + f"/{empty}"
+        with (backup_dir / backup.name).open() as dump:
+            result = psql(url, stdin=dump)
+        assert result.returncode == 0, result.stderr
+        count = psql(url, "-tAc", "SELECT count(*) FROM waitlist_responses")
+        assert count.stdout.strip() == "3"
+    finally:
+        psql(admin_url, "-c", f"DROP DATABASE IF EXISTS {empty} WITH (FORCE)")
+
+
+@pytest.mark.postgresql_only
+def test_emergency_psql_restore_over_the_live_database(signups, backup_dir):
+    before = signup_rows()
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+    connection.close()
+
+    with (backup_dir / backup.name).open() as dump:
+        result = psql(database_url(), stdin=dump)
+
+    assert result.returncode == 0, result.stderr
+    assert signup_rows() == before
+
+
+@pytest.mark.postgresql_only
+def test_emergency_gunzip_psql_restore(signups, backup_dir, settings):
+    settings.BACKUP_COMPRESSION = "gzip"
+    before = signup_rows()
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+    connection.close()
+
+    gunzip = subprocess.Popen(
+        ["gunzip", "-c", str(backup_dir / backup.name)], stdout=subprocess.PIPE
+    )
+    result = psql(database_url(), stdin=gunzip.stdout)
+    gunzip.wait()
+
+    assert result.returncode == 0, result.stderr
+    assert signup_rows() == before
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("shell", ["sqlite3", "/nonexistent/sqlite3"])
+def test_emergency_sqlite3_restore_into_a_new_file(signups, backup_dir, settings, tmp_path, shell):
+    settings.BACKUP_SQLITE3 = shell  # the shell's dump, and the Python fallback's
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    new_db = tmp_path / "new.db"
+
+    with (backup_dir / backup.name).open() as dump:
+        result = subprocess.run(
+            ["sqlite3", str(new_db)], stdin=dump, capture_output=True, text=True, timeout=60
+        )
+
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(new_db) as db:
+        rows = db.execute("SELECT email, message FROM waitlist_responses ORDER BY id").fetchall()
+    assert rows == [
+        ("ada@example.com", "It's O'Brien's"),
+        ("zoe@example.com", "multi\nline"),
+        ("grace@example.com", ""),
+    ]
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_restore_keeps_the_live_database_in_wal_mode(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    backup_restore(name=backup.name)
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
