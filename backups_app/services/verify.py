@@ -1,6 +1,7 @@
 """Proving a backup good: checksum, completeness, and an optional restore test (§4.4)."""
 
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def check_files(dump: Path) -> dict[str, Any]:
     if manifest.get("vendor") == engine.vendor:
         try:
             tail = files.tail_of(dump)
-        except (OSError, EOFError) as err:  # a damaged gzip stream
+        except (OSError, EOFError, zlib.error) as err:  # a damaged gzip stream
             raise VerificationError(f"{dump.name} cannot be read to its end: {err}") from err
         if not engine.is_complete(tail):
             raise VerificationError(f"{dump.name} is incomplete: its completion marker is missing.")

@@ -1,4 +1,4 @@
-"""Restoring: round trip, the emergency psql/sqlite3 restore, refusals that change nothing (§4.5)."""
+"""Restoring: round trip, emergency psql/sqlite3 restores, refusals that change nothing (§4.5)."""
 
 import json
 import shutil

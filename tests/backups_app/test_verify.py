@@ -1,0 +1,141 @@
+"""Verification: checksum, completeness and the restore test with its measured time (§4.4)."""
+
+import json
+
+import pytest
+
+from backups_app import files
+from backups_app.models import Backup
+from backups_app.services import backup_create, backup_verify
+from tests.factories import SignupFactory
+from waitlist.models import Signup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_good_backup_verifies(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    result = backup_verify(backup=backup)
+
+    assert result.ok, result.problems
+    backup.refresh_from_db()
+    assert backup.verification_ok is True
+    assert backup.verified_at is not None
+    manifest = json.loads((backup_dir / files.manifest_name_for(backup.name)).read_text())
+    assert manifest["verification"]["ok"] is True
+
+
+def test_restore_test_compares_counts_and_records_the_restore_time(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()  # the live data must play no part
+
+    result = backup_verify(backup=backup, restore_test=True)
+
+    assert result.ok, result.problems
+    assert result.restore_seconds > 0
+    backup.refresh_from_db()
+    assert backup.restore_seconds == result.restore_seconds
+    assert "restore test passed" in backup.verification_detail
+    assert Signup.objects.count() == 0
+
+
+def test_restore_test_leaves_no_scratch_database_behind(signups, backup_dir):
+    from django.db import connection
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE '%%_scratch_%%'")
+            before = cursor.fetchone()[0]
+
+    backup_verify(backup=backup, restore_test=True)
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE '%%_scratch_%%'")
+            assert cursor.fetchone()[0] == before
+    else:
+        from pathlib import Path
+
+        folder = Path(connection.settings_dict["NAME"]).parent
+        assert not list(folder.glob(".restore-*"))
+
+
+def test_restore_test_catches_a_dump_that_does_not_match_its_counts(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    path = backup_dir / files.manifest_name_for(backup.name)
+    manifest = json.loads(path.read_text())
+    manifest["row_counts"]["waitlist_responses"] = 4
+    path.write_text(json.dumps(manifest))
+
+    result = backup_verify(backup=backup, restore_test=True)
+
+    assert not result.ok
+    assert "waitlist_responses has 3 rows, expected 4" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda data: data[: len(data) // 2], "truncated or replaced"),
+        (lambda data: data.replace(b"Grace", b"Gr4ce"), "does not match its SHA-256"),
+        (lambda data: b"", "is empty"),
+    ],
+)
+def test_damaged_backup_fails_verification_and_admins_hear_of_it(
+    signups, backup_dir, mailoutbox, damage, problem
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    dump.write_bytes(damage(dump.read_bytes()))
+
+    result = backup_verify(backup=backup)
+
+    assert not result.ok
+    assert problem in result.detail
+    backup.refresh_from_db()
+    assert backup.verification_ok is False
+    assert any("failed verification" in m.subject for m in mailoutbox)
+
+
+def test_missing_dump_fails_verification(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    (backup_dir / backup.name).unlink()
+
+    result = backup_verify(backup=backup)
+
+    assert not result.ok
+    assert "No backup named" in result.detail
+
+
+def test_corrupt_gzip_fails_verification(signups, backup_dir, settings):
+    settings.BACKUP_COMPRESSION = "gzip"
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    path = backup_dir / files.manifest_name_for(backup.name)
+    manifest = json.loads(path.read_text())
+    manifest["sha256"] = files.sha256_of(dump)
+    path.write_text(json.dumps(manifest))
+
+    result = backup_verify(backup=backup)
+
+    assert not result.ok
+
+
+def test_verification_result_survives_a_rebuilt_catalogue(signups, backup_dir):
+    from backups_app.services import backup_catalogue_sync
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    backup_verify(backup=backup, restore_test=True)
+    Backup.objects.all().delete()
+    SignupFactory()
+
+    backup_catalogue_sync()
+
+    rebuilt = Backup.objects.get(name=backup.name)
+    assert rebuilt.verification_ok is True
+    assert rebuilt.restore_seconds is not None
