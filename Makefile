@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/waitlist
 
-.PHONY: run test test-sqlite test-postgresql lint format superuser clean
+.PHONY: run test test-sqlite test-postgresql lint format superuser clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,7 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# §10 performance figures, as ratios against the raw tools measured in the same run.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/run.py

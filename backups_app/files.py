@@ -117,7 +117,7 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
     ensure_dir(final.parent)
     fd, temporary = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=final.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "w+b") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

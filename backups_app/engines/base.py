@@ -1,7 +1,9 @@
 """The contract every backup engine fulfils."""
 
 import contextlib
-from collections.abc import Callable, Iterator
+import io
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -53,8 +55,11 @@ class BaseEngine:
         """Hold the one backup-or-restore lock; raise BackupBusy after `timeout` seconds."""
         raise NotImplementedError("subclasses of BaseEngine must provide a lock() method")
 
-    def dump(self, *, write: Callable[[bytes], object], newest_row_sql: str | None) -> DumpSnapshot:
-        """Stream a plain-SQL dump to `write`; count every table in the same snapshot.
+    def dump(self, *, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
+        """Write a plain-SQL dump to `out`; count every table in the same snapshot.
+
+        When `out` is a real file, the dump program writes straight into it (no copy through
+        Python); otherwise (e.g. a gzip stream) the output is piped through `out.write`.
 
         `newest_row_sql`, when given, is run in that snapshot too (the newest signup covered).
         Raises DumpError.
@@ -80,6 +85,23 @@ class BaseEngine:
     def is_complete(self, tail: bytes) -> bool:
         """Whether a dump ending in `tail` was written to the end."""
         return self.completion_marker in tail
+
+
+def child_stdout(out: IO[bytes]) -> IO[bytes] | int:
+    """What a dump program's stdout should be: `out` itself when it is a real file."""
+    try:
+        out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return subprocess.PIPE
+    out.flush()  # nothing of ours may sit in a buffer while the child writes the file
+    return out
+
+
+def pump(source: IO[bytes] | None, out: IO[bytes]) -> None:
+    """Copy a child's piped stdout into `out` (nothing to do when it wrote `out` directly)."""
+    if source is not None:
+        while chunk := source.read(1 << 20):
+            out.write(chunk)
 
 
 def quote_name(name: str) -> str:

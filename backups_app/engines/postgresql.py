@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
 import psycopg
@@ -26,6 +26,8 @@ from backups_app.engines.base import (
     BaseEngine,
     DumpSnapshot,
     ScratchDatabase,
+    child_stdout,
+    pump,
     quote_name,
     quote_text,
 )
@@ -119,7 +121,7 @@ class PostgreSQLEngine(BaseEngine):
             holder.close()  # ends the session, which releases the lock
 
     # --- dump ------------------------------------------------------------------------------------
-    def dump(self, *, write: Callable[[bytes], object], newest_row_sql: str | None) -> DumpSnapshot:
+    def dump(self, *, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
         snapshot_connection = self.connect()
         try:
             snapshot_connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -134,12 +136,14 @@ class PostgreSQLEngine(BaseEngine):
                 "--no-privileges",
                 "--no-password",
                 f"--snapshot={snapshot_id}",
+                # Behind a migration's exclusive lock, fail rather than wait for ever.
+                f"--lock-wait-timeout={int(conf.lock_timeout_seconds() * 1000)}",
             ]
             with tempfile.TemporaryFile() as stderr:
                 try:
                     process = subprocess.Popen(
                         command,
-                        stdout=subprocess.PIPE,
+                        stdout=child_stdout(out),
                         stderr=stderr,
                         env=self.tool_environment(),
                     )
@@ -152,13 +156,13 @@ class PostgreSQLEngine(BaseEngine):
                 counting = _Counting(snapshot_connection, newest_row_sql)
                 counting.start()
                 try:
-                    while chunk := process.stdout.read(CHUNK_SIZE):
-                        write(chunk)
+                    pump(process.stdout, out)
                 except BaseException:
                     process.kill()
                     raise
                 finally:
-                    process.stdout.close()
+                    if process.stdout is not None:
+                        process.stdout.close()
                     returncode = process.wait()
                     counting.join()
                 if returncode != 0:

@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -25,7 +25,9 @@ from backups_app.engines.base import (
     BaseEngine,
     DumpSnapshot,
     ScratchDatabase,
+    child_stdout,
     compare_counts,
+    pump,
     quote_name,
     quote_text,
 )
@@ -83,18 +85,18 @@ class SQLiteEngine(BaseEngine):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- dump ------------------------------------------------------------------------------------
-    def dump(self, *, write: Callable[[bytes], object], newest_row_sql: str | None) -> DumpSnapshot:
+    def dump(self, *, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
         if not self.path.is_file():
             raise DumpError(f"The SQLite database {self.path} does not exist.")
         with contextlib.closing(self.open()) as connection:
             tables = [row[0] for row in connection.execute(TABLES_SQL)]
         shell = shutil.which(conf.sqlite3_path())
         if shell:
-            return self._dump_with_shell(shell, write, tables, newest_row_sql)
-        return self._dump_with_python(write, newest_row_sql)
+            return self._dump_with_shell(shell, out, tables, newest_row_sql)
+        return self._dump_with_python(out, newest_row_sql)
 
     def _dump_with_shell(
-        self, shell: str, write: Callable, tables: list[str], newest_row_sql: str | None
+        self, shell: str, out: IO[bytes], tables: list[str], newest_row_sql: str | None
     ) -> DumpSnapshot:
         with tempfile.TemporaryDirectory(prefix="waitlist-dump-") as folder:
             counts_file = Path(folder) / "counts.tsv"
@@ -117,7 +119,7 @@ class SQLiteEngine(BaseEngine):
                     process = subprocess.Popen(
                         [shell, "-batch", "-bail", str(self.path)],
                         stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
+                        stdout=child_stdout(out),
                         stderr=stderr,
                     )
                 except OSError as err:
@@ -125,13 +127,13 @@ class SQLiteEngine(BaseEngine):
                 try:
                     process.stdin.write("\n".join(script).encode())
                     process.stdin.close()
-                    while chunk := process.stdout.read(CHUNK_SIZE):
-                        write(chunk)
+                    pump(process.stdout, out)
                 except BaseException:
                     process.kill()
                     raise
                 finally:
-                    process.stdout.close()
+                    if process.stdout is not None:
+                        process.stdout.close()
                     returncode = process.wait()
                 if returncode != 0:
                     stderr.seek(0)
@@ -147,7 +149,7 @@ class SQLiteEngine(BaseEngine):
                 newest_row = tuple(newest_file.read_text().rstrip("\n").split("\t"))
         return DumpSnapshot(row_counts=row_counts, newest_row=newest_row)
 
-    def _dump_with_python(self, write: Callable, newest_row_sql: str | None) -> DumpSnapshot:
+    def _dump_with_python(self, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
         try:
             with contextlib.closing(self.open()) as connection:
                 connection.execute("BEGIN")
@@ -155,14 +157,14 @@ class SQLiteEngine(BaseEngine):
                 newest_row = (
                     connection.execute(newest_row_sql).fetchone() if newest_row_sql else None
                 )
-                write(b"PRAGMA foreign_keys=OFF;\n")
+                out.write(b"PRAGMA foreign_keys=OFF;\n")
                 lines: list[str] = []
                 for line in connection.iterdump():
                     lines.append(line)
                     if len(lines) >= 2000:
-                        write(("\n".join(lines) + "\n").encode())
+                        out.write(("\n".join(lines) + "\n").encode())
                         lines = []
-                write(("\n".join(lines) + "\n").encode())
+                out.write(("\n".join(lines) + "\n").encode())
                 connection.execute("COMMIT")
         except sqlite3.Error as err:
             raise DumpError(f"SQLite error during the dump: {err}") from err

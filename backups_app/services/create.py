@@ -4,6 +4,7 @@ import datetime
 import gzip
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import IO, Any
 
 import django
@@ -82,10 +83,15 @@ def backup_create_locked(
     try:
         migrations = _applied_migrations(engine)
         with files.atomic_file(backup_dir / name) as handle:
-            sink = _DumpSink(handle, compression)
-            snapshot = engine.dump(write=sink.write, newest_row_sql=_newest_signup_sql(engine))
-            sink.close()
-            if not engine.is_complete(sink.tail):
+            if compression == "gzip":
+                sink = _GzipSink(handle)
+                snapshot = engine.dump(out=sink, newest_row_sql=_newest_signup_sql(engine))
+                stored = sink.close()
+            else:
+                # The dump program writes the file itself; we read it back once for the checksum.
+                snapshot = engine.dump(out=handle, newest_row_sql=_newest_signup_sql(engine))
+                stored = _read_back(handle)
+            if not engine.is_complete(stored.tail):
                 raise DumpError("The dump ended without its completion marker; it was discarded.")
         finished_at = timezone.now()
         manifest = {
@@ -97,8 +103,8 @@ def backup_create_locked(
             "kind": kind,
             "vendor": engine.vendor,
             "compression": compression,
-            "size_bytes": sink.size,
-            "sha256": sink.sha256,
+            "size_bytes": stored.size,
+            "sha256": stored.sha256,
             "row_counts": snapshot.row_counts,
             "migrations": migrations,
             "newest_signup": _newest_signup(snapshot.newest_row),
@@ -213,8 +219,30 @@ def _shrink_guard(record: Backup) -> None:
     alert_admins(f"Backup {record.name}: data shrank", detail)
 
 
-class _StoredFile:
-    """The file as stored (compressed or not): its SHA-256 and size are taken as it is written."""
+@dataclass(frozen=True)
+class _Stored:
+    """The file as stored: its size and SHA-256, and the last bytes of its SQL."""
+
+    size: int
+    sha256: str
+    tail: bytes
+
+
+def _read_back(handle: IO[bytes]) -> _Stored:
+    handle.flush()
+    handle.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    tail = b""
+    while chunk := handle.read(files.CHUNK_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+        tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+    return _Stored(size=size, sha256=digest.hexdigest(), tail=tail)
+
+
+class _HashingWriter:
+    """Writes to the file and hashes exactly what is stored (here: gzip's output)."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self.handle = handle
@@ -230,34 +258,18 @@ class _StoredFile:
         self.handle.flush()
 
 
-class _DumpSink:
-    """Receives the dump's SQL: gzip when asked, checksum and size of what is stored, and the
-    last bytes of the SQL for the completeness check. Memory stays flat."""
+class _GzipSink:
+    """Takes the dump's SQL (no fileno, so engines pipe into it) and gzips it into the file."""
 
-    def __init__(self, handle: IO[bytes], compression: str) -> None:
-        self.stored = _StoredFile(handle)
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.stored = _HashingWriter(handle)
+        self.gzip = gzip.GzipFile(fileobj=self.stored, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
         self.tail = b""
-        self.gzip = (
-            gzip.GzipFile(fileobj=self.stored, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
-            if compression == "gzip"
-            else None
-        )
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-        if self.gzip is not None:
-            self.gzip.write(data)
-        else:
-            self.stored.write(data)
+        return self.gzip.write(data)
 
-    def close(self) -> None:
-        if self.gzip is not None:
-            self.gzip.close()
-
-    @property
-    def size(self) -> int:
-        return self.stored.size
-
-    @property
-    def sha256(self) -> str:
-        return self.stored.digest.hexdigest()
+    def close(self) -> _Stored:
+        self.gzip.close()
+        return _Stored(size=self.stored.size, sha256=self.stored.digest.hexdigest(), tail=self.tail)

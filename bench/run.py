@@ -1,0 +1,250 @@
+"""`make bench`: our backup and restore against the raw tools, measured in the same run (§10).
+
+Builds a BENCH_ROWS-signup database (default 1,000,000) on PostgreSQL and on SQLite, then times:
+plain pg_dump / psql / sqlite3, our backup and restore (in a fresh process each, with peak
+memory), and django-dbbackup's dbbackup/dbrestore. Prints each figure and its ratio to the
+raw tool. BENCH_REPEAT (default 3) runs each timing that many times and keeps the median.
+"""
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+PG_BENCH_DB = "waitlist_bench"
+FILL_PG = f"""
+INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, consent, created_at)
+SELECT 'Fan Number ' || g, 'fan' || g || '@example.com', '+1 555 0100', 'Chennai', 'India',
+       CASE WHEN g % 10 = 0 THEN 'See you at the show! ''quoted''' ELSE '' END, true,
+       now() - g * interval '1 second'
+FROM generate_series(1, {ROWS}) AS g;
+ANALYZE waitlist_responses;
+"""
+FILL_SQLITE = f"""
+WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {ROWS})
+INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, consent, created_at)
+SELECT 'Fan Number ' || n, 'fan' || n || '@example.com', '+1 555 0100', 'Chennai', 'India',
+       CASE WHEN n % 10 = 0 THEN 'See you at the show! ''quoted''' ELSE '' END, 1,
+       strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || n || ' seconds')
+FROM g;
+"""
+
+
+def timed(command: list[str] | str, *, env: dict, stdin=None, stdout=None) -> float:
+    clock = time.perf_counter()
+    subprocess.run(command, env=env, stdin=stdin, stdout=stdout, check=True, shell=False)
+    return time.perf_counter() - clock
+
+
+def median_of(run) -> float:
+    return statistics.median(run() for _ in range(REPEAT))
+
+
+def measure(env: dict, *args: str) -> dict:
+    output = subprocess.run(
+        [PYTHON, str(PROJECT / "bench" / "measure.py"), *args],
+        env=env,
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def manage(env: dict, *args: str) -> float:
+    clock = time.perf_counter()
+    subprocess.run(
+        [PYTHON, "manage.py", *args],
+        env=env,
+        cwd=PROJECT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - clock
+
+
+def environment(workdir: Path, database_url: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_DEBUG="1",
+        DATABASE_URL=database_url,
+        BACKUP_DIR=str(workdir / "backups"),
+        BENCH_DBBACKUP_DIR=str(workdir / "dbbackup"),
+        LOG_LEVEL="WARNING",
+        BACKUP_LOCK_TIMEOUT_SECONDS="600",
+    )
+    (workdir / "dbbackup").mkdir(exist_ok=True)
+    return env
+
+
+def ratio_line(label: str, ours: float, raw: float, target: float | None) -> str:
+    ratio = ours / raw
+    verdict = ""
+    if target is not None:
+        verdict = f" (target <= {target:.2f}: {'met' if ratio <= target else 'MISSED'})"
+    return f"  {label:<58} {ours:8.2f} s / {raw:7.2f} s = {ratio:5.2f}x{verdict}"
+
+
+def bench_postgresql(workdir: Path) -> list[str]:
+    base = PG_URL.rsplit("/", 1)[0]
+    url = f"{base}/{PG_BENCH_DB}"
+    admin = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    subprocess.run(
+        ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"],
+        check=True,
+        env=admin,
+    )
+    subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_BENCH_DB}"], check=True, env=admin)
+    env = environment(workdir, url)
+    try:
+        manage(env, "migrate", "-v0")
+        subprocess.run(["psql", url, "-qc", FILL_PG], check=True, env=admin)
+        raw_file = workdir / "raw.sql"
+        flags = ["--format=plain", "--clean", "--if-exists", "--no-owner", "--no-privileges"]
+
+        def raw_dump() -> float:
+            with raw_file.open("wb") as out:
+                return timed(["pg_dump", *flags, url], env=admin, stdout=out)
+
+        raw_backup = median_of(raw_dump)
+        ours = [measure(env, "backup") for _ in range(REPEAT)]
+        our_backup = statistics.median(m["seconds"] for m in ours)
+        backup_name = ours[-1]["name"]
+        our_backup_cmd = median_of(lambda: manage(env, "backup"))
+        dbbackup_cmd = median_of(lambda: manage(env, "dbbackup", "--noinput"))
+
+        def raw_restore() -> float:
+            with raw_file.open("rb") as dump:
+                return timed(
+                    ["psql", url, "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"],
+                    env=admin,
+                    stdin=dump,
+                    stdout=subprocess.DEVNULL,
+                )
+
+        raw_restore_s = median_of(raw_restore)
+        restores = [measure(env, "restore", backup_name) for _ in range(REPEAT)]
+        our_restore = statistics.median(m["seconds"] - m["safety_seconds"] for m in restores)
+        our_restore_total = statistics.median(m["seconds"] for m in restores)
+        dbrestore = median_of(lambda: manage(env, "dbrestore", "--noinput"))
+        size_mb = ours[-1]["size_bytes"] / 1e6
+        return [
+            f"PostgreSQL, {ROWS:,} signups, dump {size_mb:.0f} MB (median of {REPEAT})",
+            ratio_line(
+                "backup (manifest+checksum+counts) vs pg_dump > file", our_backup, raw_backup, 1.25
+            ),
+            ratio_line(
+                "manage.py backup vs manage.py dbbackup (django-dbbackup)",
+                our_backup_cmd,
+                dbbackup_cmd,
+                1.0,
+            ),
+            ratio_line(
+                "restore (checks, no safety backup) vs psql -1 < file",
+                our_restore,
+                raw_restore_s,
+                1.25,
+            ),
+            ratio_line(
+                "restore incl. pre_restore safety backup vs psql -1 < file",
+                our_restore_total,
+                raw_restore_s,
+                None,
+            ),
+            f"  django-dbrestore (no checks, no safety backup): {dbrestore:.2f} s",
+            f"  peak memory: backup {max(m['maxrss_mb'] for m in ours):.0f} MB, "
+            f"restore {max(m['maxrss_mb'] for m in restores):.0f} MB (target < 100 MB); "
+            f"pg_dump/psql children {max(m['children_maxrss_mb'] for m in ours + restores):.0f} MB",
+        ]
+    finally:
+        subprocess.run(
+            ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"],
+            env=admin,
+        )
+
+
+def bench_sqlite(workdir: Path) -> list[str]:
+    database = workdir / "bench.sqlite3"
+    env = environment(workdir, f"sqlite:///{database}")
+    manage(env, "migrate", "-v0")
+    subprocess.run(["sqlite3", str(database)], input=FILL_SQLITE.encode(), check=True)
+    raw_file = workdir / "raw.sql"
+
+    def raw_dump() -> float:
+        with raw_file.open("wb") as out:
+            return timed(["sqlite3", str(database), ".dump"], env=env, stdout=out)
+
+    raw_backup = median_of(raw_dump)
+    ours = [measure(env, "backup") for _ in range(REPEAT)]
+    our_backup = statistics.median(m["seconds"] for m in ours)
+    backup_name = ours[-1]["name"]
+
+    def raw_restore() -> float:
+        target = workdir / "new.db"
+        target.unlink(missing_ok=True)
+        with raw_file.open("rb") as dump:
+            return timed(["sqlite3", str(target)], env=env, stdin=dump)
+
+    raw_restore_s = median_of(raw_restore)
+    restores = [measure(env, "restore", backup_name) for _ in range(REPEAT)]
+    our_restore = statistics.median(m["seconds"] - m["safety_seconds"] for m in restores)
+    our_restore_total = statistics.median(m["seconds"] for m in restores)
+    size_mb = ours[-1]["size_bytes"] / 1e6
+    return [
+        f"SQLite, {ROWS:,} signups, dump {size_mb:.0f} MB (median of {REPEAT})",
+        ratio_line(
+            "backup (manifest+checksum+counts) vs sqlite3 db .dump > file",
+            our_backup,
+            raw_backup,
+            1.5,
+        ),
+        ratio_line(
+            "restore (checks, no safety backup) vs sqlite3 new.db < file",
+            our_restore,
+            raw_restore_s,
+            1.5,
+        ),
+        ratio_line(
+            "restore incl. pre_restore safety backup vs sqlite3 new.db < file",
+            our_restore_total,
+            raw_restore_s,
+            None,
+        ),
+        f"  peak memory: backup {max(m['maxrss_mb'] for m in ours):.0f} MB, "
+        f"restore {max(m['maxrss_mb'] for m in restores):.0f} MB (target < 100 MB)",
+    ]
+
+
+def main() -> None:
+    for tool in ("pg_dump", "psql", "sqlite3"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench needs {tool} on PATH")
+    report = []
+    with tempfile.TemporaryDirectory(prefix="waitlist-bench-") as folder:
+        for name, bench in (("postgresql", bench_postgresql), ("sqlite", bench_sqlite)):
+            workdir = Path(folder) / name
+            workdir.mkdir()
+            print(f"bench: {name} …", flush=True)
+            report += bench(workdir)
+    print("\n".join(report))
+    print(
+        f"bench process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
