@@ -47,7 +47,8 @@ def manifest_name_for(dump: str) -> str:
 
 
 def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    """Create the folder if needed, readable by its owner only: dumps hold personal data."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -116,8 +117,10 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
     """
     ensure_dir(final.parent)
     fd, temporary = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=final.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w+b") as handle:
+        # Opened by name so that `handle.name` is the path (the checksum reader opens it too).
+        with open(temporary, "w+b") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -78,7 +78,9 @@ class PostgreSQLEngine(BaseEngine):
         params.update({key: str(options[key]) for key in LIBPQ_ENVIRONMENT if key in options})
         return {key: value for key, value in params.items() if value is not None}
 
-    def tool_environment(self, dbname: str | None = None) -> dict[str, str]:
+    def tool_environment(
+        self, dbname: str | None = None, *, lock_timeout: bool = False
+    ) -> dict[str, str]:
         """Connection settings for pg_dump/psql: through the environment, never on the command
         line, so the password does not show in `ps`."""
         params = self.connect_params(dbname)
@@ -93,7 +95,11 @@ class PostgreSQLEngine(BaseEngine):
         environment = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         environment.update({names[key]: value for key, value in params.items()})
         # Only warnings and errors from psql: --clean on an empty database is all NOTICEs.
-        environment["PGOPTIONS"] = "-c client_min_messages=warning"
+        options = "-c client_min_messages=warning"
+        if lock_timeout:
+            # A restore must not queue for ever behind a long transaction holding a table.
+            options += f" -c lock_timeout={int(conf.lock_timeout_seconds() * 1000)}"
+        environment["PGOPTIONS"] = options
         return environment
 
     def connect(self, dbname: str | None = None, **kwargs) -> psycopg.Connection:
@@ -198,7 +204,7 @@ class PostgreSQLEngine(BaseEngine):
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
-                    env=self.tool_environment(dbname),
+                    env=self.tool_environment(dbname, lock_timeout=True),
                 )
             except OSError as err:
                 raise RestoreError(

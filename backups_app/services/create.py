@@ -3,6 +3,7 @@
 import datetime
 import gzip
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import IO, Any
@@ -88,9 +89,10 @@ def backup_create_locked(
                 snapshot = engine.dump(out=sink, newest_row_sql=_newest_signup_sql(engine))
                 stored = sink.close()
             else:
-                # The dump program writes the file itself; we read it back once for the checksum.
-                snapshot = engine.dump(out=handle, newest_row_sql=_newest_signup_sql(engine))
-                stored = _read_back(handle)
+                # The dump program writes the file itself while we checksum it behind it.
+                with _FollowingDigest(handle) as digest:
+                    snapshot = engine.dump(out=handle, newest_row_sql=_newest_signup_sql(engine))
+                stored = digest.result
             if not engine.is_complete(stored.tail):
                 raise DumpError("The dump ended without its completion marker; it was discarded.")
         finished_at = timezone.now()
@@ -228,17 +230,54 @@ class _Stored:
     tail: bytes
 
 
-def _read_back(handle: IO[bytes]) -> _Stored:
-    handle.flush()
-    handle.seek(0)
-    digest = hashlib.sha256()
-    size = 0
-    tail = b""
-    while chunk := handle.read(files.CHUNK_SIZE):
-        digest.update(chunk)
-        size += len(chunk)
-        tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
-    return _Stored(size=size, sha256=digest.hexdigest(), tail=tail)
+class _FollowingDigest:
+    """Checksums a file while another process is still appending to it.
+
+    The dump program writes on one core while this thread hashes what has landed on the other,
+    so the checksum costs almost nothing on top of the dump. Yields a holder whose `.result`
+    (size, SHA-256, tail) is set on exit.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.finished = threading.Event()
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.tail = b""
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def __enter__(self) -> "_FollowingDigest":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.handle.flush()  # the Python fallback dumper writes through our buffer
+        self.finished.set()
+        self.thread.join()
+        if self.error is not None and exc_info[0] is None:
+            raise DumpError(f"Reading the dump back failed: {self.error}") from self.error
+
+    @property
+    def result(self) -> _Stored:
+        return _Stored(size=self.size, sha256=self.digest.hexdigest(), tail=self.tail)
+
+    def _follow(self) -> None:
+        try:
+            with open(self.handle.name, "rb") as reader:
+                while True:
+                    done = self.finished.is_set()  # read once more after the writer is done
+                    chunk = reader.read(files.CHUNK_SIZE)
+                    if chunk:
+                        self.digest.update(chunk)
+                        self.size += len(chunk)
+                        self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+                    elif done:
+                        return
+                    else:
+                        time.sleep(0.002)
+        except OSError as err:
+            self.error = err
 
 
 class _HashingWriter:

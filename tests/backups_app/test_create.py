@@ -220,3 +220,46 @@ def test_backup_folder_that_cannot_be_created_fails_clearly(signups, settings, t
         backup_create(kind=Backup.Kind.MANUAL)
 
     assert not_a_folder.read_text() == "a file where the folder should be"
+
+
+@pytest.mark.postgresql_only
+def test_database_going_away_mid_dump_fails_cleanly(transactional_db, backup_dir, mailoutbox):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, "
+            "consent, created_at) SELECT 'Fan ' || g, 'fan' || g || '@example.com', '', '', '', "
+            "repeat('x', 200), true, now() FROM generate_series(1, 300000) AS g"
+        )
+    killed = []
+
+    def terminate_pg_dump():
+        with connection.cursor() as cursor:
+            for _ in range(4000):
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'pg_dump' AND datname = current_database()"
+                )
+                if cursor.fetchall():
+                    killed.append(True)
+                    break
+        connection.close()
+
+    killer = threading.Thread(target=terminate_pg_dump)
+    killer.start()
+    try:
+        with pytest.raises(DumpError, match="pg_dump failed"):
+            backup_create(kind=Backup.Kind.MANUAL)
+    finally:
+        killer.join()
+
+    assert killed
+    assert not list(backup_dir.glob("backup-*"))
+    assert Backup.objects.get().status == Backup.Status.FAILED
+    assert mailoutbox
+
+
+def test_backup_folder_and_files_are_private(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((backup_dir / backup.name).stat().st_mode) == 0o600
