@@ -51,3 +51,23 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PendingBackupRequest(models.Model):
+    """A committed signup that no backup holds yet (§4.6). The worker turns these into backups.
+
+    Recorded after the signup's transaction commits; marked covered by the first backup whose
+    snapshot contains it, so a request is never covered twice and never dropped.
+    """
+
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+    signup_id = models.BigIntegerField(null=True, blank=True)
+    covered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    covered_by = models.CharField(max_length=100, blank=True, help_text="The backup's name.")
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+
+    def __str__(self) -> str:
+        state = f"covered by {self.covered_by}" if self.covered_at else "pending"
+        return f"signup {self.signup_id} at {self.requested_at:%Y-%m-%d %H:%M:%S} ({state})"

