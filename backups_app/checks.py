@@ -17,6 +17,9 @@ def check_backup_settings(app_configs, **kwargs) -> list[Error]:
         conf.rpo_seconds,
         conf.lock_timeout_seconds,
         conf.shrink_threshold,
+        conf.schedule_seconds,
+        conf.retry_base_seconds,
+        conf.retry_max_seconds,
     ):
         try:
             read()

@@ -99,3 +99,18 @@ def shrink_ignored_tables() -> set[str]:
             ignored.add(cache["LOCATION"])
     ignored.update(getattr(settings, "BACKUP_SHRINK_IGNORE_TABLES", ()))
     return ignored
+
+
+def schedule_seconds() -> float:
+    """A scheduled backup runs when the newest successful one is older than this (one day)."""
+    return _non_negative("BACKUP_SCHEDULE_SECONDS", 86400)
+
+
+def retry_base_seconds() -> float:
+    """After a failed automatic backup, the first wait before trying again (it doubles)."""
+    return _non_negative("BACKUP_RETRY_BASE_SECONDS", 10)
+
+
+def retry_max_seconds() -> float:
+    """The longest wait between tries after failed automatic backups."""
+    return _non_negative("BACKUP_RETRY_MAX_SECONDS", 300)

@@ -16,12 +16,11 @@ def main() -> None:
     import django
 
     django.setup()
-    from backups_app.models import Backup
-    from backups_app.services import backup_create, backup_restore
-
     from django.db import connection
 
     from backups_app.engines import get_engine
+    from backups_app.models import Backup
+    from backups_app.services import backup_create, backup_restore
 
     # Warm up as a long-running worker is: connected, modules loaded, the ORM primed. What is
     # timed is the backup or restore itself, as `pg_dump > file` times pg_dump itself.

@@ -2,7 +2,7 @@
 
 from django.apps import AppConfig
 from django.core.management import call_command
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
 
 def create_cache_table(*, using: str, **kwargs) -> None:
@@ -19,7 +19,14 @@ class WaitlistConfig(AppConfig):
 
     def ready(self) -> None:
         from waitlist import checks  # noqa: F401  (registers the system checks)
+        from waitlist.models import Signup
+        from waitlist.signals import queue_backup_after_signup
 
+        post_save.connect(
+            queue_backup_after_signup,
+            sender=Signup,
+            dispatch_uid="waitlist.queue_backup_after_signup",
+        )
         post_migrate.connect(
             create_cache_table, sender=self, dispatch_uid="waitlist.create_cache_table"
         )

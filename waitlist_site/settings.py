@@ -12,6 +12,9 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A `.env` file beside manage.py, if there is one, fills in what the environment does not set:
+# cron jobs (CRONJOBS below) start with an empty environment and read their settings from it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -40,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_crontab",
     "waitlist.apps.WaitlistConfig",
     "backups_app.apps.BackupsAppConfig",
 ]
@@ -195,3 +199,18 @@ BACKUP_SHRINK_THRESHOLD = env.float("BACKUP_SHRINK_THRESHOLD", default=0.2)
 BACKUP_PG_DUMP = env.str("BACKUP_PG_DUMP", default="pg_dump")
 BACKUP_PSQL = env.str("BACKUP_PSQL", default="psql")
 BACKUP_SQLITE3 = env.str("BACKUP_SQLITE3", default="sqlite3")
+BACKUP_SCHEDULE_SECONDS = env.float("BACKUP_SCHEDULE_SECONDS", default=86400)
+BACKUP_RETRY_BASE_SECONDS = env.float("BACKUP_RETRY_BASE_SECONDS", default=10)
+BACKUP_RETRY_MAX_SECONDS = env.float("BACKUP_RETRY_MAX_SECONDS", default=300)
+
+# django-crontab: `manage.py crontab add` installs these where cron exists. Without cron,
+# `manage.py backup_worker` (started by `make run`) does the queue and the schedule itself.
+CRONJOBS = [
+    ("* * * * *", "backups_app.cron.backup_queue"),
+    ("0 * * * *", "backups_app.cron.backup_scheduled"),
+    ("30 * * * *", "backups_app.cron.backup_rotation"),
+    ("15 3 * * *", "backups_app.cron.backup_daily_restore_test"),
+]
+CRONTAB_COMMAND_PREFIX = (
+    f"DJANGO_SETTINGS_MODULE={env.str('DJANGO_SETTINGS_MODULE', default='waitlist_site.settings')}"
+)

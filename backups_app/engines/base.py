@@ -18,7 +18,8 @@ class DumpSnapshot:
     """What was read in the very snapshot the dump was taken from."""
 
     row_counts: dict[str, int]
-    newest_row: tuple | None
+    #: The rows each of the caller's queries returned, by the caller's name for it.
+    query_rows: dict[str, list[tuple]]
 
 
 class ScratchDatabase:
@@ -55,13 +56,13 @@ class BaseEngine:
         """Hold the one backup-or-restore lock; raise BackupBusy after `timeout` seconds."""
         raise NotImplementedError("subclasses of BaseEngine must provide a lock() method")
 
-    def dump(self, *, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
+    def dump(self, *, out: IO[bytes], queries: dict[str, str]) -> DumpSnapshot:
         """Write a plain-SQL dump to `out`; count every table in the same snapshot.
 
         When `out` is a real file, the dump program writes straight into it (no copy through
         Python); otherwise (e.g. a gzip stream) the output is piped through `out.write`.
 
-        `newest_row_sql`, when given, is run in that snapshot too (the newest signup covered).
+        `queries` (name -> SQL) run in that snapshot too: what the dump holds, exactly.
         Raises DumpError.
         """
         raise NotImplementedError("subclasses of BaseEngine must provide a dump() method")

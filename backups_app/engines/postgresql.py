@@ -127,7 +127,7 @@ class PostgreSQLEngine(BaseEngine):
             holder.close()  # ends the session, which releases the lock
 
     # --- dump ------------------------------------------------------------------------------------
-    def dump(self, *, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
+    def dump(self, *, out: IO[bytes], queries: dict[str, str]) -> DumpSnapshot:
         snapshot_connection = self.connect()
         try:
             snapshot_connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -159,7 +159,7 @@ class PostgreSQLEngine(BaseEngine):
                         "Install the PostgreSQL client or set BACKUP_PG_DUMP."
                     ) from err
                 # Count in the exported snapshot while pg_dump streams: the same data, in parallel.
-                counting = _Counting(snapshot_connection, newest_row_sql)
+                counting = _Counting(snapshot_connection, queries)
                 counting.start()
                 try:
                     pump(process.stdout, out)
@@ -175,7 +175,7 @@ class PostgreSQLEngine(BaseEngine):
                     raise DumpError(f"pg_dump failed ({_exit(returncode)}): {_tail(stderr)}")
             if counting.error is not None:
                 raise DumpError(f"Counting rows failed: {counting.error}") from counting.error
-            return DumpSnapshot(row_counts=counting.row_counts, newest_row=counting.newest_row)
+            return DumpSnapshot(row_counts=counting.row_counts, query_rows=counting.query_rows)
         except psycopg.Error as err:
             raise DumpError(f"PostgreSQL error during the dump: {err}") from err
         finally:
@@ -292,21 +292,21 @@ class PostgreSQLScratch(ScratchDatabase):
 
 
 class _Counting(threading.Thread):
-    """Counts every table (and reads the newest signup) inside the exported snapshot."""
+    """Counts every table, and runs the caller's queries, inside the exported snapshot."""
 
-    def __init__(self, connection: psycopg.Connection, newest_row_sql: str | None) -> None:
+    def __init__(self, connection: psycopg.Connection, queries: dict[str, str]) -> None:
         super().__init__(daemon=True)
         self.connection = connection
-        self.newest_row_sql = newest_row_sql
+        self.queries = queries
         self.row_counts: dict[str, int] = {}
-        self.newest_row: tuple | None = None
+        self.query_rows: dict[str, list[tuple]] = {}
         self.error: Exception | None = None
 
     def run(self) -> None:
         try:
             self.row_counts = count_rows(self.connection)
-            if self.newest_row_sql:
-                self.newest_row = self.connection.execute(self.newest_row_sql).fetchone()
+            for name, query in self.queries.items():
+                self.query_rows[name] = self.connection.execute(query).fetchall()
         except Exception as err:  # reported by the dumping thread
             self.error = err
 

@@ -85,22 +85,22 @@ class SQLiteEngine(BaseEngine):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- dump ------------------------------------------------------------------------------------
-    def dump(self, *, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
+    def dump(self, *, out: IO[bytes], queries: dict[str, str]) -> DumpSnapshot:
         if not self.path.is_file():
             raise DumpError(f"The SQLite database {self.path} does not exist.")
         with contextlib.closing(self.open()) as connection:
             tables = [row[0] for row in connection.execute(TABLES_SQL)]
         shell = shutil.which(conf.sqlite3_path())
         if shell:
-            return self._dump_with_shell(shell, out, tables, newest_row_sql)
-        return self._dump_with_python(out, newest_row_sql)
+            return self._dump_with_shell(shell, out, tables, queries)
+        return self._dump_with_python(out, queries)
 
     def _dump_with_shell(
-        self, shell: str, out: IO[bytes], tables: list[str], newest_row_sql: str | None
+        self, shell: str, out: IO[bytes], tables: list[str], queries: dict[str, str]
     ) -> DumpSnapshot:
         with tempfile.TemporaryDirectory(prefix="waitlist-dump-") as folder:
             counts_file = Path(folder) / "counts.tsv"
-            newest_file = Path(folder) / "newest.tsv"
+            query_files = {name: Path(folder) / f"query-{n}.tsv" for n, name in enumerate(queries)}
             # One transaction for the counts and the dump: they describe the same data.
             script = [
                 ".bail on",
@@ -111,8 +111,8 @@ class SQLiteEngine(BaseEngine):
             ]
             if tables:
                 script += [f".once {quote_text(str(counts_file))}", count_sql(tables) + ";"]
-            if newest_row_sql:
-                script += [f".once {quote_text(str(newest_file))}", newest_row_sql + ";"]
+            for name, query in queries.items():
+                script += [f".once {quote_text(str(query_files[name]))}", query + ";"]
             script += [".dump", "COMMIT;", ""]
             with tempfile.TemporaryFile() as stderr:
                 try:
@@ -144,19 +144,20 @@ class SQLiteEngine(BaseEngine):
                 for line in counts_file.read_text().splitlines():
                     table, _, count = line.rpartition("\t")
                     row_counts[table] = int(count)
-            newest_row = None
-            if newest_row_sql and newest_file.read_text().strip():
-                newest_row = tuple(newest_file.read_text().rstrip("\n").split("\t"))
-        return DumpSnapshot(row_counts=row_counts, newest_row=newest_row)
+            query_rows = {
+                name: [tuple(line.split("\t")) for line in path.read_text().splitlines()]
+                for name, path in query_files.items()
+            }
+        return DumpSnapshot(row_counts=row_counts, query_rows=query_rows)
 
-    def _dump_with_python(self, out: IO[bytes], newest_row_sql: str | None) -> DumpSnapshot:
+    def _dump_with_python(self, out: IO[bytes], queries: dict[str, str]) -> DumpSnapshot:
         try:
             with contextlib.closing(self.open()) as connection:
                 connection.execute("BEGIN")
                 row_counts = count_rows(connection)
-                newest_row = (
-                    connection.execute(newest_row_sql).fetchone() if newest_row_sql else None
-                )
+                query_rows = {
+                    name: connection.execute(query).fetchall() for name, query in queries.items()
+                }
                 out.write(b"PRAGMA foreign_keys=OFF;\n")
                 lines: list[str] = []
                 for line in connection.iterdump():
@@ -168,7 +169,7 @@ class SQLiteEngine(BaseEngine):
                 connection.execute("COMMIT")
         except sqlite3.Error as err:
             raise DumpError(f"SQLite error during the dump: {err}") from err
-        return DumpSnapshot(row_counts=row_counts, newest_row=newest_row)
+        return DumpSnapshot(row_counts=row_counts, query_rows=query_rows)
 
     # --- restore ---------------------------------------------------------------------------------
     def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:

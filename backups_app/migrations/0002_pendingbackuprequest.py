@@ -5,23 +5,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backups_app', '0001_initial'),
+        ("backups_app", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PendingBackupRequest',
+            name="PendingBackupRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('requested_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('signup_id', models.BigIntegerField(blank=True, null=True)),
-                ('covered_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('covered_by', models.CharField(blank=True, help_text="The backup's name.", max_length=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "requested_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("signup_id", models.BigIntegerField(blank=True, null=True)),
+                ("covered_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "covered_by",
+                    models.CharField(blank=True, help_text="The backup's name.", max_length=100),
+                ),
             ],
             options={
-                'ordering': ['requested_at', 'id'],
+                "ordering": ["requested_at", "id"],
             },
         ),
     ]

@@ -1,5 +1,11 @@
 """Every backup, restore, verification and rotation happens here (thin callers elsewhere)."""
 
+from backups_app.services.auto import (
+    WorkerPass,
+    backup_request_record,
+    backup_scheduled_run,
+    backup_worker_pass,
+)
 from backups_app.services.catalogue import backup_catalogue_sync
 from backups_app.services.create import backup_create
 from backups_app.services.merge import MergeResult, backup_diff, backup_merge
@@ -11,11 +17,15 @@ __all__ = [
     "MergeResult",
     "RestoreResult",
     "Verification",
+    "WorkerPass",
     "backup_catalogue_sync",
     "backup_create",
     "backup_diff",
     "backup_merge",
+    "backup_request_record",
     "backup_restore",
     "backup_rotate",
+    "backup_scheduled_run",
     "backup_verify",
+    "backup_worker_pass",
 ]

@@ -19,13 +19,14 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
 from backups_app.exceptions import BackupError, DumpError
-from backups_app.models import Backup
+from backups_app.models import Backup, PendingBackupRequest
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
 from waitlist.models import Signup
 
 GZIP_LEVEL = 3  # most of level 9's saving on SQL text, at a fraction of its time
 TAIL_BYTES = 4096
 SIGNUP_TABLE = Signup._meta.db_table
+REQUEST_TABLE = PendingBackupRequest._meta.db_table
 
 
 def backup_create(
@@ -86,12 +87,12 @@ def backup_create_locked(
         with files.atomic_file(backup_dir / name) as handle:
             if compression == "gzip":
                 sink = _GzipSink(handle)
-                snapshot = engine.dump(out=sink, newest_row_sql=_newest_signup_sql(engine))
+                snapshot = engine.dump(out=sink, queries=_snapshot_queries(engine))
                 stored = sink.close()
             else:
                 # The dump program writes the file itself while we checksum it behind it.
                 with _FollowingDigest(handle) as digest:
-                    snapshot = engine.dump(out=handle, newest_row_sql=_newest_signup_sql(engine))
+                    snapshot = engine.dump(out=handle, queries=_snapshot_queries(engine))
                 stored = digest.result
             if not engine.is_complete(stored.tail):
                 raise DumpError("The dump ended without its completion marker; it was discarded.")
@@ -109,7 +110,7 @@ def backup_create_locked(
             "sha256": stored.sha256,
             "row_counts": snapshot.row_counts,
             "migrations": migrations,
-            "newest_signup": _newest_signup(snapshot.newest_row),
+            "newest_signup": _newest_signup(snapshot.query_rows.get("newest_signup")),
             "database": str(engine.settings_dict["NAME"]),
             "django_version": django.get_version(),
             "pinned": pin,
@@ -134,13 +135,16 @@ def backup_create_locked(
     for field, value in fields_from_manifest(manifest).items():
         setattr(record, field, value)
     record.save()
+    covered = _mark_requests_covered(record, snapshot.query_rows.get("pending_requests", []))
     _shrink_guard(record)
     logger.info(
-        "backup succeeded name=%s kind=%s size_bytes=%d signups=%s seconds=%.3f",
+        "backup succeeded name=%s kind=%s size_bytes=%d signups=%s covered_requests=%d "
+        "seconds=%.3f",
         name,
         kind,
         record.size_bytes,
         record.row_counts.get(SIGNUP_TABLE, 0),
+        covered,
         record.duration_seconds,
     )
     return record
@@ -163,15 +167,35 @@ def _applied_migrations(engine: BaseEngine) -> list[str]:
     return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
 
 
-def _newest_signup_sql(engine: BaseEngine) -> str | None:
-    connection = connections[engine.alias]
-    if SIGNUP_TABLE not in connection.introspection.table_names():
-        return None
-    table = quote_name(SIGNUP_TABLE)
-    return f"SELECT id, created_at FROM {table} ORDER BY id DESC LIMIT 1"  # noqa: S608
+def _snapshot_queries(engine: BaseEngine) -> dict[str, str]:
+    """Read in the dump's own snapshot: the newest signup it holds, and the pending requests it
+    covers (a request visible there was recorded after its signup committed)."""
+    tables = set(connections[engine.alias].introspection.table_names())
+    queries = {}
+    if SIGNUP_TABLE in tables:
+        queries["newest_signup"] = (
+            f"SELECT id, created_at FROM {quote_name(SIGNUP_TABLE)} ORDER BY id DESC LIMIT 1"  # noqa: S608
+        )
+    if REQUEST_TABLE in tables:
+        queries["pending_requests"] = (
+            f"SELECT id FROM {quote_name(REQUEST_TABLE)} WHERE covered_at IS NULL"  # noqa: S608
+        )
+    return queries
 
 
-def _newest_signup(row: tuple | None) -> dict[str, Any] | None:
+def _mark_requests_covered(backup: Backup, rows: list[tuple]) -> int:
+    """Mark the requests the dump's snapshot saw as covered by `backup` (first backup wins)."""
+    ids = [int(row[0]) for row in rows]
+    covered = 0
+    for start in range(0, len(ids), 5000):
+        covered += PendingBackupRequest.objects.filter(
+            id__in=ids[start : start + 5000], covered_at__isnull=True
+        ).update(covered_at=backup.finished_at, covered_by=backup.name)
+    return covered
+
+
+def _newest_signup(rows: list[tuple] | None) -> dict[str, Any] | None:
+    row = rows[0] if rows else None
     if not row:
         return None
     signup_id, created_at = row

@@ -1,0 +1,39 @@
+"""The jobs `manage.py crontab add` installs (CRONJOBS in settings). Each is one service call.
+
+Without cron (`make run`), `backup_worker` does the queue and the schedule itself.
+"""
+
+from backups_app.alerts import logger
+from backups_app.selectors import backup_latest
+from backups_app.services import (
+    backup_rotate,
+    backup_scheduled_run,
+    backup_verify,
+    backup_worker_pass,
+)
+
+
+def backup_queue() -> None:
+    """Every minute: what `backup_worker --once` does."""
+    result = backup_worker_pass()
+    logger.info(
+        "cron queue pass action=%s pending=%d %s", result.action, result.pending, result.detail
+    )
+
+
+def backup_scheduled() -> None:
+    """Hourly: a scheduled backup once the newest is older than BACKUP_SCHEDULE_SECONDS."""
+    backup_scheduled_run()
+
+
+def backup_rotation() -> None:
+    backup_rotate()
+
+
+def backup_daily_restore_test() -> None:
+    """Daily: prove the newest backup restores (the result and its time are recorded)."""
+    latest = backup_latest()
+    if latest is None:
+        logger.warning("daily restore test: there is no backup to test")
+        return
+    backup_verify(backup=latest, restore_test=True)

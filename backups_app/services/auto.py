@@ -1,0 +1,162 @@
+"""Automatic backups: requests recorded after each signup, coalesced by the worker (§4.6)."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db import connections, transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from backups_app import conf
+from backups_app.alerts import logger
+from backups_app.engines import get_engine
+from backups_app.exceptions import BackupBusy, BackupError
+from backups_app.models import Backup, PendingBackupRequest
+from backups_app.services.create import backup_create_locked
+from backups_app.services.rotate import backup_rotate
+from waitlist.models import Signup
+
+AUTOMATIC_KINDS = (Backup.Kind.AUTO, Backup.Kind.SCHEDULED)
+
+
+def backup_request_record(*, signup_id: int | None, using: str = "default") -> None:
+    """Record that a committed signup needs a backup. Runs on the signup's request path, so it
+    is one small insert that does not wait for its own disk flush: were it lost in a crash, the
+    worker still sees the signup as newer than the newest backup and backs it up."""
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        PendingBackupRequest.objects.using(using).create(signup_id=signup_id)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What waits for a backup: recorded requests, and signups newer than every backup (a
+    request lost in a crash still shows up there)."""
+
+    pending: int
+    unbacked_signups: int
+    oldest_at: datetime.datetime | None
+    newest_at: datetime.datetime | None
+
+    @property
+    def empty(self) -> bool:
+        return self.pending == 0 and self.unbacked_signups == 0
+
+
+def unbacked_signups():
+    """Signups newer than the newest signup any successful backup holds."""
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
+        newest=Max("newest_signup_id")
+    )["newest"]
+    return Signup.objects.all() if newest is None else Signup.objects.filter(id__gt=newest)
+
+
+def queue_state() -> QueueState:
+    requests = PendingBackupRequest.objects.filter(covered_at__isnull=True).aggregate(
+        count=Count("id"), oldest=Min("requested_at"), newest=Max("requested_at")
+    )
+    signups = unbacked_signups().aggregate(
+        count=Count("id"), oldest=Min("created_at"), newest=Max("created_at")
+    )
+    oldest = [t for t in (requests["oldest"], signups["oldest"]) if t is not None]
+    newest = [t for t in (requests["newest"], signups["newest"]) if t is not None]
+    return QueueState(
+        pending=requests["count"],
+        unbacked_signups=signups["count"],
+        oldest_at=min(oldest) if oldest else None,
+        newest_at=max(newest) if newest else None,
+    )
+
+
+def due_reason(state: QueueState, now: datetime.datetime) -> str | None:
+    """Why an automatic backup should run now, or None: after the debounce's quiet time, or
+    when the oldest waiting signup reaches the maximum delay."""
+    if state.empty:
+        return None
+    if (now - state.oldest_at).total_seconds() >= conf.max_delay_seconds():
+        return "max-delay"
+    if (now - state.newest_at).total_seconds() >= conf.debounce_seconds():
+        return "debounce"
+    return None
+
+
+def schedule_due(now: datetime.datetime) -> bool:
+    """True when the newest successful backup is older than BACKUP_SCHEDULE_SECONDS (or none)."""
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(t=Max("started_at"))
+    if newest["t"] is None:
+        return True
+    return (now - newest["t"]).total_seconds() >= conf.schedule_seconds()
+
+
+def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
+    """After failed automatic backups, when the next try may run (exponential back-off)."""
+    newest_success = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
+        t=Max("started_at")
+    )["t"]
+    failures = Backup.objects.filter(status=Backup.Status.FAILED, kind__in=AUTOMATIC_KINDS)
+    if newest_success is not None:
+        failures = failures.filter(started_at__gt=newest_success)
+    count = failures.count()
+    if count == 0:
+        return None
+    last = failures.aggregate(t=Max("finished_at"))["t"] or now
+    wait = min(conf.retry_base_seconds() * 2 ** (count - 1), conf.retry_max_seconds())
+    until = last + datetime.timedelta(seconds=wait)
+    return until if until > now else None
+
+
+@dataclass
+class WorkerPass:
+    action: str  # idle, waiting, backing-off, busy, backed-up, failed
+    pending: int = 0
+    backup: Backup | None = None
+    detail: str = ""
+
+
+def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
+    """One pass of the worker: back up when the queue is due (or the schedule is), else wait.
+
+    Safe with any number of workers on any number of hosts: the backup lock is only tried, and
+    the queue is read again under it, so one dump covers what all of them saw.
+    """
+    now = now or timezone.now()
+    state = queue_state()
+    reason = due_reason(state, now) or ("schedule" if schedule_due(now) else None)
+    if reason is None:
+        return WorkerPass("idle" if state.empty else "waiting", pending=state.pending)
+    retry_at = retry_wait_until(now)
+    if retry_at is not None:
+        return WorkerPass(
+            "backing-off", pending=state.pending, detail=f"next try at {retry_at.isoformat()}"
+        )
+    engine = get_engine()
+    try:
+        with engine.lock(timeout=0):
+            state = queue_state()
+            reason = due_reason(state, now) or ("schedule" if schedule_due(now) else None)
+            if reason is None:
+                return WorkerPass("idle", pending=state.pending, detail="covered meanwhile")
+            kind = Backup.Kind.SCHEDULED if reason == "schedule" else Backup.Kind.AUTO
+            backup = backup_create_locked(engine=engine, kind=kind, triggered_by="worker")
+    except BackupBusy:
+        return WorkerPass("busy", pending=state.pending, detail="another backup is running")
+    except BackupError as err:
+        # Recorded, logged and mailed by backup_create; the requests stay pending.
+        return WorkerPass("failed", pending=state.pending, detail=str(err))
+    try:
+        backup_rotate()
+    except BackupError as err:
+        logger.warning("rotation after %s skipped: %s", backup.name, err)
+    return WorkerPass("backed-up", pending=state.pending, backup=backup, detail=reason)
+
+
+def backup_scheduled_run() -> Backup | None:
+    """The scheduled backup (cron): one when the newest is older than BACKUP_SCHEDULE_SECONDS."""
+    if not schedule_due(timezone.now()):
+        return None
+    engine = get_engine()
+    with engine.lock(timeout=conf.lock_timeout_seconds()):
+        return backup_create_locked(engine=engine, kind=Backup.Kind.SCHEDULED, triggered_by="cron")
