@@ -20,6 +20,7 @@ def check_backup_settings(app_configs, **kwargs) -> list[Error]:
         conf.schedule_seconds,
         conf.retry_base_seconds,
         conf.retry_max_seconds,
+        conf.restore_test_seconds,
     ):
         try:
             read()

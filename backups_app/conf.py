@@ -114,3 +114,8 @@ def retry_base_seconds() -> float:
 def retry_max_seconds() -> float:
     """The longest wait between tries after failed automatic backups."""
     return _non_negative("BACKUP_RETRY_MAX_SECONDS", 300)
+
+
+def restore_test_seconds() -> float:
+    """How often the newest backup is proven with a restore test (daily)."""
+    return _non_negative("BACKUP_RESTORE_TEST_SECONDS", 86400)

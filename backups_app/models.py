@@ -37,6 +37,10 @@ class Backup(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_ok = models.BooleanField(null=True, blank=True)
     verification_detail = models.CharField(max_length=1000, blank=True)
+    restore_tested = models.BooleanField(
+        default=False,
+        help_text="Whether the last verification restored it into a scratch database.",
+    )
     restore_seconds = models.FloatField(
         null=True, blank=True, help_text="Measured restore time of the last restore test (RTO)."
     )

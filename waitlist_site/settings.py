@@ -202,6 +202,7 @@ BACKUP_SQLITE3 = env.str("BACKUP_SQLITE3", default="sqlite3")
 BACKUP_SCHEDULE_SECONDS = env.float("BACKUP_SCHEDULE_SECONDS", default=86400)
 BACKUP_RETRY_BASE_SECONDS = env.float("BACKUP_RETRY_BASE_SECONDS", default=10)
 BACKUP_RETRY_MAX_SECONDS = env.float("BACKUP_RETRY_MAX_SECONDS", default=300)
+BACKUP_RESTORE_TEST_SECONDS = env.float("BACKUP_RESTORE_TEST_SECONDS", default=86400)
 
 # django-crontab: `manage.py crontab add` installs these where cron exists. Without cron,
 # `manage.py backup_worker` (started by `make run`) does the queue and the schedule itself.

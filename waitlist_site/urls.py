@@ -8,5 +8,6 @@ admin.site.site_title = "waitlist-site admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("backups_app.urls")),
     path("", include("waitlist.urls")),
 ]

@@ -14,6 +14,7 @@ from backups_app.exceptions import BackupBusy, BackupError
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.services.create import backup_create_locked
 from backups_app.services.rotate import backup_rotate
+from backups_app.services.verify import backup_verify
 from waitlist.models import Signup
 
 AUTOMATIC_KINDS = (Backup.Kind.AUTO, Backup.Kind.SCHEDULED)
@@ -91,6 +92,23 @@ def schedule_due(now: datetime.datetime) -> bool:
     return (now - newest["t"]).total_seconds() >= conf.schedule_seconds()
 
 
+def restore_test_due(now: datetime.datetime) -> Backup | None:
+    """The newest backup, when the last restore test is older than BACKUP_RESTORE_TEST_SECONDS
+    (or there has been none); else None. Proves the backups restore, daily, without cron."""
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    if newest is None or (newest.restore_tested and newest.verification_ok):
+        return None
+    last_test = (
+        Backup.objects.filter(restore_tested=True)
+        .order_by("-verified_at")
+        .values_list("verified_at", flat=True)
+        .first()
+    )
+    if last_test is not None and (now - last_test).total_seconds() < conf.restore_test_seconds():
+        return None
+    return newest
+
+
 def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
     """After failed automatic backups, when the next try may run (exponential back-off)."""
     newest_success = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
@@ -110,10 +128,17 @@ def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
 
 @dataclass
 class WorkerPass:
-    action: str  # idle, waiting, backing-off, busy, backed-up, failed
+    action: str  # idle, waiting, backing-off, busy, backed-up, failed, restore-tested
     pending: int = 0
     backup: Backup | None = None
     detail: str = ""
+
+
+def _reason_to_back_up(state: QueueState, now: datetime.datetime) -> str | None:
+    # Waiting signups follow the debounce and max-delay rules; the schedule is for quiet times.
+    if not state.empty:
+        return due_reason(state, now)
+    return "schedule" if schedule_due(now) else None
 
 
 def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
@@ -124,8 +149,11 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     """
     now = now or timezone.now()
     state = queue_state()
-    reason = due_reason(state, now) or ("schedule" if schedule_due(now) else None)
+    reason = _reason_to_back_up(state, now)
     if reason is None:
+        if state.empty and (newest := restore_test_due(now)) is not None:
+            result = backup_verify(backup=newest, restore_test=True)
+            return WorkerPass("restore-tested", backup=newest, detail=result.detail)
         return WorkerPass("idle" if state.empty else "waiting", pending=state.pending)
     retry_at = retry_wait_until(now)
     if retry_at is not None:
@@ -136,7 +164,7 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     try:
         with engine.lock(timeout=0):
             state = queue_state()
-            reason = due_reason(state, now) or ("schedule" if schedule_due(now) else None)
+            reason = _reason_to_back_up(state, now)
             if reason is None:
                 return WorkerPass("idle", pending=state.pending, detail="covered meanwhile")
             kind = Backup.Kind.SCHEDULED if reason == "schedule" else Backup.Kind.AUTO

@@ -50,6 +50,7 @@ def fields_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         "verification_ok": verification.get("ok"),
         "verification_detail": verification.get("detail", "")[:1000],
         "restore_seconds": verification.get("restore_seconds"),
+        "restore_tested": bool(verification.get("restore_tested")),
         "triggered_by": manifest.get("triggered_by", "")[:150],
         "note": manifest.get("note", "")[:500],
         "error": "",

@@ -46,7 +46,7 @@ class Command(BackupCommand):
             except Exception:  # keep the worker alive; the error is logged with its traceback
                 logger.exception("backup worker pass failed")
             else:
-                if result.action in {"backed-up", "failed", "backing-off"}:
+                if result.action in {"backed-up", "failed", "backing-off", "restore-tested"}:
                     logger.info(
                         "backup worker action=%s pending=%d backup=%s %s",
                         result.action,

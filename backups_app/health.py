@@ -1,0 +1,127 @@
+"""The health checks behind /health/ (§6.4): is every signup safe, and can we prove it?"""
+
+import datetime
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from backups_app import conf
+from backups_app.models import Backup
+from backups_app.services.auto import queue_state
+
+# The newest backup may be this many schedule periods old before health says so.
+SCHEDULE_SLACK = 1.5
+# Free space wanted in BACKUP_DIR: room for this many more backups of the newest one's size.
+DISK_HEADROOM = 2
+DISK_MINIMUM_BYTES = 50 * 1024 * 1024
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def health_report(*, now: datetime.datetime | None = None) -> list[Check]:
+    """Every check, in order; a check that cannot run (the database is down) fails."""
+    now = now or timezone.now()
+    checks: list[tuple[str, Callable[[datetime.datetime], Check]]] = [
+        ("database", check_database),
+        ("newest_backup", check_newest_backup),
+        ("rpo", check_rpo),
+        ("restore_test", check_restore_test),
+        ("disk", check_disk),
+    ]
+    report = []
+    for name, check in checks:
+        try:
+            report.append(check(now))
+        except Exception as err:  # the report must come back whatever is broken
+            report.append(Check(name, False, f"could not be checked: {type(err).__name__}: {err}"))
+    return report
+
+
+def check_database(now: datetime.datetime) -> Check:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return Check("database", True, f"{connection.vendor} reachable")
+
+
+def check_newest_backup(now: datetime.datetime) -> Check:
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    limit = conf.schedule_seconds() * SCHEDULE_SLACK
+    if newest is None:
+        return Check("newest_backup", False, "no successful backup yet", {"max_age_seconds": limit})
+    age = (now - newest.started_at).total_seconds()
+    figures = {"name": newest.name, "age_seconds": round(age, 1), "max_age_seconds": limit}
+    if age > limit:
+        return Check("newest_backup", False, f"{newest.name} is {age:.0f} s old", figures)
+    return Check("newest_backup", True, f"{newest.name}, {age:.0f} s old", figures)
+
+
+def check_rpo(now: datetime.datetime) -> Check:
+    state = queue_state()
+    rpo = conf.rpo_seconds()
+    waited = (now - state.oldest_at).total_seconds() if state.oldest_at else 0.0
+    figures = {
+        "pending_requests": state.pending,
+        "signups_newer_than_every_backup": state.unbacked_signups,
+        "oldest_waiting_seconds": round(waited, 1),
+        "rpo_seconds": rpo,
+    }
+    if waited > rpo:
+        return Check("rpo", False, f"a signup has waited {waited:.0f} s for a backup", figures)
+    detail = "every signup is in a backup" if state.empty else f"oldest waiting {waited:.0f} s"
+    return Check("rpo", True, detail, figures)
+
+
+def check_restore_test(now: datetime.datetime) -> Check:
+    last = Backup.objects.filter(restore_tested=True).order_by("-verified_at").first()
+    interval = conf.restore_test_seconds()
+    if last is None:
+        oldest = (
+            Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("started_at").first()
+        )
+        if oldest is not None and (now - oldest.started_at).total_seconds() > interval:
+            return Check("restore_test", False, "no backup has ever been restore-tested")
+        return Check("restore_test", True, "no restore test yet (the worker runs one daily)")
+    age = (now - last.verified_at).total_seconds()
+    figures = {
+        "name": last.name,
+        "ok": last.verification_ok,
+        "age_seconds": round(age, 1),
+        "restore_seconds": last.restore_seconds,
+    }
+    if not last.verification_ok:
+        return Check("restore_test", False, f"{last.name}: {last.verification_detail}", figures)
+    if age > 2 * interval:
+        return Check("restore_test", False, f"the last restore test is {age:.0f} s old", figures)
+    return Check(
+        "restore_test",
+        True,
+        f"{last.name} restored in {last.restore_seconds:.2f} s, {age:.0f} s ago",
+        figures,
+    )
+
+
+def check_disk(now: datetime.datetime) -> Check:
+    folder = conf.backup_dir()
+    existing = next(p for p in [folder, *folder.parents] if Path(p).exists())
+    free = shutil.disk_usage(existing).free
+    newest = (
+        Backup.objects.filter(status=Backup.Status.SUCCEEDED, size_bytes__isnull=False)
+        .order_by("-started_at")
+        .first()
+    )
+    needed = max(DISK_MINIMUM_BYTES, DISK_HEADROOM * (newest.size_bytes if newest else 0))
+    figures = {"free_bytes": free, "needed_bytes": needed, "path": str(folder)}
+    if free < needed:
+        return Check("disk", False, f"{free} bytes free, {needed} needed", figures)
+    return Check("disk", True, f"{free // (1024 * 1024)} MB free", figures)
