@@ -21,17 +21,21 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@
 
-# The site on SQLite in development mode (DJANGO_DEBUG=1 unless you set it).
+# The site on SQLite in development mode (DJANGO_DEBUG=1 unless you set it), with the backup
+# worker beside it so every signup lands in an automatic backup without cron.
 run: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "  waitlist-site is starting at http://$(HOST):$(PORT)/"
-	@echo "  Admin: http://$(HOST):$(PORT)/admin/"
+	@echo "  Admin: http://$(HOST):$(PORT)/admin/   Health: http://$(HOST):$(PORT)/health/"
 	@echo "  No admin login yet? In another terminal run: make superuser"
-	@echo "  Stop with Ctrl-C."
+	@echo "  The backup worker runs alongside; backups go to $${BACKUP_DIR:-backups/}."
+	@echo "  Stop both with Ctrl-C."
 	@echo
+	@$(BIN)/python manage.py backup_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 superuser: $(VENV)/.runtime-installed

@@ -1,0 +1,70 @@
+"""`manage.py backup_worker` as operators run it: a real process, real signups, SIGTERM."""
+
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from tests.factories import SignupFactory
+from tests.subprocesses import PROJECT_DIR, child_environment, run_manage
+
+
+@pytest.mark.django_db(transaction=True)
+def test_once_prints_what_it_did(backup_dir, settings):
+    settings.BACKUP_DEBOUNCE_SECONDS = 0
+    SignupFactory()
+    out = StringIO()
+
+    call_command("backup_worker", "--once", stdout=out)
+
+    assert out.getvalue().startswith("backed-up: 1 pending; backup-")
+
+
+def test_worker_backs_up_new_signups_and_stops_cleanly_on_sigterm(tmp_path):
+    environment = {
+        "DJANGO_DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        "BACKUP_DIR": str(tmp_path / "backups"),
+        "BACKUP_DEBOUNCE_SECONDS": "0.5",
+    }
+    assert run_manage("migrate", "-v0", **environment).returncode == 0
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "backup_worker", "--interval", "0.2"],
+        cwd=PROJECT_DIR,
+        env=child_environment(**environment),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        signup = run_manage(
+            "shell",
+            "-c",
+            "from waitlist.services import signup_create; "
+            "signup_create(full_name='Fan', email='fan@example.com', consent=True)",
+            **environment,
+        )
+        assert signup.returncode == 0, signup.stderr
+        deadline = time.monotonic() + 20
+        dumps = []
+        while time.monotonic() < deadline:
+            dumps = [
+                p
+                for p in (tmp_path / "backups").glob("backup-*.sql")
+                if "fan@example.com" in p.read_text()
+            ]
+            if dumps:
+                break
+            time.sleep(0.2)
+        assert dumps, "no backup holds the new signup"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+
+    assert worker.returncode == 0
+    assert "backup worker stopped" in stderr
+    assert "backup worker action=backed-up" in stderr
