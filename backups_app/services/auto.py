@@ -174,6 +174,9 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     except BackupError as err:
         # Recorded, logged and mailed by backup_create; the requests stay pending.
         return WorkerPass("failed", pending=state.pending, detail=str(err))
+    # Read the new file back against its checksum before calling the signups safe. Outside the
+    # lock: the next dump need not wait for it.
+    backup_verify(backup=backup)
     try:
         backup_rotate()
     except BackupError as err:

@@ -30,7 +30,7 @@ class Verification:
     def detail(self) -> str:
         if self.ok:
             test = (
-                f"; restore test passed in {self.restore_seconds:.2f} s"
+                f"; restore test passed in {self.restore_seconds:.3f} s"
                 if self.restore_tested
                 else ""
             )

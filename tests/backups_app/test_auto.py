@@ -209,3 +209,13 @@ def test_idle_worker_restore_tests_the_newest_backup_daily(backup_dir, settings)
     backup.refresh_from_db()
     assert backup.restore_tested and backup.verification_ok
     assert backup_worker_pass(now=later(20)).action == "idle"
+
+
+def test_every_automatic_backup_is_checksum_verified(backup_dir):
+    SignupFactory.create_batch(3)
+
+    result = backup_worker_pass(now=later(6))
+
+    result.backup.refresh_from_db()
+    assert result.backup.verification_ok is True
+    assert result.backup.verified_at is not None
