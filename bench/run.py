@@ -141,6 +141,7 @@ def bench_postgresql(workdir: Path) -> list[str]:
         our_restore = statistics.median(m["seconds"] - m["safety_seconds"] for m in restores)
         our_restore_total = statistics.median(m["seconds"] for m in restores)
         dbrestore = median_of(lambda: manage(env, "dbrestore", "--noinput"))
+        signup_lines = bench_signups("PostgreSQL", env) if BENCH_SIGNUPS else []
         size_mb = ours[-1]["size_bytes"] / 1e6
         return [
             f"PostgreSQL, {ROWS:,} signups, dump {size_mb:.0f} MB (median of {REPEAT})",
@@ -169,6 +170,7 @@ def bench_postgresql(workdir: Path) -> list[str]:
             f"  peak memory: backup {max(m['maxrss_mb'] for m in ours):.0f} MB, "
             f"restore {max(m['maxrss_mb'] for m in restores):.0f} MB (target < 100 MB); "
             f"pg_dump/psql children {max(m['children_maxrss_mb'] for m in ours + restores):.0f} MB",
+            *signup_lines,
         ]
     finally:
         subprocess.run(
@@ -204,6 +206,7 @@ def bench_sqlite(workdir: Path) -> list[str]:
     our_restore = statistics.median(m["seconds"] - m["safety_seconds"] for m in restores)
     our_restore_total = statistics.median(m["seconds"] for m in restores)
     size_mb = ours[-1]["size_bytes"] / 1e6
+    signup_lines = bench_signups("SQLite", env) if BENCH_SIGNUPS else []
     return [
         f"SQLite, {ROWS:,} signups, dump {size_mb:.0f} MB (median of {REPEAT})",
         ratio_line(
@@ -226,7 +229,162 @@ def bench_sqlite(workdir: Path) -> list[str]:
         ),
         f"  peak memory: backup {max(m['maxrss_mb'] for m in ours):.0f} MB, "
         f"restore {max(m['maxrss_mb'] for m in restores):.0f} MB (target < 100 MB)",
+        *signup_lines,
     ]
+
+
+BENCH_SIGNUPS = os.environ.get("BENCH_SIGNUPS", "1") != "0"
+LATENCY_SIGNUPS = int(os.environ.get("BENCH_LATENCY_SIGNUPS", "2000"))
+BURST_SIGNUPS = int(os.environ.get("BENCH_BURST_SIGNUPS", "1000"))
+BURST_SECONDS = float(os.environ.get("BENCH_BURST_SECONDS", "10"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Site:
+    """gunicorn (2 workers, as on this 2-core machine) serving the bench database."""
+
+    def __init__(self, env: dict, settings_module: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "waitlist_site.wsgi",
+            ],
+            env={**env, "DJANGO_SETTINGS_MODULE": settings_module},
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import urllib.request
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/thanks/", timeout=2)  # noqa: S310 (our http URL)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def load(url: str, total: int, concurrency: int, seconds: float, prefix: str) -> dict:
+    output = subprocess.run(
+        [
+            PYTHON,
+            str(PROJECT / "bench" / "load.py"),
+            url,
+            str(total),
+            str(concurrency),
+            str(seconds),
+            prefix,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(output)
+    if result["errors"]:
+        raise SystemExit(f"signup load got errors: {result['errors'][:5]}")
+    return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def bench_signups(label: str, env: dict) -> list[str]:
+    """Signup latency with and without the automatic-backup trigger (same load, interleaved),
+    then a burst with the worker running."""
+    env = {**env, "SIGNUP_RATE_LIMIT": "0", "DJANGO_DEBUG": "1"}
+    latencies = {"without": [], "with": []}
+    for round_number in range(2):
+        for name, module in (("without", "bench.settings_no_trigger"), ("with", "bench.settings")):
+            site = Site(env, module)
+            try:
+                load(site.url, 100, 4, 0, f"warm-{name}-{round_number}-")
+                result = load(site.url, LATENCY_SIGNUPS // 2, 4, 0, f"lat-{name}-{round_number}-")
+                latencies[name] += result["latencies_ms"]
+            finally:
+                site.stop()
+    p50 = {k: statistics.median(v) for k, v in latencies.items()}
+    p99 = {k: percentile(v, 0.99) for k, v in latencies.items()}
+    lines = [
+        f"{label} signups: {LATENCY_SIGNUPS} per configuration, 4 concurrent clients, gunicorn x2",
+        f"  latency p50 with trigger {p50['with']:.2f} ms / without {p50['without']:.2f} ms = "
+        f"{p50['with'] / p50['without']:.2f}x (target <= 1.05)",
+        f"  latency p99 with trigger {p99['with']:.2f} ms / without {p99['without']:.2f} ms = "
+        f"{p99['with'] / p99['without']:.2f}x (target <= 1.05)",
+    ]
+    manage(env, "backup")  # the burst starts from a backed-up database
+    site = Site(env, "bench.settings")
+    worker = subprocess.Popen(
+        [PYTHON, "manage.py", "backup_worker", "--interval", "0.5"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        started = subprocess.run(
+            [
+                PYTHON,
+                "-c",
+                "import datetime; print(datetime.datetime.now(datetime.UTC).isoformat())",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        result = load(site.url, BURST_SIGNUPS, 8, BURST_SECONDS, "burst-")
+        deadline = time.monotonic() + 180
+        while True:
+            report = json.loads(
+                subprocess.run(
+                    [PYTHON, str(PROJECT / "bench" / "burst_report.py"), started],
+                    env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+                    cwd=PROJECT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            if report["pending"] == 0 and report["requests"] >= BURST_SIGNUPS:
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        site.stop()
+    lines.append(
+        f"  burst: {BURST_SIGNUPS} signups in {result['wall']:.1f} s -> {report['backups']} backups "
+        f"({report['covering_backups']} covering them, all checksum-verified: "
+        f"{report['covering_all_verified']}); {report['pending']} left uncovered; commit-to-backup "
+        f"worst {report['worst_delay_s']:.1f} s, median {report['median_delay_s']:.1f} s "
+        f"(target: all within 60 s)"
+    )
+    return lines
 
 
 def main() -> None:

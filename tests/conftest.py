@@ -53,3 +53,15 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def backup_requests_written_only_when_flushed():
+    """The request buffer's background thread would write into whichever test runs next; tests
+    flush it explicitly instead (the worker pass does too)."""
+    from backups_app.request_buffer import request_buffer
+
+    request_buffer.background = False
+    request_buffer._items.clear()
+    yield
+    request_buffer._items.clear()

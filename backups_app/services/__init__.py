@@ -3,6 +3,7 @@
 from backups_app.services.auto import (
     WorkerPass,
     backup_request_record,
+    backup_requests_flush,
     backup_scheduled_run,
     backup_worker_pass,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "backup_diff",
     "backup_merge",
     "backup_request_record",
+    "backup_requests_flush",
     "backup_restore",
     "backup_rotate",
     "backup_scheduled_run",

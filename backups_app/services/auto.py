@@ -3,7 +3,6 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db import connections, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
@@ -12,7 +11,8 @@ from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, BackupError
 from backups_app.models import Backup, PendingBackupRequest
-from backups_app.services.create import backup_create_locked
+from backups_app.request_buffer import request_buffer
+from backups_app.services.create import CLOCK_SKEW, backup_create_locked
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import backup_verify
 from waitlist.models import Signup
@@ -21,15 +21,15 @@ AUTOMATIC_KINDS = (Backup.Kind.AUTO, Backup.Kind.SCHEDULED)
 
 
 def backup_request_record(*, signup_id: int | None, using: str = "default") -> None:
-    """Record that a committed signup needs a backup. Runs on the signup's request path, so it
-    is one small insert that does not wait for its own disk flush: were it lost in a crash, the
-    worker still sees the signup as newer than the newest backup and backs it up."""
-    connection = connections[using]
-    with transaction.atomic(using=using):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        PendingBackupRequest.objects.using(using).create(signup_id=signup_id)
+    """Record that a committed signup needs a backup. Called from the signup's on_commit hook,
+    so it only buffers the request in memory; `request_buffer` writes batches in the background
+    (see backups_app/request_buffer.py for why and for what protects a lost request)."""
+    request_buffer.add(signup_id=signup_id, using=using)
+
+
+def backup_requests_flush() -> int:
+    """Write this process's buffered requests now (the worker pass, tests, shutdown)."""
+    return request_buffer.flush()
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,28 @@ def unbacked_signups():
     return Signup.objects.all() if newest is None else Signup.objects.filter(id__gt=newest)
 
 
+def waiting_requests():
+    """Requests no backup holds: not marked covered, and stamped after the newest successful
+    backup began (one stamped before it belongs to a signup committed before its snapshot)."""
+    waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    if newest is not None:
+        waiting = waiting.filter(requested_at__gte=newest.started_at - CLOCK_SKEW)
+    return waiting
+
+
+def mark_held_requests() -> int:
+    """Mark covered the requests written after the newest backup for signups it holds."""
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    if newest is None:
+        return 0
+    return PendingBackupRequest.objects.filter(
+        covered_at__isnull=True, requested_at__lt=newest.started_at - CLOCK_SKEW
+    ).update(covered_at=newest.finished_at or timezone.now(), covered_by=newest.name)
+
+
 def queue_state() -> QueueState:
-    requests = PendingBackupRequest.objects.filter(covered_at__isnull=True).aggregate(
+    requests = waiting_requests().aggregate(
         count=Count("id"), oldest=Min("requested_at"), newest=Max("requested_at")
     )
     signups = unbacked_signups().aggregate(
@@ -148,6 +168,8 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     the queue is read again under it, so one dump covers what all of them saw.
     """
     now = now or timezone.now()
+    backup_requests_flush()  # requests this process buffered (a worker inside the web process)
+    mark_held_requests()
     state = queue_state()
     reason = _reason_to_back_up(state, now)
     if reason is None:

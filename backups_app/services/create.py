@@ -183,14 +183,27 @@ def _snapshot_queries(engine: BaseEngine) -> dict[str, str]:
     return queries
 
 
+# Clocks of web and worker hosts may differ a little; only trust stamps older than this.
+CLOCK_SKEW = datetime.timedelta(seconds=1)
+
+
 def _mark_requests_covered(backup: Backup, rows: list[tuple]) -> int:
-    """Mark the requests the dump's snapshot saw as covered by `backup` (first backup wins)."""
+    """Mark the requests this backup holds as covered by it (the first backup wins).
+
+    Held are: the requests visible in the dump's snapshot, and those written later but stamped
+    before the backup began (a request is stamped just after its signup committed, so that
+    signup was in the snapshot).
+    """
     ids = [int(row[0]) for row in rows]
+    waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
     covered = 0
     for start in range(0, len(ids), 5000):
-        covered += PendingBackupRequest.objects.filter(
-            id__in=ids[start : start + 5000], covered_at__isnull=True
-        ).update(covered_at=backup.finished_at, covered_by=backup.name)
+        covered += waiting.filter(id__in=ids[start : start + 5000]).update(
+            covered_at=backup.finished_at, covered_by=backup.name
+        )
+    covered += waiting.filter(requested_at__lt=backup.started_at - CLOCK_SKEW).update(
+        covered_at=backup.finished_at, covered_by=backup.name
+    )
     return covered
 
 

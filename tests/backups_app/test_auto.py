@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from backups_app.models import Backup, PendingBackupRequest
-from backups_app.services import backup_create, backup_worker_pass
+from backups_app.request_buffer import request_buffer
+from backups_app.services import backup_create, backup_requests_flush, backup_worker_pass
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
@@ -23,6 +24,7 @@ def later(seconds: float) -> datetime.datetime:
 def test_signup_through_the_view_leads_to_an_auto_backup_that_holds_it(backup_dir):
     response = Client().post("/", {"full_name": "Zoë", "email": "zoe@example.com", "consent": "on"})
     assert response.status_code == 302
+    backup_requests_flush()
     request = PendingBackupRequest.objects.get()
     assert request.signup_id == Signup.objects.get().pk
 
@@ -43,22 +45,25 @@ def test_rolled_back_signup_queues_nothing(backup_dir):
         SignupFactory()
         raise RuntimeError("the request failed after the insert")
 
+    assert backup_requests_flush() == 0
     assert PendingBackupRequest.objects.count() == 0
     assert Signup.objects.count() == 0
 
 
 def test_editing_a_signup_queues_nothing(backup_dir):
     signup = SignupFactory()
+    backup_requests_flush()
     PendingBackupRequest.objects.all().delete()
 
     signup.city = "Madurai"
     signup.save()
 
-    assert PendingBackupRequest.objects.count() == 0
+    assert backup_requests_flush() == 0
 
 
 def test_fifty_signups_then_one_pass_make_one_backup_covering_all(backup_dir):
     SignupFactory.create_batch(50)
+    assert backup_requests_flush() == 50
     assert PendingBackupRequest.objects.filter(covered_at__isnull=True).count() == 50
 
     result = backup_worker_pass(now=later(6))
@@ -142,6 +147,7 @@ def test_two_workers_at_once_make_one_dump_and_cover_each_request_once(backup_di
 
 def test_any_backup_covers_the_requests_its_snapshot_saw(backup_dir):
     SignupFactory.create_batch(3)
+    backup_requests_flush()
 
     manual = backup_create(kind=Backup.Kind.MANUAL)
 
@@ -152,7 +158,7 @@ def test_any_backup_covers_the_requests_its_snapshot_saw(backup_dir):
 def test_a_lost_request_is_still_backed_up(backup_dir):
     backup_create(kind=Backup.Kind.MANUAL)
     SignupFactory()
-    PendingBackupRequest.objects.all().delete()  # e.g. lost in a crash before it was flushed
+    request_buffer._items.clear()  # lost with its process before the flush
 
     result = backup_worker_pass(now=later(6))
 
@@ -219,3 +225,36 @@ def test_every_automatic_backup_is_checksum_verified(backup_dir):
     result.backup.refresh_from_db()
     assert result.backup.verification_ok is True
     assert result.backup.verified_at is not None
+
+
+def test_background_thread_writes_buffered_requests_within_a_moment(backup_dir):
+    import time
+
+    request_buffer.background = True
+    try:
+        SignupFactory.create_batch(3)
+        deadline = time.monotonic() + 5
+        while PendingBackupRequest.objects.count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        request_buffer.background = False
+        request_buffer.stop()
+
+    assert PendingBackupRequest.objects.count() == 3
+
+
+def test_requests_are_kept_when_the_database_refuses_them(backup_dir):
+    from django.db import connection
+
+    SignupFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE backups_app_pendingbackuprequest RENAME TO away")
+    try:
+        assert backup_requests_flush() == 0
+        assert len(request_buffer._items) == 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE away RENAME TO backups_app_pendingbackuprequest")
+
+    assert backup_requests_flush() == 1
+    assert PendingBackupRequest.objects.count() == 1
