@@ -16,7 +16,7 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 
 @pytest.fixture
 def fresh_backup(signups, backup_dir):
-    backup_requests_flush()  # as the web process's background thread does within 0.2 s
+    backup_requests_flush()  # as the web process's background thread does within 0.5 s
     backup = backup_create(kind=Backup.Kind.MANUAL)
     backup_verify(backup=backup, restore_test=True)
     return backup
