@@ -11,6 +11,7 @@ def check_backup_settings(app_configs, **kwargs) -> list[Error]:
     errors = []
     for read in (
         conf.retention,
+        conf.export_retention,
         conf.compression,
         conf.debounce_seconds,
         conf.max_delay_seconds,

@@ -119,3 +119,11 @@ def retry_max_seconds() -> float:
 def restore_test_seconds() -> float:
     """How often the newest backup is proven with a restore test (daily)."""
     return _non_negative("BACKUP_RESTORE_TEST_SECONDS", 86400)
+
+
+def export_retention() -> int:
+    """How many CSV exports in EXPORT_DIR rotation keeps (`EXPORT_RETENTION`)."""
+    value = int(getattr(settings, "EXPORT_RETENTION", 10))
+    if value < 1:
+        raise ImproperlyConfigured(f"EXPORT_RETENTION must be at least 1, not {value}.")
+    return value

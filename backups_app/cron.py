@@ -10,6 +10,7 @@ from backups_app.services import (
     backup_scheduled_run,
     backup_verify,
     backup_worker_pass,
+    waitlist_export_csv,
 )
 
 
@@ -37,3 +38,8 @@ def backup_daily_restore_test() -> None:
         logger.warning("daily restore test: there is no backup to test")
         return
     backup_verify(backup=latest, restore_test=True)
+
+
+def weekly_export() -> None:
+    """Weekly: a CSV copy of every signup in EXPORT_DIR, for redundancy."""
+    waitlist_export_csv(triggered_by="cron")

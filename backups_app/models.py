@@ -75,3 +75,22 @@ class PendingBackupRequest(models.Model):
     def __str__(self) -> str:
         state = f"covered by {self.covered_by}" if self.covered_at else "pending"
         return f"signup {self.signup_id} at {self.requested_at:%Y-%m-%d %H:%M:%S} ({state})"
+
+
+class Export(models.Model):
+    """A CSV export of the signups (§5): the file in EXPORT_DIR (or where --output put it)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    path = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    row_count = models.BigIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    triggered_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("export_signups", "Can export signups to CSV")]
+
+    def __str__(self) -> str:
+        return self.name

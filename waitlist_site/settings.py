@@ -189,6 +189,7 @@ SIGNUP_TRUSTED_PROXY_COUNT = env.int("SIGNUP_TRUSTED_PROXY_COUNT", default=0)
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "backups")))
 EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(BASE_DIR / "exports")))
 BACKUP_RETENTION = env.int("BACKUP_RETENTION", default=10)
+EXPORT_RETENTION = env.int("EXPORT_RETENTION", default=10)
 BACKUP_COMPRESSION = env.str("BACKUP_COMPRESSION", default="none")
 BACKUP_DEBOUNCE_SECONDS = env.float("BACKUP_DEBOUNCE_SECONDS", default=5)
 BACKUP_MAX_DELAY_SECONDS = env.float("BACKUP_MAX_DELAY_SECONDS", default=60)
@@ -211,6 +212,7 @@ CRONJOBS = [
     ("0 * * * *", "backups_app.cron.backup_scheduled"),
     ("30 * * * *", "backups_app.cron.backup_rotation"),
     ("15 3 * * *", "backups_app.cron.backup_daily_restore_test"),
+    ("0 4 * * 0", "backups_app.cron.weekly_export"),
 ]
 CRONTAB_COMMAND_PREFIX = (
     f"DJANGO_SETTINGS_MODULE={env.str('DJANGO_SETTINGS_MODULE', default='waitlist_site.settings')}"

@@ -9,6 +9,7 @@ from backups_app.services.auto import (
 )
 from backups_app.services.catalogue import backup_catalogue_sync
 from backups_app.services.create import backup_create
+from backups_app.services.export import export_rotate, waitlist_export_csv
 from backups_app.services.merge import MergeResult, backup_diff, backup_merge
 from backups_app.services.restore import RestoreResult, backup_restore
 from backups_app.services.rotate import backup_rotate
@@ -30,4 +31,6 @@ __all__ = [
     "backup_scheduled_run",
     "backup_verify",
     "backup_worker_pass",
+    "export_rotate",
+    "waitlist_export_csv",
 ]
