@@ -1,6 +1,6 @@
 """One measured operation in a fresh process: prints JSON with seconds and peak memory.
 
-Usage: python bench/measure.py backup | restore NAME
+Usage: python bench/measure.py backup | restore NAME | export
 """
 
 import json
@@ -32,6 +32,11 @@ def main() -> None:
     if operation == "backup":
         backup = backup_create(kind=Backup.Kind.MANUAL, triggered_by="bench")
         result = {"name": backup.name, "size_bytes": backup.size_bytes}
+    elif operation == "export":
+        from backups_app.services import waitlist_export_csv
+
+        export = waitlist_export_csv(triggered_by="bench")
+        result = {"rows": export.row_count, "size_bytes": export.size_bytes}
     elif operation == "restore":
         restored = backup_restore(name=sys.argv[2], triggered_by="bench")
         safety = Backup.objects.get(name=restored.safety_backup)

@@ -83,6 +83,7 @@ def environment(workdir: Path, database_url: str) -> dict:
         DJANGO_DEBUG="1",
         DATABASE_URL=database_url,
         BACKUP_DIR=str(workdir / "backups"),
+        EXPORT_DIR=str(workdir / "exports"),
         BENCH_DBBACKUP_DIR=str(workdir / "dbbackup"),
         LOG_LEVEL="WARNING",
         BACKUP_LOCK_TIMEOUT_SECONDS="600",
@@ -141,6 +142,25 @@ def bench_postgresql(workdir: Path) -> list[str]:
         our_restore = statistics.median(m["seconds"] - m["safety_seconds"] for m in restores)
         our_restore_total = statistics.median(m["seconds"] for m in restores)
         dbrestore = median_of(lambda: manage(env, "dbrestore", "--noinput"))
+
+        def raw_copy() -> float:
+            with (workdir / "raw.csv").open("wb") as out:
+                return timed(
+                    [
+                        "psql",
+                        url,
+                        "-X",
+                        "-q",
+                        "-c",
+                        "\\copy (SELECT * FROM waitlist_responses ORDER BY id) to stdout csv header",
+                    ],
+                    env=admin,
+                    stdout=out,
+                )
+
+        raw_export = median_of(raw_copy)
+        exports = [measure(env, "export") for _ in range(REPEAT)]
+        our_export = statistics.median(m["seconds"] for m in exports)
         signup_lines = bench_signups("PostgreSQL", env) if BENCH_SIGNUPS else []
         size_mb = ours[-1]["size_bytes"] / 1e6
         return [
@@ -170,6 +190,14 @@ def bench_postgresql(workdir: Path) -> list[str]:
             f"  peak memory: backup {max(m['maxrss_mb'] for m in ours):.0f} MB, "
             f"restore {max(m['maxrss_mb'] for m in restores):.0f} MB (target < 100 MB); "
             f"pg_dump/psql children {max(m['children_maxrss_mb'] for m in ours + restores):.0f} MB",
+            ratio_line(
+                "CSV export (neutralised, checksummed) vs psql \\copy csv",
+                our_export,
+                raw_export,
+                2.0,
+            ),
+            f"  CSV export peak memory {max(m['maxrss_mb'] for m in exports):.0f} MB (target < 150 MB), "
+            f"{exports[-1]['rows']:,} rows",
             *signup_lines,
         ]
     finally:
