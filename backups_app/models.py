@@ -52,6 +52,12 @@ class Backup(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         get_latest_by = "started_at"
+        # Separate from Django's add/change/delete so each can be given on its own (§6.2).
+        permissions = [
+            ("create_backup", "Can create backups"),
+            ("download_backup", "Can download backup files"),
+            ("restore_backup", "Can restore backups"),
+        ]
 
     def __str__(self) -> str:
         return self.name

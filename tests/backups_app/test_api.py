@@ -1,0 +1,171 @@
+"""The backup API (§6.3): who may call it, what it answers, and that refusals change nothing."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from backups_app.models import Backup, Export
+from backups_app.services import backup_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TOKEN = "api-token-for-tests-0123456789abcdef"
+CREATE = "/api/backup/create"
+EXPORT = "/api/backup/export-csv"
+CATALOGUE = "/api/backup/"
+
+
+@pytest.fixture
+def token(settings):
+    settings.BACKUP_API_TOKEN = TOKEN
+    return TOKEN
+
+
+def bearer(value: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {value}"}
+
+
+def test_token_creates_a_backup_and_gets_its_manifest(client, signups, token):
+    response = client.post(CREATE, **bearer(token))
+
+    assert response.status_code == 201
+    manifest = response.json()
+    backup = Backup.objects.get()
+    assert manifest["name"] == backup.name
+    assert manifest["row_counts"]["waitlist_responses"] == 3
+    assert backup.triggered_by == "api-token"
+
+
+def test_token_exports_csv(client, signups, token):
+    response = client.post(EXPORT, **bearer(token))
+
+    assert response.status_code == 201
+    assert response.json()["row_count"] == 3
+    assert Export.objects.get().name == response.json()["name"]
+
+
+def test_token_lists_the_catalogue(client, signups, token):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    response = client.get(CATALOGUE, **bearer(token))
+
+    assert response.status_code == 200
+    assert [b["name"] for b in response.json()["backups"]] == [backup.name]
+
+
+def test_staff_session_with_csrf_creates_a_backup(signups, admin_user):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    browser.get("/admin/")
+    csrf = browser.cookies["csrftoken"].value
+
+    response = browser.post(CREATE, HTTP_X_CSRFTOKEN=csrf)
+
+    assert response.status_code == 201
+    assert Backup.objects.get().triggered_by == admin_user.username
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [(CREATE, "post"), (EXPORT, "post"), (CATALOGUE, "get")]
+)
+def test_anonymous_gets_401_and_nothing_changes(client, signups, token, path, method):
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 401
+    assert "error" in response.json()
+    assert not Backup.objects.exists()
+    assert not Export.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong", "Bearer ", f"Basic {TOKEN}", "Token x"])
+def test_wrong_token_gets_401_and_nothing_changes(client, signups, token, header):
+    response = client.post(CREATE, HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    assert not Backup.objects.exists()
+
+
+def test_token_auth_is_off_when_no_token_is_set(client, signups, settings):
+    settings.BACKUP_API_TOKEN = None
+
+    response = client.post(CREATE, **bearer(""))
+
+    assert response.status_code == 401
+    assert not Backup.objects.exists()
+
+
+def test_staff_session_without_csrf_gets_403(signups, admin_user):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+
+    response = browser.post(CREATE)
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]
+    assert not Backup.objects.exists()
+
+
+def test_non_staff_session_gets_403(signups, django_user_model):
+    user = django_user_model.objects.create_user("fan", password="x-long-pass-123")
+    user.user_permissions.add(Permission.objects.get(codename="create_backup"))
+    browser = Client()
+    browser.force_login(user)
+
+    response = browser.post(CREATE)
+
+    assert response.status_code == 403
+    assert not Backup.objects.exists()
+
+
+def test_staff_without_the_create_permission_gets_403(signups, django_user_model):
+    staff = django_user_model.objects.create_user("helper", password="x-long-pass-1", is_staff=True)
+    browser = Client()
+    browser.force_login(staff)
+
+    response = browser.post(CREATE)
+
+    assert response.status_code == 403
+    assert not Backup.objects.exists()
+
+
+def test_staff_with_only_the_create_permission_can_create(signups, django_user_model):
+    staff = django_user_model.objects.create_user("backer", password="x-long-pass-1", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="create_backup"))
+    browser = Client()
+    browser.force_login(staff)
+
+    assert browser.post(CREATE).status_code == 201
+    assert browser.post(EXPORT).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [(CREATE, "get"), (EXPORT, "put"), (CATALOGUE, "post")]
+)
+def test_wrong_method_gets_405(client, signups, token, path, method):
+    response = getattr(client, method)(path, **bearer(token))
+
+    assert response.status_code == 405
+    assert "error" in response.json()
+    assert not Backup.objects.exists()
+
+
+def test_busy_answers_409(client, signups, token, settings):
+    from backups_app.engines import get_engine
+
+    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 0.2
+    with get_engine().lock(timeout=1):
+        response = client.post(CREATE, **bearer(token))
+
+    assert response.status_code == 409
+    assert "Another backup" in response.json()["error"]
+
+
+def test_note_in_a_json_body_is_stored_and_bad_json_is_400(client, signups, token):
+    ok = client.post(CREATE, json.dumps({"note": "nightly"}), "application/json", **bearer(token))
+    bad = client.post(CREATE, "{nope", "application/json", **bearer(token))
+
+    assert ok.status_code == 201
+    assert Backup.objects.get().note == "nightly"
+    assert bad.status_code == 400
