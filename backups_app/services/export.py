@@ -132,16 +132,19 @@ def export_rotate(*, keep: int | None = None) -> list[str]:
 
 def _copy_from_postgresql(handle: IO[bytes]) -> int:
     table = quote_name(Signup._meta.db_table)
+    # ascii() of the first character is far cheaper than comparing substrings (= + - @ TAB CR).
+    codes = ", ".join(str(ord(start)) for start in FORMULA_STARTS)
     text_columns = ", ".join(
-        f"CASE WHEN left({quote_name(c)}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
+        f"CASE WHEN ascii({quote_name(c)}) IN ({codes}) "
         f"THEN '''' || {quote_name(c)} ELSE {quote_name(c)} END AS {quote_name(c)}"
         for c in TEXT_COLUMNS
     )
-    # Identifiers are quoted by quote_name and nothing comes from user input.
+    # Identifiers are quoted by quote_name and nothing comes from user input. The time is
+    # PostgreSQL's own text form made ISO 8601: to_char() would add half the export's time.
     query = (
         f"COPY (SELECT id, {text_columns}, "  # noqa: S608
         "CASE WHEN consent THEN 'true' ELSE 'false' END AS consent, "
-        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at "
+        "replace((created_at AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z' AS created_at "
         f"FROM {table} ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)"
     )
     with connection.cursor() as cursor:
