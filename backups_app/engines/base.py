@@ -105,6 +105,32 @@ def pump(source: IO[bytes] | None, out: IO[bytes]) -> None:
             out.write(chunk)
 
 
+def drain(process: subprocess.Popen, out: IO[bytes]) -> int:
+    """Copy a dump program's piped stdout into `out` (if piped) and wait for it; kill it if
+    anything goes wrong here (a full disk, say) so no half-written dump carries on."""
+    try:
+        pump(process.stdout, out)
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+        returncode = process.wait()
+    return returncode
+
+
+def exit_description(returncode: int) -> str:
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+
+
+def stderr_tail(stderr: IO[bytes], limit: int = 1500) -> str:
+    """The end of what a program wrote to its (temporary-file) stderr, for error messages."""
+    stderr.seek(0)
+    text = stderr.read().decode(errors="replace").strip()
+    return text[-limit:] or "(no message)"
+
+
 def quote_name(name: str) -> str:
     """An SQL identifier in double quotes (both PostgreSQL and SQLite)."""
     return '"' + name.replace('"', '""') + '"'

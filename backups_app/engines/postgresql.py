@@ -27,9 +27,11 @@ from backups_app.engines.base import (
     DumpSnapshot,
     ScratchDatabase,
     child_stdout,
-    pump,
+    drain,
+    exit_description,
     quote_name,
     quote_text,
+    stderr_tail,
 )
 from backups_app.exceptions import BackupBusy, BackupError, DumpError, RestoreError
 
@@ -162,17 +164,13 @@ class PostgreSQLEngine(BaseEngine):
                 counting = _Counting(snapshot_connection, queries)
                 counting.start()
                 try:
-                    pump(process.stdout, out)
-                except BaseException:
-                    process.kill()
-                    raise
+                    returncode = drain(process, out)
                 finally:
-                    if process.stdout is not None:
-                        process.stdout.close()
-                    returncode = process.wait()
                     counting.join()
                 if returncode != 0:
-                    raise DumpError(f"pg_dump failed ({_exit(returncode)}): {_tail(stderr)}")
+                    raise DumpError(
+                        f"pg_dump failed ({exit_description(returncode)}): {stderr_tail(stderr)}"
+                    )
             if counting.error is not None:
                 raise DumpError(f"Counting rows failed: {counting.error}") from counting.error
             return DumpSnapshot(row_counts=counting.row_counts, query_rows=counting.query_rows)
@@ -226,7 +224,8 @@ class PostgreSQLEngine(BaseEngine):
             returncode = process.wait()
             if returncode != 0:
                 raise RestoreError(
-                    f"psql failed ({_exit(returncode)}); nothing was changed: {_tail(stderr)}"
+                    f"psql failed ({exit_description(returncode)}); nothing was changed: "
+                    f"{stderr_tail(stderr)}"
                 )
 
     # --- scratch database ------------------------------------------------------------------------
@@ -331,13 +330,3 @@ def count_check_sql(expected_counts: dict[str, int]) -> str:
         for key, count in sorted(expected_counts.items())
     )
     return f"DO $check$\nDECLARE n bigint;\nBEGIN\n{checks}\nEND\n$check$;"
-
-
-def _exit(returncode: int) -> str:
-    return f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-
-
-def _tail(stderr: IO[bytes], limit: int = 1500) -> str:
-    stderr.seek(0)
-    text = stderr.read().decode(errors="replace").strip()
-    return text[-limit:] or "(no message)"

@@ -27,9 +27,11 @@ from backups_app.engines.base import (
     ScratchDatabase,
     child_stdout,
     compare_counts,
-    pump,
+    drain,
+    exit_description,
     quote_name,
     quote_text,
+    stderr_tail,
 )
 from backups_app.exceptions import BackupBusy, DumpError, EngineNotSupported, RestoreError
 
@@ -127,18 +129,16 @@ class SQLiteEngine(BaseEngine):
                 try:
                     process.stdin.write("\n".join(script).encode())
                     process.stdin.close()
-                    pump(process.stdout, out)
                 except BaseException:
                     process.kill()
+                    process.wait()
                     raise
-                finally:
-                    if process.stdout is not None:
-                        process.stdout.close()
-                    returncode = process.wait()
+                returncode = drain(process, out)
                 if returncode != 0:
-                    stderr.seek(0)
-                    message = stderr.read().decode(errors="replace").strip()[-1500:]
-                    raise DumpError(f"sqlite3 .dump failed (exit code {returncode}): {message}")
+                    raise DumpError(
+                        f"sqlite3 .dump failed ({exit_description(returncode)}): "
+                        f"{stderr_tail(stderr)}"
+                    )
             row_counts = {}
             if tables:
                 for line in counts_file.read_text().splitlines():

@@ -25,18 +25,8 @@ from backups_app.engines.base import quote_name
 from backups_app.models import Export
 from waitlist.models import Signup
 
-COLUMNS = [
-    "id",
-    "full_name",
-    "email",
-    "phone",
-    "city",
-    "country",
-    "message",
-    "consent",
-    "created_at",
-]
 TEXT_COLUMNS = ["full_name", "email", "phone", "city", "country", "message"]
+COLUMNS = ["id", *TEXT_COLUMNS, "consent", "created_at"]
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_PATTERN = re.compile(r"^waitlist-export-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.csv$")
