@@ -1,0 +1,175 @@
+"""The backup catalogue in Django admin (§6.2). Every action is one service call, reported with
+message_user and recorded in admin's history (LogEntry) with the user who did it."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_POST
+
+from backups_app import files
+from backups_app.exceptions import BackupError
+from backups_app.management.base import human_size
+from backups_app.models import Backup, Export
+from backups_app.services import backup_create, backup_rotate, backup_verify
+from backups_app.services.catalogue import manifest_update
+from waitlist.models import Signup
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    change_list_template = "admin/backups_app/backup/change_list.html"
+    list_display = [
+        "name",
+        "kind",
+        "status",
+        "age",
+        "size",
+        "signups",
+        "verified",
+        "pinned",
+        "shrink_detected",
+        "download_link",
+    ]
+    list_filter = ["status", "kind", "pinned", "verification_ok", "shrink_detected"]
+    search_fields = ["name", "note", "triggered_by"]
+    actions = ["verify_with_restore_test", "pin", "unpin", "rotate_now"]
+    readonly_fields = [f.name for f in Backup._meta.fields]
+    list_per_page = 50
+
+    # The catalogue is written by the services only.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_create_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups_app.create_backup")
+
+    def has_download_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups_app.download_backup")
+
+    @admin.display(description="age", ordering="started_at")
+    def age(self, backup: Backup) -> str:
+        return timesince(backup.started_at, timezone.now()).split(",")[0] + " ago"
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, backup: Backup) -> str:
+        return human_size(backup.size_bytes)
+
+    @admin.display(description="signups")
+    def signups(self, backup: Backup):
+        return backup.row_counts.get(Signup._meta.db_table, "-") if backup.row_counts else "-"
+
+    @admin.display(description="verified", boolean=True, ordering="verification_ok")
+    def verified(self, backup: Backup):
+        return backup.verification_ok
+
+    @admin.display(description="download")
+    def download_link(self, backup: Backup) -> str:
+        if backup.status != Backup.Status.SUCCEEDED:
+            return "-"
+        url = reverse("admin:backups_app_backup_download", args=[backup.pk])
+        return format_html('<a href="{}">Download</a>', url)
+
+    # --- actions -------------------------------------------------------------------------------
+    @admin.action(description="Verify (restore test)", permissions=["create"])
+    def verify_with_restore_test(self, request: HttpRequest, queryset) -> None:
+        for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
+            result = backup_verify(backup=backup, restore_test=True)
+            self.log_change(request, backup, f"Verified with a restore test: {result.detail}")
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{backup.name}: {result.detail}", level)
+
+    @admin.action(description="Pin (never rotate away)", permissions=["change"])
+    def pin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=True)
+
+    @admin.action(description="Unpin", permissions=["change"])
+    def unpin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=False)
+
+    def _set_pinned(self, request: HttpRequest, queryset, *, pinned: bool) -> None:
+        reason = f"pinned by {request.user.get_username()}" if pinned else ""
+        done = 0
+        for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
+            try:
+                manifest_update(backup, pinned=pinned, pin_reason=reason)
+            except ValidationError as err:
+                self.message_user(request, f"{backup.name}: {err.messages[0]}", messages.ERROR)
+                continue
+            self.log_change(request, backup, "Pinned" if pinned else "Unpinned")
+            done += 1
+        self.message_user(request, f"{'Pinned' if pinned else 'Unpinned'} {done} backup(s).")
+
+    @admin.action(description="Rotate now (apply retention)", permissions=["create"])
+    def rotate_now(self, request: HttpRequest, queryset) -> None:
+        try:
+            deleted = backup_rotate()
+        except BackupError as err:
+            self.message_user(request, str(err), messages.ERROR)
+            return
+        for backup in deleted:
+            self.log_change(request, backup, "Deleted by rotation")
+        self.message_user(request, f"Rotation deleted {len(deleted)} backup(s).")
+
+    # --- views ---------------------------------------------------------------------------------
+    def get_urls(self):
+        extra = [
+            path(
+                "backup-now/",
+                self.admin_site.admin_view(require_POST(self.backup_now_view)),
+                name="backups_app_backup_backup_now",
+            ),
+            path(
+                "<int:backup_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_app_backup_download",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def backup_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        if not self.has_create_permission(request):
+            raise PermissionDenied
+        try:
+            backup = backup_create(
+                kind=Backup.Kind.MANUAL, triggered_by=request.user.get_username()
+            )
+        except BackupError as err:
+            self.message_user(request, f"The backup failed: {err}", messages.ERROR)
+        else:
+            self.log_addition(request, backup, "Backed up now")
+            self.message_user(
+                request, f"Backed up to {backup.name} ({human_size(backup.size_bytes)})."
+            )
+        return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+
+    def download_view(self, request: HttpRequest, backup_id: int) -> FileResponse:
+        if not self.has_download_permission(request):
+            raise PermissionDenied
+        backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
+        try:
+            dump = files.resolve_dump(backup.name)
+        except ValidationError as err:
+            self.message_user(request, err.messages[0], messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+        self.log_change(request, backup, "Downloaded")
+        return FileResponse(dump.open("rb"), as_attachment=True, filename=dump.name)
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at", "row_count", "size_bytes", "triggered_by"]
+    readonly_fields = [f.name for f in Export._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,124 @@
+"""The backup catalogue in Django admin, through admin_client (§6.2)."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+
+from backups_app.models import Backup
+from backups_app.services import backup_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHANGELIST = "/admin/backups_app/backup/"
+
+
+def staff_with(django_user_model, *codenames):
+    user = django_user_model.objects.create_user(
+        "helper", password="x-long-pass-123", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_catalogue_shows_backups_at_a_glance(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL, pin=True)
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert backup.name in html
+    assert "Back up now" in html
+    assert "Download" in html
+
+
+def test_back_up_now_takes_a_backup_and_logs_who(admin_client, admin_user, signups):
+    response = admin_client.post(CHANGELIST + "backup-now/", follow=True)
+
+    backup = Backup.objects.get()
+    assert backup.triggered_by == admin_user.username
+    assert f"Backed up to {backup.name}" in response.content.decode()
+    assert LogEntry.objects.filter(user=admin_user, object_repr=backup.name).exists()
+
+
+def test_back_up_now_refuses_get(admin_client, signups):
+    assert admin_client.get(CHANGELIST + "backup-now/").status_code == 405
+    assert not Backup.objects.exists()
+
+
+def test_verify_action_runs_a_restore_test(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    admin_client.post(
+        CHANGELIST, {"action": "verify_with_restore_test", "_selected_action": [backup.pk]}
+    )
+
+    backup.refresh_from_db()
+    assert backup.restore_tested and backup.verification_ok
+
+
+def test_pin_and_unpin_actions_change_the_manifest(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    admin_client.post(CHANGELIST, {"action": "pin", "_selected_action": [backup.pk]})
+    backup.refresh_from_db()
+    pinned = backup.pinned and backup.manifest["pinned"]
+    admin_client.post(CHANGELIST, {"action": "unpin", "_selected_action": [backup.pk]})
+    backup.refresh_from_db()
+
+    assert pinned
+    assert not backup.pinned and not backup.manifest["pinned"]
+
+
+def test_rotate_now_applies_retention(admin_client, signups, settings):
+    settings.BACKUP_RETENTION = 1
+    first = backup_create(kind=Backup.Kind.MANUAL)
+    backup_create(kind=Backup.Kind.MANUAL)
+
+    admin_client.post(CHANGELIST, {"action": "rotate_now", "_selected_action": [first.pk]})
+
+    assert Backup.objects.count() == 1
+    assert not Backup.objects.filter(pk=first.pk).exists()
+
+
+def test_superuser_downloads_the_dump(admin_client, signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    response = admin_client.get(f"{CHANGELIST}{backup.pk}/download/")
+
+    assert response.status_code == 200
+    assert f'filename="{backup.name}"' in response["Content-Disposition"]
+    assert b"".join(response.streaming_content) == (backup_dir / backup.name).read_bytes()
+
+
+def test_staff_without_download_permission_cannot_download(client, django_user_model, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    client.force_login(staff_with(django_user_model, "view_backup"))
+
+    response = client.get(f"{CHANGELIST}{backup.pk}/download/")
+
+    assert response.status_code == 403
+
+
+def test_staff_without_create_permission_cannot_back_up(client, django_user_model, signups):
+    client.force_login(staff_with(django_user_model, "view_backup"))
+
+    page = client.get(CHANGELIST).content.decode()
+    response = client.post(CHANGELIST + "backup-now/")
+
+    assert "Back up now" not in page
+    assert response.status_code == 403
+    assert not Backup.objects.exists()
+
+
+def test_staff_with_create_permission_can_back_up(client, django_user_model, signups):
+    client.force_login(staff_with(django_user_model, "view_backup", "create_backup"))
+
+    client.post(CHANGELIST + "backup-now/")
+
+    assert Backup.objects.count() == 1
+
+
+def test_catalogue_cannot_be_edited_or_deleted_by_hand(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert admin_client.get(CHANGELIST + "add/").status_code == 403
+    assert admin_client.get(f"{CHANGELIST}{backup.pk}/delete/").status_code == 403
