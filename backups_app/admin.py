@@ -1,10 +1,13 @@
 """The backup catalogue in Django admin (§6.2). Every action is one service call, reported with
 message_user and recorded in admin's history (LogEntry) with the user who did it."""
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -12,10 +15,18 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from backups_app import files
+from backups_app.engines import get_engine
 from backups_app.exceptions import BackupError
 from backups_app.management.base import human_size
 from backups_app.models import Backup, Export
-from backups_app.services import backup_create, backup_rotate, backup_verify
+from backups_app.services import (
+    backup_create,
+    backup_diff,
+    backup_merge,
+    backup_restore,
+    backup_rotate,
+    backup_verify,
+)
 from backups_app.services.catalogue import manifest_update
 from waitlist.models import Signup
 
@@ -34,6 +45,7 @@ class BackupAdmin(admin.ModelAdmin):
         "pinned",
         "shrink_detected",
         "download_link",
+        "restore_link",
     ]
     list_filter = ["status", "kind", "pinned", "verification_ok", "shrink_detected"]
     search_fields = ["name", "note", "triggered_by"]
@@ -50,6 +62,9 @@ class BackupAdmin(admin.ModelAdmin):
 
     def has_create_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backups_app.create_backup")
+
+    def has_restore_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups_app.restore_backup")
 
     def has_download_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backups_app.download_backup")
@@ -76,6 +91,13 @@ class BackupAdmin(admin.ModelAdmin):
             return "-"
         url = reverse("admin:backups_app_backup_download", args=[backup.pk])
         return format_html('<a href="{}">Download</a>', url)
+
+    @admin.display(description="restore")
+    def restore_link(self, backup: Backup) -> str:
+        if backup.status != Backup.Status.SUCCEEDED:
+            return "-"
+        url = reverse("admin:backups_app_backup_restore", args=[backup.pk])
+        return format_html('<a href="{}">Restore…</a>', url)
 
     # --- actions -------------------------------------------------------------------------------
     @admin.action(description="Verify (restore test)", permissions=["create"])
@@ -127,6 +149,11 @@ class BackupAdmin(admin.ModelAdmin):
                 name="backups_app_backup_backup_now",
             ),
             path(
+                "<int:backup_id>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="backups_app_backup_restore",
+            ),
+            path(
                 "<int:backup_id>/download/",
                 self.admin_site.admin_view(self.download_view),
                 name="backups_app_backup_download",
@@ -149,6 +176,79 @@ class BackupAdmin(admin.ModelAdmin):
                 request, f"Backed up to {backup.name} ({human_size(backup.size_bytes)})."
             )
         return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+
+    def restore_view(self, request: HttpRequest, backup_id: int):
+        """Like Django's delete confirmation: show what will happen, then ask for the name.
+
+        "compare" previews a merge (read-only); "merge" re-inserts the missing signups; "restore"
+        replaces everything. The last two need the backup's name typed exactly.
+        """
+        if not self.has_restore_permission(request):
+            raise PermissionDenied
+        backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
+        changelist = reverse("admin:backups_app_backup_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Restore {backup.name}?",
+            "backup": backup,
+            "manifest_json": json.dumps(backup.manifest, indent=2, sort_keys=True),
+            "comparison": self._compare_counts(backup),
+        }
+        if request.method == "POST":
+            operation = request.POST.get("operation")
+            typed = request.POST.get("confirm_name", "").strip()
+            try:
+                if operation == "compare":
+                    context["diff"] = backup_diff(name=backup.name)
+                elif operation in {"restore", "merge"} and typed != backup.name:
+                    context["error"] = (
+                        "The name you typed does not match this backup; nothing was changed."
+                    )
+                elif operation == "restore":
+                    result = backup_restore(
+                        name=backup.name, triggered_by=request.user.get_username()
+                    )
+                    self._log_on_restored_database(request, result.name, "Restored")
+                    self.message_user(
+                        request,
+                        f"Restored {result.name} in {result.seconds:.2f} s; the data before it is "
+                        f"in {result.safety_backup} (pinned).",
+                    )
+                    return HttpResponseRedirect(changelist)
+                elif operation == "merge":
+                    result = backup_merge(
+                        name=backup.name, triggered_by=request.user.get_username()
+                    )
+                    self.log_change(
+                        request, backup, f"Re-inserted {result.inserted} missing signups"
+                    )
+                    self.message_user(
+                        request,
+                        f"Re-inserted {result.inserted} missing signup(s) from {backup.name}; the "
+                        f"data before it is in {result.safety_backup} (pinned).",
+                    )
+                    return HttpResponseRedirect(changelist)
+                else:
+                    context["error"] = "Choose what to do."
+            except (BackupError, ValidationError) as err:
+                message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+                context["error"] = f"{message} Nothing was changed."
+        return TemplateResponse(request, "admin/backups_app/backup/restore.html", context)
+
+    @staticmethod
+    def _compare_counts(backup: Backup) -> list[tuple[str, int, int | str]]:
+        live = get_engine().row_counts()
+        return [
+            (table, count, live.get(table, "missing"))
+            for table, count in sorted(backup.row_counts.items())
+        ]
+
+    def _log_on_restored_database(self, request: HttpRequest, name: str, message: str) -> None:
+        # The restore replaced the log table too: record the restore in the restored database.
+        backup = Backup.objects.filter(name=name).first()
+        if backup is not None:
+            self.log_change(request, backup, message)
 
     def download_view(self, request: HttpRequest, backup_id: int) -> FileResponse:
         if not self.has_download_permission(request):

@@ -122,3 +122,79 @@ def test_catalogue_cannot_be_edited_or_deleted_by_hand(admin_client, signups):
 
     assert admin_client.get(CHANGELIST + "add/").status_code == 403
     assert admin_client.get(f"{CHANGELIST}{backup.pk}/delete/").status_code == 403
+
+
+def restore_url(backup) -> str:
+    return f"{CHANGELIST}{backup.pk}/restore/"
+
+
+def test_restore_page_shows_the_manifest_and_what_will_be_replaced(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    html = admin_client.get(restore_url(backup)).content.decode()
+
+    assert backup.sha256 in html
+    assert "waitlist_responses" in html
+    assert "replaces every table" in html
+    assert 'name="confirm_name"' in html
+
+
+def test_restore_with_a_wrong_typed_name_changes_nothing(admin_client, signups):
+    from waitlist.models import Signup
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+
+    response = admin_client.post(
+        restore_url(backup), {"operation": "restore", "confirm_name": "backup-wrong.sql"}
+    )
+
+    assert "does not match" in response.content.decode()
+    assert Signup.objects.count() == 0
+    assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
+
+
+def test_restore_with_the_typed_name_brings_the_data_back(admin_client, signups):
+    from waitlist.models import Signup
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+
+    response = admin_client.post(
+        restore_url(backup), {"operation": "restore", "confirm_name": backup.name}, follow=True
+    )
+
+    assert Signup.objects.count() == 3
+    assert "Restored" in response.content.decode()
+    assert Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE, pinned=True).exists()
+
+
+def test_compare_with_live_and_reinsert_missing(admin_client, signups):
+    from waitlist.models import Signup
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="zoe@example.com").delete()
+
+    compared = admin_client.post(restore_url(backup), {"operation": "compare"})
+    still_missing = not Signup.objects.filter(email="zoe@example.com").exists()
+    admin_client.post(restore_url(backup), {"operation": "merge", "confirm_name": backup.name})
+
+    assert "1 signup in this backup is missing" in compared.content.decode()
+    assert "zoe@example.com" in compared.content.decode()
+    assert still_missing
+    assert Signup.objects.filter(email="zoe@example.com").exists()
+
+
+def test_staff_without_restore_permission_cannot_restore(client, django_user_model, signups):
+    from waitlist.models import Signup
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
+    client.force_login(staff_with(django_user_model, "view_backup", "create_backup"))
+
+    page = client.get(restore_url(backup))
+    post = client.post(restore_url(backup), {"operation": "restore", "confirm_name": backup.name})
+
+    assert page.status_code == 403
+    assert post.status_code == 403
+    assert Signup.objects.count() == 0
