@@ -69,6 +69,15 @@ class BackupAdmin(admin.ModelAdmin):
     def has_download_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backups_app.download_backup")
 
+    def get_list_display(self, request: HttpRequest):
+        """Offer Download and Restore only to those allowed to use them."""
+        columns = list(super().get_list_display(request))
+        if not self.has_download_permission(request):
+            columns.remove("download_link")
+        if not self.has_restore_permission(request):
+            columns.remove("restore_link")
+        return columns
+
     @admin.display(description="age", ordering="started_at")
     def age(self, backup: Backup) -> str:
         return timesince(backup.started_at, timezone.now()).split(",")[0] + " ago"

@@ -192,9 +192,12 @@ def test_staff_without_restore_permission_cannot_restore(client, django_user_mod
     Signup.objects.all().delete()
     client.force_login(staff_with(django_user_model, "view_backup", "create_backup"))
 
+    changelist = client.get(CHANGELIST).content.decode()
     page = client.get(restore_url(backup))
     post = client.post(restore_url(backup), {"operation": "restore", "confirm_name": backup.name})
 
+    assert "Restore…" not in changelist
+    assert "Download" not in changelist
     assert page.status_code == 403
     assert post.status_code == 403
     assert Signup.objects.count() == 0
