@@ -15,8 +15,10 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from backups_app import files
+from backups_app.chart import backup_chart_svg
 from backups_app.engines import get_engine
 from backups_app.exceptions import BackupError
+from backups_app.health import health_report
 from backups_app.management.base import human_size
 from backups_app.models import Backup, Export
 from backups_app.services import (
@@ -68,6 +70,18 @@ class BackupAdmin(admin.ModelAdmin):
 
     def has_download_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backups_app.download_backup")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The catalogue with the status panel on top: health, RPO, last restore test, disk."""
+        checks = {check.name: check for check in health_report()}
+        recent = list(Backup.objects.filter(status=Backup.Status.SUCCEEDED)[:50])
+        extra_context = {
+            **(extra_context or {}),
+            "health_checks": checks.values(),
+            "healthy": all(check.ok for check in checks.values()),
+            "chart": backup_chart_svg(recent),
+        }
+        return super().changelist_view(request, extra_context=extra_context)
 
     def get_list_display(self, request: HttpRequest):
         """Offer Download and Restore only to those allowed to use them."""

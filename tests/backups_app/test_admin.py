@@ -201,3 +201,20 @@ def test_staff_without_restore_permission_cannot_restore(client, django_user_mod
     assert page.status_code == 403
     assert post.status_code == 403
     assert Signup.objects.count() == 0
+
+
+def test_status_panel_shows_health_rpo_restore_test_disk_and_a_chart(admin_client, signups):
+    from backups_app.services import backup_verify
+
+    first = backup_create(kind=Backup.Kind.MANUAL)
+    backup_verify(backup=first, restore_test=True)
+    backup_create(kind=Backup.Kind.MANUAL)
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert 'id="backup-status"' in html
+    for check in ("newest_backup", "rpo", "restore_test", "disk", "database"):
+        assert f"<strong>{check}</strong>" in html
+    assert "restored in" in html
+    assert "<svg" in html and "<polyline" in html
+    assert "cdn" not in html.lower()
