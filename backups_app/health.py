@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from backups_app import conf
 from backups_app.models import Backup
+from backups_app.selectors import backup_latest
 from backups_app.services.auto import queue_state
 
 # The newest backup may be this many schedule periods old before health says so.
@@ -55,7 +56,7 @@ def check_database(now: datetime.datetime) -> Check:
 
 
 def check_newest_backup(now: datetime.datetime) -> Check:
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    newest = backup_latest()
     limit = conf.schedule_seconds() * SCHEDULE_SLACK
     if newest is None:
         return Check("newest_backup", False, "no successful backup yet", {"max_age_seconds": limit})

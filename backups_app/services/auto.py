@@ -12,6 +12,7 @@ from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, BackupError
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.request_buffer import request_buffer
+from backups_app.selectors import backup_latest
 from backups_app.services.create import CLOCK_SKEW, backup_create_locked
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import backup_verify
@@ -59,7 +60,7 @@ def waiting_requests():
     """Requests no backup holds: not marked covered, and stamped after the newest successful
     backup began (one stamped before it belongs to a signup committed before its snapshot)."""
     waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    newest = backup_latest()
     if newest is not None:
         waiting = waiting.filter(requested_at__gte=newest.started_at - CLOCK_SKEW)
     return waiting
@@ -67,7 +68,7 @@ def waiting_requests():
 
 def mark_held_requests() -> int:
     """Mark covered the requests written after the newest backup for signups it holds."""
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    newest = backup_latest()
     if newest is None:
         return 0
     return PendingBackupRequest.objects.filter(
@@ -106,16 +107,16 @@ def due_reason(state: QueueState, now: datetime.datetime) -> str | None:
 
 def schedule_due(now: datetime.datetime) -> bool:
     """True when the newest successful backup is older than BACKUP_SCHEDULE_SECONDS (or none)."""
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(t=Max("started_at"))
-    if newest["t"] is None:
+    newest = backup_latest()
+    if newest is None:
         return True
-    return (now - newest["t"]).total_seconds() >= conf.schedule_seconds()
+    return (now - newest.started_at).total_seconds() >= conf.schedule_seconds()
 
 
 def restore_test_due(now: datetime.datetime) -> Backup | None:
     """The newest backup, when the last restore test is older than BACKUP_RESTORE_TEST_SECONDS
     (or there has been none); else None. Proves the backups restore, daily, without cron."""
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    newest = backup_latest()
     if newest is None or (newest.restore_tested and newest.verification_ok):
         return None
     last_test = (
@@ -131,12 +132,10 @@ def restore_test_due(now: datetime.datetime) -> Backup | None:
 
 def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
     """After failed automatic backups, when the next try may run (exponential back-off)."""
-    newest_success = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
-        t=Max("started_at")
-    )["t"]
+    newest_success = backup_latest()
     failures = Backup.objects.filter(status=Backup.Status.FAILED, kind__in=AUTOMATIC_KINDS)
     if newest_success is not None:
-        failures = failures.filter(started_at__gt=newest_success)
+        failures = failures.filter(started_at__gt=newest_success.started_at)
     count = failures.count()
     if count == 0:
         return None

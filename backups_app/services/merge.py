@@ -17,9 +17,7 @@ from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import ScratchDatabase
-from backups_app.models import Backup
-from backups_app.services.create import backup_create_locked
-from backups_app.services.restore import checked_backup
+from backups_app.services.restore import checked_backup, safety_backup_locked
 from waitlist.models import Signup, normalize_email
 
 SAMPLE_SIZE = 20
@@ -65,11 +63,9 @@ def backup_merge(*, name: str, triggered_by: str = "") -> MergeResult:
     dump, _ = checked_backup(name, engine)
     result = MergeResult(name=dump.name)
     with engine.lock(timeout=conf.lock_timeout_seconds()):
-        safety = backup_create_locked(
-            engine=engine,
-            kind=Backup.Kind.PRE_RESTORE,
-            pin=True,
-            pin_reason=f"the data as it was before signups from {dump.name} were re-inserted",
+        safety = safety_backup_locked(
+            engine,
+            reason=f"before signups from {dump.name} were re-inserted",
             triggered_by=triggered_by,
         )
         result.safety_backup = safety.name

@@ -70,12 +70,8 @@ def backup_restore(*, name: str, triggered_by: str = "") -> RestoreResult:
         raise RestoreError("A restore cannot run inside a database transaction.")
     dump, manifest = checked_backup(name, engine)
     with engine.lock(timeout=conf.lock_timeout_seconds()):
-        safety = backup_create_locked(
-            engine=engine,
-            kind=Backup.Kind.PRE_RESTORE,
-            pin=True,
-            pin_reason=f"the data as it was before {dump.name} was restored",
-            triggered_by=triggered_by,
+        safety = safety_backup_locked(
+            engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
         # Our own connection must not hold a transaction or a cached view of the old tables.
         connections[engine.alias].close()
@@ -101,6 +97,18 @@ def backup_restore(*, name: str, triggered_by: str = "") -> RestoreResult:
         safety_backup=safety.name,
         seconds=seconds,
         row_counts=manifest.get("row_counts") or {},
+    )
+
+
+def safety_backup_locked(engine: BaseEngine, *, reason: str, triggered_by: str) -> Backup:
+    """The pinned pre_restore backup of the current data that a restore or merge takes first
+    (the caller holds the lock), so that the operation itself can be undone."""
+    return backup_create_locked(
+        engine=engine,
+        kind=Backup.Kind.PRE_RESTORE,
+        pin=True,
+        pin_reason=f"the data as it was {reason}",
+        triggered_by=triggered_by,
     )
 
 

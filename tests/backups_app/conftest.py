@@ -54,6 +54,13 @@ def signup_rows() -> list[tuple]:
     )
 
 
+def write_script(path: Path, body: str) -> Path:
+    """An executable shell script standing in for a tool (e.g. a pg_dump that gets killed)."""
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
 def on_postgresql() -> bool:
     return connection.vendor == "postgresql"
 

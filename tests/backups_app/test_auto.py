@@ -11,6 +11,7 @@ from django.utils import timezone
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.request_buffer import request_buffer
 from backups_app.services import backup_create, backup_requests_flush, backup_worker_pass
+from tests.backups_app.conftest import write_script
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
@@ -171,11 +172,8 @@ def test_failed_dump_is_recorded_mailed_retried_later_and_keeps_older_backups(
 ):
     older = backup_create(kind=Backup.Kind.MANUAL)
     SignupFactory()
-    settings.BACKUP_PG_DUMP = settings.BACKUP_SQLITE3 = "/bin/false"
-    if connection.vendor == "sqlite":
-        settings.BACKUP_SQLITE3 = str(backup_dir.parent / "failing-sqlite3")
-        (backup_dir.parent / "failing-sqlite3").write_text("#!/bin/sh\nexit 3\n")
-        (backup_dir.parent / "failing-sqlite3").chmod(0o755)
+    failing = str(write_script(backup_dir.parent / "failing-tool", "exit 3\n"))
+    settings.BACKUP_PG_DUMP = settings.BACKUP_SQLITE3 = failing
     start = timezone.now()
 
     failed = backup_worker_pass(now=start + datetime.timedelta(seconds=6))

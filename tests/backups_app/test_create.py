@@ -15,7 +15,7 @@ from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, DumpError
 from backups_app.models import Backup
 from backups_app.services import backup_create
-from tests.backups_app.conftest import on_postgresql, rows_in_dump
+from tests.backups_app.conftest import on_postgresql, rows_in_dump, write_script
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
@@ -124,7 +124,9 @@ def test_row_counts_match_the_dump_while_signups_are_being_written(transactional
     in_manifest = backup.row_counts["waitlist_responses"]
     assert in_manifest == rows_in_dump(backup_dir / backup.name, "waitlist_responses")
     assert in_manifest >= 20_005
-    assert Signup.objects.count() > in_manifest or during > 0
+    # Signups kept committing while it ran, so the agreement above was not a quiet moment's.
+    assert Signup.objects.count() > in_manifest
+    assert during > 5
 
 
 def test_two_backups_at_once_never_interleave(signups, backup_dir):
@@ -157,13 +159,8 @@ def test_second_backup_waits_then_fails_busy_with_a_clear_message(signups, backu
     with get_engine().lock(timeout=1), pytest.raises(BackupBusy, match="Another backup or restore"):
         backup_create(kind=Backup.Kind.MANUAL)
 
-    assert not any(backup_dir.glob("backup-*")) if backup_dir.exists() else True
-
-
-def write_script(path, body: str):
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return path
+    assert not Backup.objects.exists()
+    assert not list(backup_dir.glob("backup-*"))
 
 
 def test_killed_dump_leaves_no_backup_file_and_records_the_failure(
