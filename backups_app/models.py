@@ -100,3 +100,52 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SchemaChange(models.Model):
+    """The ledger of guarded `migrate` runs (§7): what was planned, the risk, the backup taken
+    first, why it was allowed, who ran it, and how it ended. Kept across restores."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "running"
+        APPLIED = "applied", "applied"
+        FAILED = "failed", "failed"
+        REFUSED = "refused", "refused"
+        ROLLED_BACK = "rolled_back", "rolled back"
+
+    class Risk(models.TextChoices):
+        NONE = "none", "none"
+        LOW = "low", "low"
+        MEDIUM = "medium", "medium"
+        HIGH = "high", "high"
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    risk = models.CharField(max_length=10, choices=Risk.choices, default=Risk.NONE)
+    database = models.CharField(max_length=100, default="default")
+    migrations = models.JSONField(
+        default=list, blank=True, help_text="The planned migrations, in order."
+    )
+    plan = models.JSONField(default=dict, blank=True, help_text="The full risk report.")
+    backup_name = models.CharField(
+        max_length=100, blank=True, help_text="The verified pre-migration backup."
+    )
+    reason = models.CharField(max_length=1000, blank=True)
+    allowed_dangerous = models.BooleanField(default=False)
+    triggered_by = models.CharField(max_length=150, blank=True)
+    applied_before = models.JSONField(
+        default=list, blank=True, help_text="Applied migrations before the run (the schema state)."
+    )
+    applied_after = models.JSONField(default=list, blank=True)
+    error = models.CharField(max_length=4000, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.CharField(max_length=150, blank=True)
+    rollback_detail = models.CharField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("rollback_schemachange", "Can roll back schema changes")]
+
+    def __str__(self) -> str:
+        return f"schema change #{self.pk} ({self.outcome}, risk {self.risk})"

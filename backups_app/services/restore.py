@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import connections
+from django.core.management.color import no_style
+from django.db import DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 
 from backups_app import conf, files
@@ -13,7 +14,7 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
 from backups_app.exceptions import RestoreError
-from backups_app.models import Backup
+from backups_app.models import Backup, SchemaChange
 from backups_app.services.catalogue import catalogue_sync_locked
 from backups_app.services.create import backup_create_locked
 from backups_app.services.verify import check_files
@@ -74,6 +75,7 @@ def backup_restore(*, name: str, triggered_by: str = "") -> RestoreResult:
             engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
         # Our own connection must not hold a transaction or a cached view of the old tables.
+        ledger = _ledger_rows(engine.alias)
         connections[engine.alias].close()
         clock = time.monotonic()
         try:
@@ -85,6 +87,7 @@ def backup_restore(*, name: str, triggered_by: str = "") -> RestoreResult:
         seconds = round(time.monotonic() - clock, 3)
         connections[engine.alias].close()
         catalogue_sync_locked()
+        _ledger_put_back(engine.alias, ledger)
     logger.info(
         "restore succeeded name=%s safety_backup=%s seconds=%.3f by=%s",
         dump.name,
@@ -110,6 +113,36 @@ def safety_backup_locked(engine: BaseEngine, *, reason: str, triggered_by: str) 
         pin_reason=f"the data as it was {reason}",
         triggered_by=triggered_by,
     )
+
+
+def _ledger_rows(alias: str) -> list[dict[str, Any]] | None:
+    """The schema-change ledger, read before a restore replaces it: it records what happened
+    after the backup too (the rollback itself, above all), so it must outlive the restore."""
+    if not _has_ledger(alias):
+        return None
+    return list(SchemaChange.objects.using(alias).values())
+
+
+def _ledger_put_back(alias: str, rows: list[dict[str, Any]] | None) -> None:
+    if not rows or not _has_ledger(alias):
+        return
+    try:
+        with transaction.atomic(using=alias):
+            for row in rows:
+                values = {k: v for k, v in row.items() if k != "id"}
+                SchemaChange.objects.using(alias).update_or_create(id=row["id"], defaults=values)
+            connection = connections[alias]
+            with connection.cursor() as cursor:
+                for statement in connection.ops.sequence_reset_sql(no_style(), [SchemaChange]):
+                    cursor.execute(statement)
+    except DatabaseError as err:  # a backup from before the ledger had today's columns
+        logger.warning("schema-change ledger not carried over the restore: %s", err)
+
+
+def _has_ledger(alias: str) -> bool:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        return SchemaChange._meta.db_table in connection.introspection.table_names(cursor)
 
 
 def _known_migrations(engine: BaseEngine) -> set[str]:

@@ -1,0 +1,47 @@
+"""`manage.py rollback_schema_change ID`: restore the backup taken before a schema change."""
+
+import sys
+
+from django.core.management.base import CommandError
+
+from backups_app.management.base import BackupCommand
+from backups_app.services.schema_change import schema_change_get, schema_change_rollback
+
+
+class Command(BackupCommand):
+    help = (
+        "Undo a schema change from the ledger: restore its verified pre-migration backup (a "
+        "safety backup is taken first) and re-insert the signups that arrived since."
+    )
+
+    def add_arguments(self, parser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("change_id", type=int, help="The schema change's number (ledger).")
+        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+
+    def handle(self, *args, **options) -> None:
+        change_id = options["change_id"]
+        if not options["yes"]:
+            self._confirm(change_id)
+        result = schema_change_rollback(change_id=change_id, triggered_by=self.who())
+        self.emit(
+            result.as_dict(),
+            f"Schema change #{change_id} rolled back: {result.detail}.\n"
+            f"The data as it was before the rollback is in {result.safety_backup} (pinned).",
+        )
+
+    def _confirm(self, change_id: int) -> None:
+        change = schema_change_get(change_id)
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "Refusing to roll back without confirmation: there is no terminal to ask on. "
+                "Run again with --yes."
+            )
+        self.stdout.write(
+            f"Schema change #{change.pk} ({', '.join(change.migrations)}), {change.outcome}.\n"
+            f"This REPLACES ALL CURRENT DATA with backup {change.backup_name or '(none)'} and "
+            "re-inserts the signups that arrived since. A pinned safety backup is taken first."
+        )
+        answer = input(f"Type the change number to confirm ({change.pk}): ").strip()
+        if answer != str(change.pk):
+            raise CommandError("Not confirmed; nothing was changed.")

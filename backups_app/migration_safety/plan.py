@@ -1,0 +1,210 @@
+"""Build the migration plan `migrate` would run and classify every operation in it (§7)."""
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.db.migrations.exceptions import AmbiguityError
+from django.db.migrations.executor import MigrationExecutor
+
+from backups_app.migration_safety.classify import SAFE, Finding, classify
+from backups_app.migration_safety.data import DataProbe
+from backups_app.migration_safety.levels import Level
+from backups_app.migration_safety.report import OperationRisk, PlannedMigration, RiskReport
+from backups_app.migration_safety.review import Review, review_of
+
+
+def migration_targets(executor: MigrationExecutor, app_label: str | None, name: str | None):
+    """The targets `migrate [app_label] [migration_name]` means, as Django resolves them."""
+    loader = executor.loader
+    if app_label:
+        try:
+            apps.get_app_config(app_label)
+        except LookupError as err:
+            raise ValidationError(str(err)) from err
+        if app_label not in loader.migrated_apps:
+            raise ValidationError(f"App '{app_label}' does not have migrations.")
+    if app_label and name:
+        if name == "zero":
+            return [(app_label, None)]
+        try:
+            migration = loader.get_migration_by_prefix(app_label, name)
+        except AmbiguityError as err:
+            raise ValidationError(
+                f"More than one migration matches '{name}' in app '{app_label}'."
+            ) from err
+        except KeyError as err:
+            raise ValidationError(
+                f"Cannot find a migration matching '{name}' from app '{app_label}'."
+            ) from err
+        target = (app_label, migration.name)
+        if target not in loader.graph.nodes and target in loader.replacements:
+            target = loader.replacements[target].replaces[-1]
+        return [target]
+    if app_label:
+        return [key for key in loader.graph.leaf_nodes() if key[0] == app_label]
+    return loader.graph.leaf_nodes()
+
+
+def migration_risk_report(
+    *, database: str = "default", app_label: str | None = None, migration_name: str | None = None
+) -> RiskReport:
+    """The risk report for `migrate [app_label] [migration_name]`. Reads the data, changes
+    nothing. Raises ValidationError for an unknown app or migration."""
+    connection = connections[database]
+    executor = MigrationExecutor(connection)
+    targets = migration_targets(executor, app_label, migration_name)
+    plan = executor.migration_plan(targets)
+    probe = DataProbe(connection)
+    report = RiskReport(database=database, vendor=connection.vendor, has_data=probe.has_data())
+    if not plan:
+        return report
+    if len({backwards for _, backwards in plan}) > 1:
+        raise ValidationError(
+            "The plan mixes applying and unapplying migrations; Django refuses it."
+        )
+    backwards = plan[0][1]
+    for migration, _ in plan:
+        report.migrations.append(
+            PlannedMigration(
+                name=f"{migration.app_label}.{migration.name}",
+                direction="unapply" if backwards else "apply",
+                review=review_of(migration),
+            )
+        )
+    reviews = {m.name: m.review for m in report.migrations}
+    findings = (
+        _findings_backwards(executor, plan, probe)
+        if backwards
+        else _findings_forwards(executor, plan, probe)
+    )
+    for migration, operation, finding in findings:
+        label = f"{migration.app_label}.{migration.name}"
+        report.operations.append(
+            OperationRisk(
+                migration=label,
+                direction="unapply" if backwards else "apply",
+                operation=("Undo: " if backwards else "") + operation.describe(),
+                kind=finding.kind,
+                level=finding.level,
+                reason=finding.reason,
+                table=finding.table,
+                column=finding.column,
+                rows=finding.rows,
+                safe_alternative=finding.safe_alternative,
+                reviewed=reviews.get(label, Review("none")).valid,
+            )
+        )
+    _flag_accidental_renames(report.operations, [f for _, _, f in findings])
+    return report
+
+
+def _findings_forwards(executor, plan, probe):
+    if not probe.has_data():
+        return _nothing_at_risk(plan)
+    state = executor._create_project_state(with_applied_migrations=True)
+    found = []
+    for migration, _ in plan:
+        for operation in migration.operations:
+            after = state.clone()
+            operation.state_forwards(migration.app_label, after)
+            for finding in classify(
+                operation,
+                app_label=migration.app_label,
+                before=state,
+                after=after,
+                backwards=False,
+                probe=probe,
+            ):
+                found.append((migration, operation, finding))
+            state = after
+    return found
+
+
+def _findings_backwards(executor, plan, probe):
+    if not probe.has_data():
+        return _nothing_at_risk(plan)
+    # As Django's executor does: the project state before each migration being unapplied.
+    full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
+    to_undo = {migration for migration, _ in plan}
+    applied = {
+        executor.loader.graph.nodes[key]
+        for key in executor.loader.applied_migrations
+        if key in executor.loader.graph.nodes
+    }
+    states = {}
+    state = executor._create_project_state()
+    for migration, _ in full_plan:
+        if not to_undo - set(states):
+            break
+        if migration in to_undo:
+            states[migration] = state
+            state = migration.mutate_state(state, preserve=True)
+        elif migration in applied:
+            migration.mutate_state(state, preserve=False)
+    found = []
+    for migration, _ in plan:
+        steps = []
+        state = states[migration]
+        for operation in migration.operations:
+            after = state.clone()
+            operation.state_forwards(migration.app_label, after)
+            steps.append((operation, state, after))
+            state = after
+        for operation, without, applied_state in reversed(steps):
+            for finding in classify(
+                operation,
+                app_label=migration.app_label,
+                before=applied_state,
+                after=without,
+                backwards=True,
+                probe=probe,
+            ):
+                found.append((migration, operation, finding))
+    return found
+
+
+def _nothing_at_risk(plan):
+    finding = Finding(kind="", level=Level.NONE, reason="the database holds no data yet")
+    return [
+        (migration, operation, Finding(**{**finding.__dict__, "kind": type(operation).__name__}))
+        for migration, _ in plan
+        for operation in migration.operations
+    ]
+
+
+def _flag_accidental_renames(operations: list[OperationRisk], findings: list[Finding]) -> None:
+    """RemoveField + AddField on one model, or DeleteModel + CreateModel of one table, in one
+    plan: what an accidental rename (or the July incident's drop and recreate) looks like."""
+    pairs = [
+        ("RemoveField", "AddField", "model", "rename_pair"),
+        ("DeleteModel", "CreateModel", "table", "recreate"),
+    ]
+    for removal_kind, addition_kind, key, safe in pairs:
+        used: set[int] = set()
+        for i, removal in enumerate(findings):
+            if removal.kind != removal_kind or removal.level < Level.HIGH:
+                continue
+            for j, addition in enumerate(findings):
+                if j in used or addition.kind != addition_kind:
+                    continue
+                if not getattr(removal, key) or getattr(removal, key) != getattr(addition, key):
+                    continue
+                used.add(j)
+                if removal_kind == "RemoveField":
+                    why = (
+                        f"looks like an accidental rename of {removal.field} to {addition.field}: "
+                        f"{removal.rows} value(s) of {removal.column} would be lost and "
+                        f"{addition.column} starts empty"
+                    )
+                else:
+                    why = (
+                        f"drops and recreates {removal.table}: its {removal.rows} row(s) would be "
+                        "lost (what happened in the July 2025 incident)"
+                    )
+                for index in (i, j):
+                    operations[index].level = Level.HIGH
+                    operations[index].reason = why
+                    operations[index].safe_alternative = SAFE[safe]
+                    operations[index].rows = removal.rows
+                    operations[index].table = removal.table
+                break

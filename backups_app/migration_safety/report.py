@@ -1,0 +1,118 @@
+"""The risk report of a migration plan: what `migrate` prints and `migration_risk` returns."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from backups_app.migration_safety.levels import Level
+from backups_app.migration_safety.review import Review
+
+
+@dataclass
+class OperationRisk:
+    migration: str  # "app_label.0002_name"
+    direction: str  # "apply" or "unapply"
+    operation: str  # Django's description of the operation
+    kind: str
+    level: Level
+    reason: str
+    table: str = ""
+    column: str = ""
+    rows: int | None = None
+    safe_alternative: str = ""
+    reviewed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["level"] = self.level.label
+        return data
+
+
+@dataclass
+class PlannedMigration:
+    name: str  # "app_label.0002_name"
+    direction: str
+    review: Review
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "migration": self.name,
+            "direction": self.direction,
+            "review": self.review.status,
+            "review_reason": self.review.reason,
+        }
+
+
+@dataclass
+class RiskReport:
+    database: str
+    vendor: str
+    has_data: bool
+    migrations: list[PlannedMigration] = field(default_factory=list)
+    operations: list[OperationRisk] = field(default_factory=list)
+
+    @property
+    def level(self) -> Level:
+        return max((op.level for op in self.operations), default=Level.NONE)
+
+    @property
+    def backup_required(self) -> bool:
+        return self.level >= Level.MEDIUM
+
+    @property
+    def unreviewed_high(self) -> list[OperationRisk]:
+        return [op for op in self.operations if op.level == Level.HIGH and not op.reviewed]
+
+    @property
+    def review_reasons(self) -> list[str]:
+        return [f"{m.name}: {m.review.reason}" for m in self.migrations if m.review.valid]
+
+    def action(self, *, allow_dangerous: bool = False) -> str:
+        """What `migrate` does with this plan: nothing, apply, backup_then_apply or refuse."""
+        if not self.migrations:
+            return "nothing"
+        if self.unreviewed_high and not allow_dangerous:
+            return "refuse"
+        return "backup_then_apply" if self.backup_required else "apply"
+
+    def as_dict(self, *, allow_dangerous: bool = False) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "vendor": self.vendor,
+            "has_data": self.has_data,
+            "risk": self.level.label,
+            "backup_required": self.backup_required,
+            "unreviewed_high": len(self.unreviewed_high),
+            "action": self.action(allow_dangerous=allow_dangerous),
+            "migrations": [m.as_dict() for m in self.migrations],
+            "operations": [op.as_dict() for op in self.operations],
+        }
+
+    def text(self) -> str:
+        """The report as a terminal reads it: one block per operation that matters."""
+        if not self.migrations:
+            return "Migration safety: no migrations to apply."
+        lines = [
+            f"Migration safety report ({self.vendor}, "
+            f"{'holds data' if self.has_data else 'no data yet'}): risk {self.level.label.upper()}"
+        ]
+        quiet = [op for op in self.operations if op.level == Level.NONE]
+        for op in self.operations:
+            if op.level == Level.NONE:
+                continue
+            where = ".".join(part for part in (op.table, op.column) if part) or "-"
+            rows = "?" if op.rows is None else str(op.rows)
+            flag = " [reviewed]" if op.reviewed else ""
+            level = op.level.label.upper()
+            lines.append(f"  {level:6} {op.migration} ({op.direction}): {op.operation}{flag}")
+            lines.append(f"         table {where}, rows affected {rows}: {op.reason}")
+            if op.safe_alternative and op.level >= Level.MEDIUM:
+                lines.append(f"         safer: {op.safe_alternative}")
+        if quiet:
+            lines.append(f"  {len(quiet)} other operation(s) put no data at risk.")
+        for migration in self.migrations:
+            if migration.review.status == "void":
+                lines.append(
+                    f"  Review of {migration.name} is VOID: the migration changed after it was "
+                    "reviewed. Review it again."
+                )
+        return "\n".join(lines)

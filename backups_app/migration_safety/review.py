@@ -1,0 +1,117 @@
+"""Reviewed markers: a migration's `reviewed = {"sha256": …, "reason": …}`, bound to its content.
+
+The hash covers the migration file without the marker itself, so writing the marker does not
+change it and any other edit (an operation, a RunPython body, a comment) voids the review.
+"""
+
+import ast
+import hashlib
+import inspect
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db.migrations import Migration
+
+MARKER = "reviewed"
+
+
+@dataclass(frozen=True)
+class Review:
+    #: "reviewed" (the marker matches the file), "void" (the file changed since), or "none".
+    status: str
+    reason: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "reviewed"
+
+
+def migration_file(migration: Migration) -> Path:
+    module = sys.modules.get(type(migration).__module__)
+    source = inspect.getsourcefile(module) if module else None
+    if not source:
+        raise ValidationError(
+            f"The source file of migration {migration.app_label}.{migration.name} cannot be found."
+        )
+    return Path(source)
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of a migration's source with its reviewed marker left out."""
+    lines = text.splitlines(keepends=True)
+    span = _marker_span(text)
+    if span is not None:
+        del lines[span[0] : span[1]]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def review_of(migration: Migration) -> Review:
+    marker = getattr(migration, MARKER, None)
+    if not marker:
+        return Review("none")
+    reason = str(marker.get("reason", "")) if isinstance(marker, dict) else ""
+    try:
+        text = migration_file(migration).read_text(encoding="utf-8")
+    except (OSError, ValidationError):
+        return Review("void", reason)
+    expected = marker.get("sha256") if isinstance(marker, dict) else None
+    if not reason.strip() or expected != content_hash(text):
+        return Review("void", reason)
+    return Review("reviewed", reason)
+
+
+def write_review(migration: Migration, *, reason: str) -> Path:
+    """Add (or replace) the reviewed marker in the migration's file; return the file."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValidationError("A review needs a reason: say why the risk is acceptable.")
+    path = migration_file(migration)
+    text = path.read_text(encoding="utf-8")
+    digest = content_hash(text)
+    lines = text.splitlines(keepends=True)
+    marker = [
+        f"    {MARKER} = {{\n",
+        f'        "sha256": "{digest}",\n',
+        f'        "reason": {json.dumps(reason, ensure_ascii=False)},\n',
+        "    }\n",
+    ]
+    span = _marker_span(text)
+    if span is not None:
+        lines[span[0] : span[1]] = marker
+    else:
+        lines[_class_body_line(text) : _class_body_line(text)] = marker
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def _migration_class(tree: ast.Module) -> ast.ClassDef:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Migration":
+            return node
+    raise ValidationError("The file has no Migration class.")
+
+
+def _marker_span(text: str) -> tuple[int, int] | None:
+    """0-based [start, end) line range of the marker assignment, if there is one."""
+    try:
+        cls = _migration_class(ast.parse(text))
+    except (SyntaxError, ValidationError):
+        return None
+    for node in cls.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == MARKER for t in node.targets
+        ):
+            return node.lineno - 1, node.end_lineno
+    return None
+
+
+def _class_body_line(text: str) -> int:
+    """0-based line where the Migration class body starts (after any docstring)."""
+    cls = _migration_class(ast.parse(text))
+    first = cls.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        return first.end_lineno
+    return first.lineno - 1

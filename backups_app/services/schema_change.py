@@ -1,0 +1,219 @@
+"""Guarded schema changes (§7): the ledger, the verified pre-migration backup, and rollback."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from backups_app.alerts import alert_admins, logger
+from backups_app.exceptions import BackupError, MigrationRiskRefused, VerificationError
+from backups_app.migration_safety.report import RiskReport
+from backups_app.models import Backup, SchemaChange
+from backups_app.services.create import backup_create
+from backups_app.services.merge import backup_merge
+from backups_app.services.restore import backup_restore
+from backups_app.services.verify import backup_verify
+
+
+def schema_change_start(
+    *,
+    report: RiskReport,
+    reason: str = "",
+    allow_dangerous: bool = False,
+    triggered_by: str = "",
+    confirm: Callable[[], bool] | None = None,
+) -> SchemaChange:
+    """Decide whether the planned migrations may run, and prepare them.
+
+    Unreviewed high-risk operations are refused (MigrationRiskRefused, recorded in the ledger)
+    unless `allow_dangerous` with a `reason`; then `confirm` (if given) must say yes. Medium or
+    higher: a pinned pre_migration backup is taken and restore-tested before this returns; if
+    that fails, nothing may be applied and the error is raised. Returns the ledger entry, which
+    `schema_change_finish` completes (it is saved only once the ledger table exists).
+    """
+    reason = " ".join(reason.split())
+    if allow_dangerous and not reason:
+        raise ValidationError(
+            '--allow-dangerous needs --reason "…": say why losing or changing this data is '
+            "acceptable; it goes into the ledger."
+        )
+    names = [m.name for m in report.migrations]
+    change = SchemaChange(
+        risk=report.level.label,
+        database=report.database,
+        migrations=names,
+        plan=report.as_dict(allow_dangerous=allow_dangerous),
+        reason="; ".join([reason, *report.review_reasons] if reason else report.review_reasons)[
+            :1000
+        ],
+        allowed_dangerous=allow_dangerous,
+        triggered_by=triggered_by[:150],
+        applied_before=_applied(report.database),
+    )
+    if report.action(allow_dangerous=allow_dangerous) == "refuse":
+        _refuse(change, _refusal_message(report))
+    if report.unreviewed_high and confirm is not None and not confirm():
+        _refuse(change, "Not confirmed: no migration was applied.")
+    change.outcome = SchemaChange.Outcome.RUNNING
+    _save(change)
+    if not report.backup_required:
+        return change
+    try:
+        backup = backup_create(
+            kind=Backup.Kind.PRE_MIGRATION,
+            pin=True,
+            pin_reason=f"before {', '.join(names)}"[:200],
+            note=f"pre-migration backup for schema change (risk {report.level.label})",
+            triggered_by=triggered_by,
+        )
+        change.backup_name = backup.name
+        verification = backup_verify(backup=backup, restore_test=True)
+        if not verification.ok:
+            raise VerificationError(
+                f"The pre-migration backup {backup.name} failed verification: {verification.detail}"
+            )
+    except BackupError as err:
+        _end(change, SchemaChange.Outcome.FAILED, f"No migration was applied: {err}")
+        raise
+    _save(change)
+    logger.info("pre-migration backup verified name=%s migrations=%s", backup.name, ",".join(names))
+    return change
+
+
+def schema_change_finish(*, change: SchemaChange, error: BaseException | None = None) -> None:
+    """Record how the migrations ended: applied, or failed (with what did get applied)."""
+    change.applied_after = _applied(change.database)
+    if error is None:
+        _end(change, SchemaChange.Outcome.APPLIED, "")
+        return
+    done = sorted(set(change.applied_after) - set(change.applied_before))
+    message = f"{type(error).__name__}: {error}".strip()
+    detail = f"{message} (applied before the failure: {', '.join(done) or 'none'})"
+    _end(change, SchemaChange.Outcome.FAILED, detail)
+    alert_admins(
+        f"Schema change #{change.pk} failed",
+        f"{detail}. Backup taken before it: {change.backup_name or 'none (no data at risk)'}",
+    )
+
+
+@dataclass
+class RollbackResult:
+    change_id: int
+    backup: str
+    safety_backup: str
+    reinserted_signups: int
+    schema_matches: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> RollbackResult:
+    """Put the database back as it was before schema change `change_id`: restore its verified
+    pre-migration backup (with every restore check and a safety backup first), then re-insert
+    the signups that arrived after that backup. The ledger survives and says so."""
+    change = schema_change_get(change_id)
+    if change.outcome == SchemaChange.Outcome.ROLLED_BACK:
+        raise ValidationError(f"Schema change #{change.pk} was already rolled back.")
+    if change.outcome in (SchemaChange.Outcome.REFUSED, SchemaChange.Outcome.RUNNING):
+        raise ValidationError(
+            f"Schema change #{change.pk} is {change.get_outcome_display()}: there is nothing to "
+            "roll back."
+        )
+    if not change.backup_name:
+        raise ValidationError(
+            f"Schema change #{change.pk} put no data at risk, so no backup was taken; undo it "
+            "with `manage.py migrate APP PREVIOUS_MIGRATION`."
+        )
+    restored = backup_restore(name=change.backup_name, triggered_by=triggered_by)
+    reinserted, notes = 0, []
+    try:
+        merged = backup_merge(name=restored.safety_backup, triggered_by=triggered_by)
+        reinserted = merged.inserted
+    except (BackupError, ValidationError) as err:
+        notes.append(
+            f"signups that arrived after the backup could not be re-inserted ({err}); they are "
+            f"in {restored.safety_backup}"
+        )
+    now_applied = _applied(change.database)
+    matches = now_applied == sorted(change.applied_before)
+    if not matches:
+        notes.append("the applied migrations differ from those recorded before the change")
+    detail = (
+        f"restored {change.backup_name} (the data before the change is back); "
+        f"{reinserted} later signup(s) re-inserted from {restored.safety_backup}"
+    )
+    detail = "; ".join([detail, *notes])
+    change = schema_change_get(change_id)  # the restore put the ledger back; read it again
+    change.outcome = SchemaChange.Outcome.ROLLED_BACK
+    change.rolled_back_at = timezone.now()
+    change.rolled_back_by = triggered_by[:150]
+    change.rollback_detail = detail[:2000]
+    change.save()
+    logger.info("schema change rolled back id=%s %s", change.pk, detail)
+    return RollbackResult(
+        change_id=change.pk,
+        backup=change.backup_name,
+        safety_backup=restored.safety_backup,
+        reinserted_signups=reinserted,
+        schema_matches=matches,
+        detail=detail,
+    )
+
+
+def schema_change_get(change_id: int) -> SchemaChange:
+    change = SchemaChange.objects.filter(pk=change_id).first()
+    if change is None:
+        raise ValidationError(
+            f"There is no schema change #{change_id}; see the ledger in admin (Schema changes)."
+        )
+    return change
+
+
+def _refusal_message(report: RiskReport) -> str:
+    lines = [f"Refused: {len(report.unreviewed_high)} high-risk operation(s), nothing applied."]
+    for op in report.unreviewed_high:
+        rows = "" if op.rows is None else f" ({op.rows} row(s))"
+        lines.append(f"  {op.migration}: {op.operation}{rows}: {op.reason}")
+        if op.safe_alternative:
+            lines.append(f"    safer: {op.safe_alternative}")
+    lines.append(
+        'To go ahead anyway, run again with --allow-dangerous --reason "…" (a verified backup is '
+        "taken first), or mark the migration reviewed: manage.py review_migration APP MIGRATION "
+        '--reason "…".'
+    )
+    return "\n".join(lines)
+
+
+def _refuse(change: SchemaChange, message: str) -> None:
+    _end(change, SchemaChange.Outcome.REFUSED, message)
+    logger.warning("migration refused: %s", message.splitlines()[0])
+    raise MigrationRiskRefused(message)
+
+
+def _end(change: SchemaChange, outcome: str, error: str) -> None:
+    change.outcome = outcome
+    change.error = error[:4000]
+    change.finished_at = timezone.now()
+    _save(change)
+
+
+def _save(change: SchemaChange) -> None:
+    """The first migrate creates the ledger table itself: save only once it is there."""
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+    if SchemaChange._meta.db_table in tables:
+        change.save()
+
+
+def _applied(database: str) -> list[str]:
+    recorder = MigrationRecorder(connections[database])
+    if not recorder.has_table():
+        return []
+    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
