@@ -92,9 +92,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
         }
     )
-    # Tests use a file, not memory: backups read the database from other connections.
+    # Tests use a file, not memory: backups read the database from other connections. It sits
+    # beside the database (db.sqlite3 -> .test-db.sqlite3), so two checkouts never share one.
+    _sqlite_name = Path(DATABASES["default"]["NAME"])
     DATABASES["default"].setdefault("TEST", {}).setdefault(
-        "NAME", str(BASE_DIR / ".test-db.sqlite3")
+        "NAME", str(_sqlite_name.with_name(f".test-{_sqlite_name.name}"))
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

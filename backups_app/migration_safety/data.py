@@ -4,8 +4,15 @@ from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 
-# Tables Django refills on every migrate: rows there are not data anyone can lose.
-BOOKKEEPING_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+# Tables Django refills on every migrate, the migration ledger itself, and the backup catalogue
+# (an index rebuilt from the files): rows there are not data a migration can lose.
+BOOKKEEPING_TABLES = {
+    "django_migrations",
+    "django_content_type",
+    "auth_permission",
+    "backups_app_schemachange",
+    "backups_app_backup",
+}
 
 
 class DataProbe:
@@ -58,10 +65,11 @@ class DataProbe:
             return 0
         names = ", ".join(self._q(c) for c in columns)
         present = " AND ".join(f"{self._q(c)} IS NOT NULL" for c in columns)
-        return self._scalar(
+        found = self._scalar(
             f"SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {self._q(table)} "  # noqa: S608
             f"WHERE {present} GROUP BY {names} HAVING COUNT(*) > 1) AS clashes"
         )
+        return None if found is None else int(found)  # PostgreSQL sums into a Decimal
 
     def violating(self, model, condition: Q) -> int | None:
         """Rows of a (historical) model that do not satisfy `condition`."""

@@ -19,6 +19,11 @@ TRANSFORMING = {
     "clear",
     "set",
     "truncate",
+    # schema_editor calls inside RunPython (the July incident was delete_model + create_model)
+    "delete_model",
+    "remove_field",
+    "alter_field",
+    "alter_db_table",
 }
 # Calls that only add rows.
 ADDING = {"create", "bulk_create", "get_or_create", "add"}

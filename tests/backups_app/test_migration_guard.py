@@ -1,0 +1,210 @@
+"""The guarded `migrate` (§7): one test per row of the classification table, each with and
+without data, on real migration files applied to the real database."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from backups_app.models import Backup, SchemaChange
+from tests.migration_lab.lab import ROWS, lab_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ADD_ROWS = """
+def add_rows(apps, schema_editor):
+    Entry = apps.get_model("migration_lab", "Entry")
+    Entry.objects.bulk_create([Entry(name="Added by a data migration")])
+"""
+TRANSFORM_ROWS = """
+def shout_names(apps, schema_editor):
+    Entry = apps.get_model("migration_lab", "Entry")
+    for entry in Entry.objects.all():
+        entry.name = entry.name.upper()
+        entry.save()
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    operations: str
+    level: str  # the level with the standard rows in the table
+    functions: str = ""
+    applies_on_sqlite: bool = True  # SQLite has no TRUNCATE and no ALTER COLUMN … TYPE
+
+
+CASES = {
+    # none / low
+    "create_model": Case(
+        'migrations.CreateModel("Other", [("id", models.AutoField(primary_key=True))], '
+        'options={"db_table": "lab_other"}),',
+        "none",
+    ),
+    "add_field_nullable": Case(
+        'migrations.AddField("entry", "extra", models.CharField(max_length=10, null=True)),',
+        "low",
+    ),
+    "add_field_default": Case(
+        'migrations.AddField("entry", "active", models.BooleanField(default=True)),', "low"
+    ),
+    "add_index": Case(
+        'migrations.AddIndex("entry", models.Index(fields=["name"], name="lab_entry_name_ix")),',
+        "low",
+    ),
+    "add_constraint_satisfied": Case(
+        'migrations.AddConstraint("entry", models.UniqueConstraint('
+        'fields=["name", "code"], name="lab_entry_name_code_uq")),',
+        "low",
+    ),
+    # medium: the backup is mandatory
+    "rename_field": Case('migrations.RenameField("entry", "nickname", "alias"),', "medium"),
+    "rename_model": Case('migrations.RenameModel("Entry", "Item"),', "medium"),
+    "alter_model_table": Case('migrations.AlterModelTable("entry", "lab_entries"),', "medium"),
+    "alter_field_type": Case(
+        'migrations.AlterField("entry", "score", models.FloatField(null=True)),', "medium"
+    ),
+    "null_to_not_null": Case(
+        'migrations.AlterField("entry", "nickname", '
+        'models.CharField(max_length=100, default="")),',
+        "medium",
+    ),
+    "remove_constraint": Case(
+        'migrations.RemoveConstraint("entry", "lab_entry_score_not_negative"),', "medium"
+    ),
+    "run_python_adds": Case("migrations.RunPython(add_rows),", "medium", ADD_ROWS),
+    "run_sql_adds": Case(
+        "migrations.RunSQL(\"INSERT INTO lab_entry (name) VALUES ('from SQL')\"),", "medium"
+    ),
+    "run_sql_update_with_where": Case(
+        "migrations.RunSQL(\"UPDATE lab_entry SET code = 'X' WHERE code IS NULL\"),", "medium"
+    ),
+    "run_sql_alter_type": Case(
+        'migrations.RunSQL("ALTER TABLE lab_entry ALTER COLUMN score TYPE bigint"),',
+        "medium",
+        applies_on_sqlite=False,
+    ),
+    # high: refused without a review or --allow-dangerous --reason
+    "remove_field": Case('migrations.RemoveField("entry", "nickname"),', "high"),
+    "delete_model": Case('migrations.DeleteModel("Entry"),', "high"),
+    "shrink_max_length": Case(
+        'migrations.AlterField("entry", "name", models.CharField(max_length=5)),', "high"
+    ),
+    "unique_violated": Case(
+        'migrations.AddConstraint("entry", models.UniqueConstraint('
+        'fields=["name"], name="lab_entry_name_uq")),',
+        "high",
+    ),
+    "run_sql_truncate": Case(
+        'migrations.RunSQL("TRUNCATE lab_entry"),', "high", applies_on_sqlite=False
+    ),
+    "run_sql_drop": Case(
+        'migrations.RunSQL("DROP TABLE lab_entry", state_operations=['
+        'migrations.DeleteModel("Entry")]),',
+        "high",
+    ),
+    "run_sql_delete_without_where": Case('migrations.RunSQL("DELETE FROM lab_entry"),', "high"),
+    "run_sql_update_without_where": Case(
+        "migrations.RunSQL(\"UPDATE lab_entry SET name = 'x'\"),", "high"
+    ),
+    "run_python_transforms": Case("migrations.RunPython(shout_names),", "high", TRANSFORM_ROWS),
+    "remove_add_pair": Case(
+        'migrations.RemoveField("entry", "nickname"),\n'
+        'migrations.AddField("entry", "alias", models.CharField(max_length=100, null=True)),',
+        "high",
+    ),
+    "delete_create_pair": Case(
+        'migrations.DeleteModel("Entry"),\n'
+        'migrations.CreateModel("Entry", [("id", models.AutoField(primary_key=True)), '
+        '("name", models.CharField(max_length=200))], options={"db_table": "lab_entry"}),',
+        "high",
+    ),
+}
+
+
+def risk_json(*args) -> tuple[dict, bool]:
+    """migration_risk --json: the document, and whether it exited zero."""
+    from io import StringIO
+
+    out = StringIO()
+    try:
+        call_command("migration_risk", *args, json=True, stdout=out)
+        ok = True
+    except CommandError:
+        ok = False
+    return json.loads(out.getvalue()), ok
+
+
+def pre_migration_backups():
+    return Backup.objects.filter(kind=Backup.Kind.PRE_MIGRATION, status="succeeded")
+
+
+@pytest.fixture
+def lab(tmp_path, backup_dir):
+    with lab_app(tmp_path / "lab") as lab:
+        call_command("migrate", "migration_lab", "0001", verbosity=0)
+        yield lab
+
+
+def applies_here(case: Case) -> bool:
+    return case.applies_on_sqlite or connection.vendor == "postgresql"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_without_data_nothing_is_at_risk_and_no_backup_is_taken(lab, name):
+    case = CASES[name]
+    lab.migration("0002_change", case.operations, functions=case.functions)
+
+    report, ok = risk_json("migration_lab")
+
+    assert ok
+    assert report["risk"] in ("none", "low")
+    assert report["action"] == "apply"
+    if applies_here(case):
+        call_command("migrate", "migration_lab", verbosity=0)
+        assert "0002_change" in lab.applied()
+        assert not pre_migration_backups().exists()
+        change = SchemaChange.objects.latest("id")
+        assert change.migrations == ["migration_lab.0002_change"]
+        assert change.outcome == "applied"
+        assert change.backup_name == ""
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_with_data_the_level_and_what_migrate_does_match_the_table(lab, name):
+    case = CASES[name]
+    lab.insert_rows()
+    lab.migration("0002_change", case.operations, functions=case.functions)
+
+    report, ok = risk_json("migration_lab")
+
+    assert report["risk"] == case.level, report["operations"]
+    risky = [op for op in report["operations"] if op["level"] == case.level]
+    assert all(op["reason"] for op in risky)
+    if case.level in ("medium", "high"):
+        assert all(op["safe_alternative"] for op in risky)
+    expected_action = {"none": "apply", "low": "apply", "medium": "backup_then_apply"}
+    assert report["action"] == expected_action.get(case.level, "refuse")
+    assert ok == (case.level != "high")
+
+    if case.level == "high":
+        with pytest.raises(CommandError, match="Refused"):
+            call_command("migrate", "migration_lab", verbosity=0)
+        assert "0002_change" not in lab.applied()
+        assert lab.count() == len(ROWS)
+        assert not pre_migration_backups().exists()
+        assert SchemaChange.objects.get(outcome="refused").risk == "high"
+    elif applies_here(case):
+        call_command("migrate", "migration_lab", verbosity=0)
+        assert "0002_change" in lab.applied()
+        backups = list(pre_migration_backups())
+        assert len(backups) == (1 if case.level == "medium" else 0)
+        change = SchemaChange.objects.latest("id")
+        assert change.outcome == "applied"
+        if backups:
+            assert backups[0].pinned
+            assert backups[0].verification_ok and backups[0].restore_tested
+            assert backups[0].row_counts["lab_entry"] == len(ROWS)
+            assert change.backup_name == backups[0].name
+            assert change.risk == "medium"
