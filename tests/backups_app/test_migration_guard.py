@@ -66,8 +66,7 @@ CASES = {
         'migrations.AlterField("entry", "score", models.FloatField(null=True)),', "medium"
     ),
     "null_to_not_null": Case(
-        'migrations.AlterField("entry", "nickname", '
-        'models.CharField(max_length=100, default="")),',
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, default="")),',
         "medium",
     ),
     "remove_constraint": Case(

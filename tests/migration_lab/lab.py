@@ -18,7 +18,7 @@ from django.test import override_settings
 APP = "migration_lab"
 TABLE = "lab_entry"
 
-INITIAL = '''
+INITIAL = """
 from django.db import migrations, models
 
 
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
             ),
         ),
     ]
-'''
+"""
 
 HEADER = """
 from django.db import migrations, models
@@ -92,7 +92,9 @@ class Lab:
 
     def forget(self) -> None:
         """Drop the imported migration modules so the next load reads the files again."""
-        for module in [m for m in sys.modules if m == self.package or m.startswith(self.package + ".")]:
+        for module in [
+            m for m in sys.modules if m == self.package or m.startswith(self.package + ".")
+        ]:
             del sys.modules[module]
 
     def insert_rows(self, rows=ROWS) -> None:
@@ -117,7 +119,9 @@ class Lab:
             return set(connection.introspection.table_names(cursor))
 
     def applied(self) -> set[str]:
-        return {name for app, name in MigrationRecorder(connection).applied_migrations() if app == APP}
+        return {
+            name for app, name in MigrationRecorder(connection).applied_migrations() if app == APP
+        }
 
 
 @contextlib.contextmanager
@@ -134,7 +138,10 @@ def lab_app(root: Path, *, initial: bool = True):
     lab = Lab(root, package)
     try:
         with override_settings(
-            INSTALLED_APPS=[*settings.INSTALLED_APPS, "tests.migration_lab.apps.MigrationLabConfig"],
+            INSTALLED_APPS=[
+                *settings.INSTALLED_APPS,
+                "tests.migration_lab.apps.MigrationLabConfig",
+            ],
             MIGRATION_MODULES={APP: package},
         ):
             yield lab

@@ -1,0 +1,300 @@
+"""Guarded migrations end to end (§7): the July incident, overrides, reviews, failures midway,
+rollback, and what the ledger says about each."""
+
+import io
+import json
+import sys
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from backups_app.engines import get_engine
+from backups_app.models import Backup, SchemaChange
+from tests.backups_app.conftest import write_script
+from tests.factories import SignupFactory
+from tests.migration_lab.lab import ROWS, lab_app
+from waitlist.models import Signup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# What the July 2025 team did to fix a field: drop the signup table and create it again.
+DROP_AND_RECREATE = """
+def recreate_signup_table(apps, schema_editor):
+    Signup = apps.get_model("waitlist", "Signup")
+    schema_editor.delete_model(Signup)
+    schema_editor.create_model(Signup)
+"""
+
+
+@pytest.fixture
+def lab(tmp_path, backup_dir):
+    with lab_app(tmp_path / "lab") as lab:
+        call_command("migrate", "migration_lab", "0001", verbosity=0)
+        yield lab
+
+
+def migrate(*args, **options):
+    out = io.StringIO()
+    call_command("migrate", *args, stdout=out, **{"verbosity": 1, **options})
+    return out.getvalue()
+
+
+def risk(*args) -> tuple[dict, bool]:
+    out = io.StringIO()
+    try:
+        call_command("migration_risk", *args, json=True, stdout=out)
+        return json.loads(out.getvalue()), True
+    except CommandError:
+        return json.loads(out.getvalue()), False
+
+
+def test_the_july_incident_is_refused_then_backed_up_and_rolled_back(lab, signups):
+    lab.migration(
+        "0002_recreate_signups",
+        "migrations.RunPython(recreate_signup_table),",
+        functions=DROP_AND_RECREATE,
+    )
+
+    with pytest.raises(CommandError, match="Refused") as refused:
+        migrate("migration_lab")
+
+    assert "recreate_signup_table calls" in str(refused.value)
+    assert Signup.objects.count() == 3
+    assert SchemaChange.objects.latest("id").outcome == "refused"
+    assert not Backup.objects.filter(kind=Backup.Kind.PRE_MIGRATION).exists()
+
+    output = migrate(
+        "migration_lab", allow_dangerous=True, reason="fix the field compatibility problem"
+    )
+
+    assert Signup.objects.count() == 0  # the migration did what it said
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "applied"
+    assert change.risk == "high"
+    assert change.allowed_dangerous
+    assert change.reason == "fix the field compatibility problem"
+    assert change.triggered_by.startswith("cli")
+    backup = Backup.objects.get(name=change.backup_name)
+    assert backup.kind == Backup.Kind.PRE_MIGRATION
+    assert backup.pinned and backup.verification_ok and backup.restore_tested
+    assert backup.row_counts["waitlist_responses"] == 3
+    assert f"Pre-migration backup {backup.name}" in output
+    late = SignupFactory(email="late@example.com")  # someone signs up after the migration
+
+    out = io.StringIO()
+    call_command("rollback_schema_change", str(change.pk), yes=True, stdout=out)
+
+    emails = set(Signup.objects.values_list("email", flat=True))
+    assert emails == {s.email for s in signups} | {late.email}
+    assert "0002_recreate_signups" not in lab.applied()  # the schema state is back too
+    change = SchemaChange.objects.get(pk=change.pk)
+    assert change.outcome == "rolled_back"
+    assert change.rolled_back_at is not None
+    assert "1 later signup(s) re-inserted" in change.rollback_detail
+    assert SchemaChange.objects.filter(outcome="refused").exists()  # the ledger survived
+
+
+def test_allow_dangerous_without_a_reason_applies_nothing(lab):
+    lab.insert_rows()
+    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+
+    with pytest.raises(CommandError, match="--reason"):
+        migrate("migration_lab", allow_dangerous=True, reason="   ")
+
+    assert "nickname" in lab.columns()
+    assert "0002_drop" not in lab.applied()
+
+
+def test_a_reviewed_migration_runs_with_a_backup_and_an_edit_voids_the_review(lab):
+    lab.insert_rows()
+    path = lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+    _, ok = risk("migration_lab")
+    assert not ok
+
+    call_command(
+        "review_migration",
+        "migration_lab",
+        "0002",
+        reason="nickname was copied to the CRM in release 41",
+        stdout=io.StringIO(),
+    )
+    lab.forget()
+
+    report, ok = risk("migration_lab")
+    assert ok
+    assert report["action"] == "backup_then_apply"
+    assert report["migrations"][0]["review"] == "reviewed"
+    assert report["operations"][0]["reviewed"] is True
+
+    path.write_text(path.read_text().replace('"nickname"', '"code"'))  # edited after review
+    lab.forget()
+
+    report, ok = risk("migration_lab")
+    assert not ok
+    assert report["migrations"][0]["review"] == "void"
+    assert report["action"] == "refuse"
+    with pytest.raises(CommandError, match="Refused"):
+        migrate("migration_lab")
+    assert "code" in lab.columns()
+
+    call_command(
+        "review_migration", "migration_lab", "0002", reason="code is unused", stdout=io.StringIO()
+    )
+    lab.forget()
+    migrate("migration_lab")
+
+    assert "code" not in lab.columns()
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "applied"
+    assert change.reason == "migration_lab.0002_drop: code is unused"
+    assert Backup.objects.get(name=change.backup_name).verification_ok
+
+
+def test_review_needs_a_reason_and_an_existing_migration(lab):
+    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+    with pytest.raises(CommandError, match="reason"):
+        call_command("review_migration", "migration_lab", "0002", reason=" ")
+    with pytest.raises(CommandError, match="No migration"):
+        call_command("review_migration", "migration_lab", "0009", reason="fine")
+
+
+@pytest.mark.parametrize(
+    ("operations", "action"),
+    [
+        ('migrations.AddField("entry", "extra", models.IntegerField(null=True)),', "apply"),
+        ('migrations.RenameField("entry", "nickname", "alias"),', "backup_then_apply"),
+        ('migrations.RemoveField("entry", "nickname"),', "refuse"),
+    ],
+)
+def test_migration_risk_json_says_what_migrate_then_does(lab, operations, action):
+    lab.insert_rows()
+    lab.migration("0002_change", operations)
+    report, ok = risk("migration_lab")
+    assert report["action"] == action
+    assert ok == (action != "refuse")
+
+    if action == "refuse":
+        with pytest.raises(CommandError):
+            migrate("migration_lab")
+    else:
+        migrate("migration_lab")
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == {"refuse": "refused"}.get(action, "applied")
+    assert bool(change.backup_name) == (action == "backup_then_apply")
+    assert change.plan["action"] == action
+
+
+def test_a_migration_failing_midway_is_recorded_and_its_backup_restores(lab):
+    lab.insert_rows()
+    lab.migration("0002_rename", 'migrations.RenameField("entry", "nickname", "alias"),')
+    lab.migration(
+        "0003_broken",
+        'migrations.RunSQL("UPDATE lab_missing_table SET x = 1 WHERE x = 2"),',
+        depends="0002_rename",
+    )
+
+    with pytest.raises(Exception, match="lab_missing_table"):
+        migrate("migration_lab")
+
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "failed"
+    assert "lab_missing_table" in change.error
+    assert "migration_lab.0002_rename" in change.error  # what did get applied
+    assert "migration_lab.0002_rename" in change.applied_after
+    assert "alias" in lab.columns()
+
+    call_command("rollback_schema_change", str(change.pk), yes=True, stdout=io.StringIO())
+
+    assert "nickname" in lab.columns()
+    assert lab.count() == len(ROWS)
+    assert lab.applied() == {"0001_initial"}
+    assert SchemaChange.objects.get(pk=change.pk).outcome == "rolled_back"
+
+
+def test_unapplying_a_migration_that_created_a_table_with_rows_is_refused(lab):
+    lab.insert_rows()
+    report, ok = risk("migration_lab", "zero")
+    assert not ok
+    assert report["operations"][0]["direction"] == "unapply"
+    with pytest.raises(CommandError, match="drops table lab_entry and its 3 row"):
+        migrate("migration_lab", "zero")
+    assert lab.count() == len(ROWS)
+
+
+def test_an_empty_database_migrates_back_and_forth_without_backups(backup_dir):
+    migrate("waitlist", "zero")
+    migrate("waitlist")
+
+    assert not Backup.objects.exists()
+    assert list(SchemaChange.objects.values_list("risk", "backup_name")) == [("none", "")] * 2
+
+
+def test_a_failed_pre_migration_backup_applies_nothing(lab, settings, tmp_path):
+    lab.insert_rows()
+    lab.migration("0002_rename", 'migrations.RenameField("entry", "nickname", "alias"),')
+    broken = write_script(tmp_path / "broken-dump", "echo 'disk on fire' >&2\nexit 3\n")
+    if connection.vendor == "postgresql":
+        settings.BACKUP_PG_DUMP = str(broken)
+    else:
+        settings.BACKUP_SQLITE3 = str(broken)
+
+    with pytest.raises(CommandError, match="disk on fire"):
+        migrate("migration_lab")
+
+    assert "nickname" in lab.columns()
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "failed"
+    assert change.error.startswith("No migration was applied")
+
+
+def test_a_migration_waits_for_a_running_backup_and_gives_up_cleanly(lab, settings):
+    lab.insert_rows()
+    lab.migration("0002_rename", 'migrations.RenameField("entry", "nickname", "alias"),')
+    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 0.3
+
+    with get_engine().lock(timeout=1), pytest.raises(CommandError, match="Another backup"):
+        migrate("migration_lab")
+
+    assert "nickname" in lab.columns()
+    assert SchemaChange.objects.latest("id").outcome == "failed"
+
+
+def test_a_terminal_asks_before_destroying_data(lab, monkeypatch):
+    lab.insert_rows()
+    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+
+    with pytest.raises(CommandError, match="Not confirmed"):
+        migrate("migration_lab", allow_dangerous=True, reason="cleanup")
+    assert "nickname" in lab.columns()
+
+    monkeypatch.setattr("builtins.input", lambda prompt: "apply")
+    migrate("migration_lab", allow_dangerous=True, reason="cleanup")
+    assert "nickname" not in lab.columns()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "backup_name", "message"),
+    [
+        ("refused", "", "nothing to roll back"),
+        ("applied", "", "no backup was taken"),
+        ("rolled_back", "backup-x.sql", "already rolled back"),
+    ],
+)
+def test_rollback_refuses_what_it_cannot_undo(backup_dir, outcome, backup_name, message):
+    change = SchemaChange.objects.create(outcome=outcome, backup_name=backup_name)
+    with pytest.raises(CommandError, match=message):
+        call_command("rollback_schema_change", str(change.pk), yes=True)
+
+
+def test_rollback_of_an_unknown_change_says_so(backup_dir):
+    with pytest.raises(CommandError, match="no schema change #999"):
+        call_command("rollback_schema_change", "999", yes=True)
+
+
+def test_rollback_without_a_terminal_needs_yes(backup_dir):
+    change = SchemaChange.objects.create(outcome="applied", backup_name="backup-x.sql")
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("rollback_schema_change", str(change.pk))
