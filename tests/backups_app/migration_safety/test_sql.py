@@ -1,0 +1,71 @@
+"""Reading RunSQL: each statement's effect, the tables it names, and its level."""
+
+import pytest
+
+from backups_app.migration_safety.levels import Level
+from backups_app.migration_safety.sql import level_of, statements_of
+
+
+@pytest.mark.parametrize(
+    ("text", "effect", "tables", "has_where"),
+    [
+        (
+            'DROP TABLE IF EXISTS "waitlist_responses", other;',
+            "drop_table",
+            ["waitlist_responses", "other"],
+            False,
+        ),
+        ("truncate table waitlist_responses cascade", "truncate", ["waitlist_responses"], False),
+        ("TRUNCATE waitlist_responses", "truncate", ["waitlist_responses"], False),
+        ("DELETE FROM waitlist_responses", "delete", ["waitlist_responses"], False),
+        ("DELETE FROM waitlist_responses WHERE id < 10", "delete", ["waitlist_responses"], True),
+        ("UPDATE waitlist_responses SET city = ''", "update", ["waitlist_responses"], False),
+        ("ALTER TABLE t ALTER COLUMN c TYPE varchar(10)", "alter_type", ["t"], False),
+        ("ALTER TABLE t DROP COLUMN c", "drop_column", ["t"], False),
+        ("ALTER TABLE t DROP CONSTRAINT c", "alter_other", ["t"], False),
+        ("ALTER TABLE t RENAME COLUMN a TO b", "rename", ["t"], False),
+        ("INSERT INTO t (a) VALUES (1)", "insert", ["t"], False),
+        ("CREATE TABLE t (id int)", "create", ["t"], False),
+        ("SELECT 1", "read", [], False),
+        ("DROP INDEX t_idx", "drop_other", [], False),
+    ],
+)
+def test_each_statement_is_read_for_its_effect(text, effect, tables, has_where):
+    [statement] = statements_of(text)
+    assert (statement.effect, statement.tables, statement.has_where) == (effect, tables, has_where)
+
+
+def test_lists_of_statements_and_params_and_comments_are_read():
+    found = statements_of(
+        ["-- a comment only", ("DELETE FROM t WHERE id = %s", [1]), "DROP TABLE a; DROP TABLE b"]
+    )
+    assert [s.effect for s in found] == ["delete", "drop_table", "drop_table"]
+    assert statements_of(None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "rows", "level"),
+    [
+        ("DROP TABLE t", 5, Level.HIGH),
+        ("DROP TABLE t", 0, Level.LOW),
+        ("TRUNCATE t", 5, Level.HIGH),
+        ("DELETE FROM t", 5, Level.HIGH),
+        ("DELETE FROM t WHERE a = 1", 5, Level.MEDIUM),
+        ("UPDATE t SET a = 1", 5, Level.HIGH),
+        ("UPDATE t SET a = 1 WHERE b = 2", 5, Level.MEDIUM),
+        ("ALTER TABLE t ALTER COLUMN a TYPE bigint", 5, Level.MEDIUM),
+        ("ALTER TABLE t DROP COLUMN a", 5, Level.HIGH),
+        ("INSERT INTO t (a) VALUES (1)", 5, Level.MEDIUM),
+        ("SELECT 1", None, Level.NONE),
+        ("DROP SCHEMA public CASCADE", None, Level.HIGH),
+        ("VACUUM", None, Level.MEDIUM),
+    ],
+)
+def test_levels_follow_the_table_of_section_7(text, rows, level):
+    [statement] = statements_of(text)
+    assert level_of(statement, rows, database_has_data=True)[0] == level
+
+
+def test_nothing_is_at_risk_in_a_database_without_data():
+    [statement] = statements_of("DROP SCHEMA public CASCADE")
+    assert level_of(statement, None, database_has_data=False)[0] == Level.LOW
