@@ -1,0 +1,271 @@
+"""The schema-change ledger in Django admin (§7): read-only, through admin_client."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from backups_app.models import Backup, SchemaChange
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/backups_app/schemachange/"
+PAYLOAD = '<script>alert("ledger")</script>'
+
+
+def staff_with(django_user_model, *codenames):
+    user = django_user_model.objects.create_user(
+        "helper", password="x-long-pass-123", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def risky_plan(*, reason: str = "drops a column that holds data") -> dict:
+    """A risk report as RiskReport.as_dict stores it: one high-risk and one harmless operation."""
+    return {
+        "database": "default",
+        "vendor": "sqlite",
+        "has_data": True,
+        "risk": "high",
+        "backup_required": True,
+        "unreviewed_high": 1,
+        "action": "backup_then_apply",
+        "migrations": [
+            {
+                "migration": "waitlist.0007_drop_phone",
+                "direction": "apply",
+                "review": "none",
+                "review_reason": "",
+            }
+        ],
+        "operations": [
+            {
+                "migration": "waitlist.0007_drop_phone",
+                "direction": "apply",
+                "operation": "Remove field phone from signup",
+                "kind": "remove_field",
+                "level": "high",
+                "reason": reason,
+                "table": "waitlist_signup",
+                "column": "phone",
+                "rows": 1234,
+                "safe_alternative": "stop writing the column first, drop it a release later",
+                "reviewed": False,
+            },
+            {
+                "migration": "waitlist.0007_drop_phone",
+                "direction": "apply",
+                "operation": "Create index on email",
+                "kind": "add_index",
+                "level": "none",
+                "reason": "adds an index",
+                "table": "waitlist_signup",
+                "column": "",
+                "rows": None,
+                "safe_alternative": "",
+                "reviewed": False,
+            },
+        ],
+    }
+
+
+def schema_change(**fields) -> SchemaChange:
+    values = {
+        "outcome": SchemaChange.Outcome.APPLIED,
+        "risk": SchemaChange.Risk.HIGH,
+        "migrations": ["waitlist.0007_drop_phone"],
+        "plan": risky_plan(),
+        "backup_name": "backup-20240101-000000-pre_migration.sql",
+        "reason": "phone numbers are no longer collected",
+        "allowed_dangerous": True,
+        "triggered_by": "ops@deploy",
+        **fields,
+    }
+    return SchemaChange.objects.create(**values)
+
+
+def catalogued(name: str) -> Backup:
+    return Backup.objects.create(
+        name=name, kind=Backup.Kind.PRE_MIGRATION, status=Backup.Status.SUCCEEDED, vendor="sqlite"
+    )
+
+
+def test_ledger_lists_runs_with_a_link_to_their_backup(admin_client):
+    backup = catalogued("backup-20240101-000000-pre_migration.sql")
+    applied = schema_change(reason="phone numbers are no longer collected " + "x" * 100)
+    refused = schema_change(
+        outcome=SchemaChange.Outcome.REFUSED,
+        migrations=["waitlist.0008_a", "waitlist.0009_b", "shop.0001_c", "shop.0002_d"],
+        backup_name="",
+        triggered_by="someone@laptop",
+    )
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert f'href="{CHANGELIST}{applied.pk}/change/"' in html
+    assert f'href="{CHANGELIST}{refused.pk}/change/"' in html
+    assert f'<a href="/admin/backups_app/backup/{backup.pk}/change/">{backup.name}</a>' in html
+    assert "waitlist.0008_a, waitlist.0009_b, shop.0001_c (+1 more)" in html
+    assert "someone@laptop" in html
+    assert "phone numbers are no longer collected" in html
+    assert "x" * 100 not in html  # the reason is truncated in the list
+    assert '<strong style="color: var(--error-fg)">refused</strong>' in html
+
+
+def test_backup_that_is_no_longer_catalogued_is_shown_by_name_without_a_link(admin_client):
+    schema_change(backup_name="backup-rotated-away.sql")
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert '<td class="field-backup">backup-rotated-away.sql</td>' in html
+
+
+def test_list_looks_backups_up_in_one_query_not_one_per_row(admin_client):
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            admin_client.get(CHANGELIST)
+        return len(queries)
+
+    catalogued("backup-0.sql")
+    schema_change(backup_name="backup-0.sql")
+    one_row = queries_for_list()
+    for number in range(1, 6):
+        catalogued(f"backup-{number}.sql")
+        schema_change(backup_name=f"backup-{number}.sql")
+
+    assert queries_for_list() == one_row
+
+
+def test_list_filters_by_outcome_and_searches_the_reason(admin_client):
+    schema_change(reason="drop the phone column")
+    schema_change(outcome=SchemaChange.Outcome.REFUSED, reason="rename city", backup_name="")
+
+    refused = admin_client.get(CHANGELIST, {"outcome": "refused"}).content.decode()
+    searched = admin_client.get(CHANGELIST, {"q": "phone"}).content.decode()
+
+    assert "rename city" in refused and "drop the phone column" not in refused
+    assert "drop the phone column" in searched and "rename city" not in searched
+
+
+def test_detail_page_shows_the_plan_as_an_operations_table(admin_client):
+    change = schema_change()
+
+    html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
+
+    assert "<th>rows affected</th>" in html
+    assert (
+        "<tr><td>HIGH</td><td>waitlist.0007_drop_phone</td><td>apply</td>"
+        "<td>Remove field phone from signup</td><td>waitlist_signup.phone</td><td>1234</td>"
+        "<td>drops a column that holds data</td>"
+        "<td>stop writing the column first, drop it a release later</td></tr>"
+    ) in html
+    assert "<td>waitlist_signup</td><td>?</td><td>adds an index</td><td>—</td>" in html
+    assert "phone numbers are no longer collected" in html
+    assert "ops@deploy" in html
+
+
+def test_detail_page_shows_the_rollback_command_for_an_applied_change_with_a_backup(
+    admin_client,
+):
+    change = schema_change()
+
+    html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
+
+    assert f"<code>manage.py rollback_schema_change {change.pk}</code>" in html
+
+
+@pytest.mark.parametrize(
+    ("fields", "explanation"),
+    [
+        ({"outcome": SchemaChange.Outcome.REFUSED}, "Nothing to roll back"),
+        ({"outcome": SchemaChange.Outcome.ROLLED_BACK}, "Already rolled back."),
+        ({"backup_name": ""}, "No backup was taken"),
+    ],
+)
+def test_detail_page_offers_no_rollback_command_when_it_would_be_refused(
+    admin_client, fields, explanation
+):
+    change = schema_change(**fields)
+
+    html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
+
+    assert "rollback_schema_change" not in html
+    assert explanation in html
+
+
+def test_reasons_and_plan_from_migration_files_are_escaped(admin_client):
+    change = schema_change(
+        reason=PAYLOAD,
+        triggered_by=PAYLOAD,
+        migrations=[PAYLOAD],
+        backup_name=PAYLOAD,
+        plan=risky_plan(reason=PAYLOAD),
+    )
+    change.plan["operations"][0]["operation"] = PAYLOAD
+    change.plan["operations"][0]["safe_alternative"] = PAYLOAD
+    change.save()
+    escaped = "&lt;script&gt;alert(&quot;ledger&quot;)&lt;/script&gt;"
+
+    listing = admin_client.get(CHANGELIST).content.decode()
+    detail = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
+
+    assert PAYLOAD not in listing
+    assert PAYLOAD not in detail
+    assert escaped in listing
+    assert f"<td>{escaped}</td><td>{escaped}</td></tr>" in detail  # reason, safe alternative
+
+
+def test_ledger_cannot_be_added_to_changed_or_deleted_even_by_a_superuser(admin_client):
+    change = schema_change()
+
+    add = admin_client.get(CHANGELIST + "add/")
+    delete = admin_client.post(f"{CHANGELIST}{change.pk}/delete/", {"post": "yes"})
+    edit = admin_client.post(
+        f"{CHANGELIST}{change.pk}/change/", {"outcome": "rolled_back", "reason": "tampered"}
+    )
+    bulk_delete = admin_client.post(
+        CHANGELIST, {"action": "delete_selected", "_selected_action": [change.pk], "post": "yes"}
+    )
+
+    change.refresh_from_db()
+    assert add.status_code == 403
+    assert delete.status_code == 403
+    assert edit.status_code == 403
+    assert bulk_delete.status_code in (200, 302)  # admin answers "no such action"
+    assert change.outcome == SchemaChange.Outcome.APPLIED
+    assert change.reason == "phone numbers are no longer collected"
+    assert SchemaChange.objects.filter(pk=change.pk).exists()
+
+
+def test_detail_page_has_no_save_button(admin_client):
+    change = schema_change()
+
+    html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
+
+    assert 'name="_save"' not in html
+    assert 'name="reason"' not in html  # shown, not an input
+
+
+def test_staff_without_view_permission_cannot_see_the_ledger(client, django_user_model):
+    change = schema_change()
+    client.force_login(staff_with(django_user_model, "view_backup"))
+
+    assert client.get(CHANGELIST).status_code == 403
+    assert client.get(f"{CHANGELIST}{change.pk}/change/").status_code == 403
+
+
+def test_staff_with_view_permission_sees_the_ledger_but_cannot_change_it(client, django_user_model):
+    change = schema_change()
+    client.force_login(staff_with(django_user_model, "view_schemachange"))
+
+    listing = client.get(CHANGELIST)
+    detail = client.get(f"{CHANGELIST}{change.pk}/change/")
+    edit = client.post(f"{CHANGELIST}{change.pk}/change/", {"reason": "tampered"})
+
+    change.refresh_from_db()
+    assert listing.status_code == 200 and "waitlist.0007_drop_phone" in listing.content.decode()
+    assert detail.status_code == 200 and "<th>rows affected</th>" in detail.content.decode()
+    assert client.get(CHANGELIST + "add/").status_code == 403
+    assert edit.status_code == 403
+    assert change.reason == "phone numbers are no longer collected"
