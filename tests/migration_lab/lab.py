@@ -140,7 +140,7 @@ def lab_app(root: Path, *, initial: bool = True):
         with override_settings(
             INSTALLED_APPS=[
                 *settings.INSTALLED_APPS,
-                "tests.migration_lab.apps.MigrationLabConfig",
+                "tests.migration_lab.apps.LabConfig",
             ],
             MIGRATION_MODULES={APP: package},
         ):
