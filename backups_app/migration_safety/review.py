@@ -7,6 +7,7 @@ change it and any other edit (an operation, a RunPython body, a comment) voids t
 import ast
 import hashlib
 import inspect
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -39,9 +40,14 @@ def migration_file(migration: Migration) -> Path:
     return Path(source)
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as Python's parser numbers them (str.splitlines would also break at \f, \x1c…)."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def content_hash(text: str) -> str:
     """SHA-256 of a migration's source with its reviewed marker left out."""
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     span = _marker_span(text)
     if span is not None:
         del lines[span[0] : span[1]]
@@ -71,11 +77,11 @@ def write_review(migration: Migration, *, reason: str) -> Path:
     path = migration_file(migration)
     text = path.read_text(encoding="utf-8")
     digest = content_hash(text)
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     marker = [
         f"    {MARKER} = {{\n",
         f'        "sha256": "{digest}",\n',
-        f'        "reason": {json.dumps(reason, ensure_ascii=False)},\n',
+        f'        "reason": {json.dumps(reason)},\n',
         "    }\n",
     ]
     span = _marker_span(text)
