@@ -162,6 +162,7 @@ def bench_postgresql(workdir: Path) -> list[str]:
         exports = [measure(env, "export") for _ in range(REPEAT)]
         our_export = statistics.median(m["seconds"] for m in exports)
         signup_lines = bench_signups("PostgreSQL", env) if BENCH_SIGNUPS else []
+        guard_lines = bench_migration_guard(env, url, admin, raw_backup)
         size_mb = ours[-1]["size_bytes"] / 1e6
         return [
             f"PostgreSQL, {ROWS:,} signups, dump {size_mb:.0f} MB (median of {REPEAT})",
@@ -199,12 +200,61 @@ def bench_postgresql(workdir: Path) -> list[str]:
             f"  CSV export peak memory {max(m['maxrss_mb'] for m in exports):.0f} MB (target < 150 MB), "
             f"{exports[-1]['rows']:,} rows",
             *signup_lines,
+            *guard_lines,
         ]
     finally:
         subprocess.run(
             ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"],
             env=admin,
         )
+
+
+def bench_migration_guard(env: dict, url: str, admin: dict, raw_backup: float) -> list[str]:
+    """The §7 guard on the full database: the read-only report, a refused destructive migrate,
+    the same migrate allowed (verified backup first), and its rollback."""
+
+    def psql_value(sql: str) -> str:
+        return subprocess.run(
+            ["psql", url, "-XAtqc", sql], env=admin, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    signups = int(psql_value("SELECT count(*) FROM waitlist_responses"))
+    clock = time.perf_counter()
+    report = subprocess.run(
+        [PYTHON, "manage.py", "migration_risk", "waitlist", "zero"],
+        env=env,
+        cwd=PROJECT,
+        capture_output=True,
+    )
+    report_s = time.perf_counter() - clock
+    clock = time.perf_counter()
+    refused = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "waitlist", "zero", "--noinput"],
+        env=env,
+        cwd=PROJECT,
+        capture_output=True,
+    )
+    refused_s = time.perf_counter() - clock
+    kept = int(psql_value("SELECT count(*) FROM waitlist_responses"))
+    allowed_s = manage(
+        env, "migrate", "waitlist", "zero", "--noinput", "--allow-dangerous", "--reason", "bench"
+    )
+    change = psql_value("SELECT max(id) FROM backups_app_schemachange")
+    rollback_s = manage(env, "rollback_schema_change", change, "--yes")
+    back = int(psql_value("SELECT count(*) FROM waitlist_responses"))
+    return [
+        f"  migration guard on {signups:,} signups (`migrate waitlist zero`, high risk):",
+        f"    migration_risk report: {report_s:.2f} s (exit {report.returncode}); "
+        f"refused migrate: {refused_s:.2f} s (exit {refused.returncode}), "
+        f"signups still there: {kept:,}",
+        ratio_line(
+            "    allowed: backup + restore test + apply vs pg_dump > file",
+            allowed_s,
+            raw_backup,
+            None,
+        ),
+        f"    rollback_schema_change: {rollback_s:.2f} s, signups back: {back:,}",
+    ]
 
 
 def bench_sqlite(workdir: Path) -> list[str]:
