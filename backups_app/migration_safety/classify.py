@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from django.db import models
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models, router
 from django.db.migrations import operations as ops
 from django.db.migrations.state import ProjectState
 
@@ -88,11 +89,21 @@ def classify(
     """
     if isinstance(operation, ops.SeparateDatabaseAndState):
         return _separate(operation, app_label, before, after, backwards, probe)
-    kind = type(operation).__name__
+    kind = _django_kind(operation)
     if backwards:
         kind = REVERSED.get(kind, kind)
     reader = _READERS.get(kind, _unknown)
-    return [reader(operation, _Context(app_label, before, after, backwards, probe, kind))]
+    context = _Context(app_label, before, after, backwards, probe, kind or type(operation).__name__)
+    return [reader(operation, context)]
+
+
+def _django_kind(operation) -> str:
+    """The Django operation this is, or a subclass of (AddIndexConcurrently is an AddIndex);
+    "" for an operation Django does not define, which the guard cannot read."""
+    for klass in type(operation).__mro__:
+        if klass.__module__.startswith("django.") and klass.__name__ in _READERS:
+            return klass.__name__
+    return ""
 
 
 @dataclass
@@ -116,8 +127,16 @@ class _Context:
             return None, None
         try:
             return model, model._meta.get_field(field_name)
-        except Exception:  # FieldDoesNotExist
+        except FieldDoesNotExist:
             return model, None
+
+    def touches(self, model) -> bool:
+        """Whether Django's schema operations touch this model's table at all (not for proxy,
+        unmanaged or swapped models, nor models routed to another database)."""
+        return router.allow_migrate_model(self.probe.connection.alias, model)
+
+    def unreadable(self, what: str) -> Finding:
+        return self.finding(Level.MEDIUM, f"the guard cannot find {what} in the migration state")
 
     def finding(self, level: Level, reason: str, **fields) -> Finding:
         return Finding(kind=self.kind, level=level, reason=reason, **fields)
@@ -147,30 +166,35 @@ def _separate(operation, app_label, before, after, backwards, probe) -> list[Fin
     return findings
 
 
+def rows_text(rows: int | None) -> str:
+    return "an uncounted number of" if rows is None else str(rows)
+
+
 def _create_model(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.after, operation.name)
-    table = model._meta.db_table if model else ""
-    return ctx.finding(
-        Level.NONE,
-        "creates a new table",
-        table=table,
-        model=_key(model),
-    )
+    if model is None:
+        return ctx.finding(Level.NONE, "creates a new table")
+    table = model._meta.db_table
+    if ctx.touches(model):
+        ctx.probe.plan_create_table(table)
+    return ctx.finding(Level.NONE, "creates a new table", table=table, model=_key(model))
 
 
 def _delete_model(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.name)
     if model is None:
-        return ctx.finding(Level.NONE, "the model is not in the current state")
+        return ctx.unreadable(f"model {operation.name}")
     table = model._meta.db_table
+    if not ctx.touches(model):
+        return ctx.finding(Level.NONE, "a proxy or unmanaged model: no table is dropped")
     rows = ctx.probe.rows(table)
-    if not rows:
+    if rows == 0:
         return ctx.finding(
             Level.NONE, "drops an empty table", table=table, rows=0, model=_key(model)
         )
     return ctx.finding(
         Level.HIGH,
-        f"drops table {table} and its {rows} row(s)",
+        f"drops table {table} and its {rows_text(rows)} row(s)",
         table=table,
         rows=rows,
         safe_alternative=SAFE["drop"],
@@ -181,24 +205,25 @@ def _delete_model(operation, ctx: _Context) -> Finding:
 def _remove_field(operation, ctx: _Context) -> Finding:
     model, field = ctx.field(ctx.before, operation.model_name, operation.name)
     if field is None:
-        return ctx.finding(Level.NONE, "the field is not in the current state")
+        return ctx.unreadable(f"field {operation.model_name}.{operation.name}")
+    if not ctx.touches(model):
+        return ctx.finding(Level.NONE, "a proxy or unmanaged model: no column is dropped")
     table = model._meta.db_table
     if field.many_to_many:
         through = field.remote_field.through._meta.db_table
         rows = ctx.probe.rows(through)
-        level = Level.HIGH if rows else Level.NONE
+        if rows == 0:
+            return ctx.finding(Level.NONE, "drops an empty link table", table=through, rows=0)
         return ctx.finding(
-            level,
-            f"drops link table {through} and its {rows} row(s)"
-            if rows
-            else "drops an empty link table",
+            Level.HIGH,
+            f"drops link table {through} and its {rows_text(rows)} row(s)",
             table=through,
             rows=rows,
-            safe_alternative=SAFE["drop"] if rows else "",
+            safe_alternative=SAFE["drop"],
         )
-    rows = ctx.probe.rows(table)
     common = {"table": table, "column": field.column, "model": _key(model), "field": field.name}
-    if not rows:
+    rows = ctx.probe.rows(table)
+    if rows == 0:
         return ctx.finding(Level.NONE, "drops a column of an empty table", rows=0, **common)
     values = ctx.probe.non_null(table, field.column)
     if values == 0:
@@ -208,11 +233,11 @@ def _remove_field(operation, ctx: _Context) -> Finding:
             rows=0,
             **common,
         )
-    lost = rows if values is None else values
     return ctx.finding(
         Level.HIGH,
-        f"drops column {field.column}: {lost} value(s) in {rows} row(s) would be lost",
-        rows=lost,
+        f"drops column {field.column}: {rows_text(values)} value(s) in {rows_text(rows)} "
+        "row(s) would be lost",
+        rows=values,
         safe_alternative=SAFE["drop"],
         **common,
     )
@@ -221,25 +246,25 @@ def _remove_field(operation, ctx: _Context) -> Finding:
 def _add_field(operation, ctx: _Context) -> Finding:
     model, field = ctx.field(ctx.after, operation.model_name, operation.name)
     if field is None:
-        return ctx.finding(Level.NONE, "the field is not in the target state")
+        return ctx.unreadable(f"field {operation.model_name}.{operation.name}")
     table = model._meta.db_table
     common = {"table": table, "model": _key(model), "field": field.name}
-    if field.many_to_many:
-        return ctx.finding(Level.NONE, "creates a new link table", **common)
+    if field.many_to_many or not ctx.touches(model):
+        return ctx.finding(Level.NONE, "creates a new link table or touches no table", **common)
     common["column"] = field.column
     rows = ctx.probe.rows(table)
-    if not rows:
+    if rows == 0:
         return ctx.finding(Level.NONE, "adds a column to an empty table", rows=0, **common)
-    declared = operation.field if not ctx.backwards else field
+    declared = field if ctx.backwards else operation.field
     has_default = (
         declared.has_default()
         or getattr(declared, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
     )
-    if field.unique and not field.null and rows > 1:
+    if field.unique and not field.null and rows != 1:
         return ctx.finding(
             Level.HIGH,
-            f"adds UNIQUE column {field.column}: all {rows} rows would get the same value and the "
-            "migration fails partway",
+            f"adds UNIQUE column {field.column}: all {rows_text(rows)} rows would get the same "
+            "value and the migration fails partway",
             rows=rows,
             safe_alternative=(
                 "Add it nullable, fill distinct values in a RunPython, then make it unique."
@@ -249,13 +274,14 @@ def _add_field(operation, ctx: _Context) -> Finding:
     if field.null or has_default:
         return ctx.finding(
             Level.LOW,
-            f"adds {'a nullable' if field.null else 'a defaulted'} column to {rows} row(s)",
+            f"adds {'a nullable' if field.null else 'a defaulted'} column to "
+            f"{rows_text(rows)} row(s)",
             rows=rows,
             **common,
         )
     return ctx.finding(
         Level.MEDIUM,
-        f"adds NOT NULL column {field.column} without a default to {rows} row(s)",
+        f"adds NOT NULL column {field.column} without a default to {rows_text(rows)} row(s)",
         rows=rows,
         safe_alternative=SAFE["not_null"],
         **common,
@@ -265,81 +291,24 @@ def _add_field(operation, ctx: _Context) -> Finding:
 def _alter_field(operation, ctx: _Context) -> Finding:
     model, old = ctx.field(ctx.before, operation.model_name, operation.name)
     _, new = ctx.field(ctx.after, operation.model_name, operation.name)
-    if old is None or new is None or old.many_to_many or new.many_to_many:
-        return ctx.finding(Level.LOW, "alters a field the guard cannot compare")
+    if old is None or new is None:
+        return ctx.unreadable(f"field {operation.model_name}.{operation.name}")
+    if old.many_to_many or new.many_to_many or not ctx.touches(model):
+        return ctx.finding(Level.LOW, "alters a link or a model without a table of its own")
     table = model._meta.db_table
     common = {"table": table, "column": old.column, "model": _key(model), "field": old.name}
     rows = ctx.probe.rows(table)
-    if not rows:
+    if rows == 0:
         return ctx.finding(Level.NONE, "alters a column of an empty table", rows=0, **common)
-    connection = ctx.probe.connection
-    changes: list[tuple[Level, str, str, int | None]] = []
-    old_length, new_length = getattr(old, "max_length", None), getattr(new, "max_length", None)
-    if old_length and new_length and new_length < old_length:
-        longer = ctx.probe.longer_than(table, old.column, new_length)
-        if longer:
-            changes.append(
-                (
-                    Level.HIGH,
-                    f"shrinks max_length {old_length} -> {new_length}: "
-                    f"{longer} value(s) are longer",
-                    SAFE["shrink"],
-                    longer,
-                )
-            )
-        else:
-            changes.append(
-                (
-                    Level.MEDIUM,
-                    f"shrinks max_length {old_length} -> {new_length} (no value is longer)",
-                    SAFE["shrink"],
-                    0,
-                )
-            )
-    elif old.db_type(connection) != new.db_type(connection):
-        changes.append(
-            (
-                Level.MEDIUM,
-                f"changes the column type {old.db_type(connection)} -> "
-                f"{new.db_type(connection)} of {rows} row(s)",
-                SAFE["type"],
-                rows,
-            )
-        )
-    if old.null and not new.null:
-        nulls = ctx.probe.nulls(table, old.column)
-        changes.append(
-            (
-                Level.MEDIUM,
-                f"makes {old.column} NOT NULL: {nulls} row(s) are NULL now",
-                SAFE["not_null"],
-                nulls,
-            )
-        )
-    if new.unique and not old.unique and not new.primary_key:
-        clashes = ctx.probe.duplicates(table, [old.column])
-        if clashes:
-            changes.append(
-                (
-                    Level.HIGH,
-                    f"adds UNIQUE but {clashes} row(s) share a value: the migration would fail",
-                    SAFE["violated"],
-                    clashes,
-                )
-            )
-        else:
-            changes.append((Level.LOW, "adds UNIQUE; the current rows satisfy it (checked)", "", 0))
+    changes = _field_changes(ctx, model, rows, old, new)
     if old.column != new.column:
-        changes.append(
-            (Level.MEDIUM, f"renames column {old.column} -> {new.column}", SAFE["rename"], rows)
-        )
+        ctx.probe.plan_rename_column(table, old.column, new.column)
     if not changes:
         return ctx.finding(
             Level.NONE, "changes nothing the stored data depends on", rows=0, **common
         )
     worst = max(change[0] for change in changes)
-    safe = next(change[2] for change in changes if change[0] == worst)
-    affected = next(change[3] for change in changes if change[0] == worst)
+    _, _, safe, affected = next(change for change in changes if change[0] == worst)
     return ctx.finding(
         worst,
         "; ".join(change[1] for change in changes),
@@ -349,24 +318,106 @@ def _alter_field(operation, ctx: _Context) -> Finding:
     )
 
 
+def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tuple]:
+    """(level, what, safe alternative, rows affected) for each change AlterField makes."""
+    connection = ctx.probe.connection
+    table = model._meta.db_table
+    changes: list[tuple] = []
+    old_length, new_length = getattr(old, "max_length", None), getattr(new, "max_length", None)
+    if new_length and (not old_length or new_length < old_length):
+        longer = ctx.probe.longer_than(table, old.column, new_length)
+        limit = f"max_length {old_length or 'unlimited'} -> {new_length}"
+        if longer == 0:
+            changes.append(
+                (Level.MEDIUM, f"shrinks {limit} (no value is longer)", SAFE["shrink"], 0)
+            )
+        else:
+            changes.append(
+                (
+                    Level.HIGH,
+                    f"shrinks {limit}: {rows_text(longer)} value(s) are longer",
+                    SAFE["shrink"],
+                    longer,
+                )
+            )
+    elif old.db_type(connection) != new.db_type(connection):
+        changes.append(
+            (
+                Level.MEDIUM,
+                f"changes the column type {old.db_type(connection)} -> "
+                f"{new.db_type(connection)} of {rows_text(rows)} row(s)",
+                SAFE["type"],
+                rows,
+            )
+        )
+    if old.null and not new.null:
+        nulls = ctx.probe.nulls(table, old.column)
+        changes.append(
+            (
+                Level.MEDIUM,
+                f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL now",
+                SAFE["not_null"],
+                nulls,
+            )
+        )
+    if new.unique and not old.unique and not new.primary_key:
+        clashes = ctx.probe.duplicates(model, [old.name])
+        if clashes == 0:
+            changes.append((Level.LOW, "adds UNIQUE; the current rows satisfy it (checked)", "", 0))
+        else:
+            changes.append(
+                (
+                    Level.HIGH,
+                    f"adds UNIQUE but {rows_text(clashes)} row(s) share a value: the migration "
+                    "would fail",
+                    SAFE["violated"],
+                    clashes,
+                )
+            )
+    if old.column != new.column:
+        changes.append(
+            (Level.MEDIUM, f"renames column {old.column} -> {new.column}", SAFE["rename"], rows)
+        )
+    return changes
+
+
 def _rename(operation, ctx: _Context) -> Finding:
     if isinstance(operation, ops.RenameModel):
         name = operation.new_name if ctx.backwards else operation.old_name
+        target_name = operation.old_name if ctx.backwards else operation.new_name
         what = f"renames model {operation.old_name} -> {operation.new_name}"
     elif isinstance(operation, ops.RenameField):
-        name = operation.model_name
+        name = target_name = operation.model_name
         what = f"renames field {operation.old_name} -> {operation.new_name}"
     else:  # AlterModelTable
-        name = operation.name
+        name = target_name = operation.name
         what = f"moves the model to table {operation.table}"
     model = ctx.model(ctx.before, name)
-    table = model._meta.db_table if model else ""
-    rows = ctx.probe.rows(table) if table else 0
-    if not rows:
+    target = ctx.model(ctx.after, target_name)
+    if model is None or target is None:
+        return ctx.unreadable(f"model {name}")
+    if not ctx.touches(model):
+        return ctx.finding(Level.NONE, f"{what} (no table of its own)")
+    table = model._meta.db_table
+    if target._meta.db_table != table:
+        ctx.probe.plan_rename_table(table, target._meta.db_table)
+    if isinstance(operation, ops.RenameField):
+        old_field, new_field = (
+            (operation.new_name, operation.old_name)
+            if ctx.backwards
+            else (operation.old_name, operation.new_name)
+        )
+        ctx.probe.plan_rename_column(
+            table,
+            model._meta.get_field(old_field).column,
+            target._meta.get_field(new_field).column,
+        )
+    rows = ctx.probe.rows(table)
+    if rows == 0:
         return ctx.finding(Level.NONE, f"{what} (empty table)", table=table, rows=0)
     return ctx.finding(
         Level.MEDIUM,
-        f"{what} in a table with {rows} row(s)",
+        f"{what} in a table with {rows_text(rows)} row(s)",
         table=table,
         rows=rows,
         safe_alternative=SAFE["rename"],
@@ -378,46 +429,52 @@ def _add_constraint(operation, ctx: _Context) -> Finding:
     constraint = getattr(operation, "constraint", None)
     if ctx.backwards:  # undoing a RemoveConstraint puts the old one back
         target = ctx.model(ctx.after, operation.model_name)
-        constraint = next(
-            (c for c in (target._meta.constraints if target else []) if c.name == operation.name),
-            None,
-        )
+        constraints = target._meta.constraints if target else []
+        constraint = next((c for c in constraints if c.name == operation.name), None)
     if model is None or constraint is None:
-        return ctx.finding(Level.LOW, "adds a constraint the guard cannot check")
+        return ctx.unreadable(f"the constraint on {operation.model_name}")
     table = model._meta.db_table
     rows = ctx.probe.rows(table)
-    if not rows:
+    if rows == 0 or not ctx.touches(model):
         return ctx.finding(
             Level.NONE, f"adds {constraint.name} to an empty table", table=table, rows=0
         )
     broken = _violations(model, constraint, ctx.probe)
+    if broken == 0:
+        return ctx.finding(
+            Level.LOW,
+            f"adds {constraint.name}; all {rows_text(rows)} row(s) satisfy it (checked)",
+            table=table,
+            rows=0,
+        )
     if broken is None:
         return ctx.finding(
-            Level.LOW, f"adds {constraint.name} (not checkable against the rows)", table=table
-        )
-    if broken:
-        return ctx.finding(
-            Level.HIGH,
-            f"adds {constraint.name} but {broken} of {rows} row(s) break it: "
-            "the migration would fail",
+            Level.MEDIUM,
+            f"adds {constraint.name}, which the guard cannot check against the "
+            f"{rows_text(rows)} row(s): the migration may fail",
             table=table,
-            rows=broken,
             safe_alternative=SAFE["violated"],
         )
     return ctx.finding(
-        Level.LOW,
-        f"adds {constraint.name}; all {rows} row(s) satisfy it (checked)",
+        Level.HIGH,
+        f"adds {constraint.name} but {broken} of {rows_text(rows)} row(s) break it: "
+        "the migration would fail",
         table=table,
-        rows=0,
+        rows=broken,
+        safe_alternative=SAFE["violated"],
     )
 
 
 def _violations(model, constraint, probe: DataProbe) -> int | None:
     if isinstance(constraint, models.UniqueConstraint):
-        if constraint.condition is not None or constraint.expressions or not constraint.fields:
+        if constraint.expressions or not constraint.fields:
             return None
-        columns = [model._meta.get_field(name).column for name in constraint.fields]
-        return probe.duplicates(model._meta.db_table, columns)
+        return probe.duplicates(
+            model,
+            list(constraint.fields),
+            condition=constraint.condition,
+            nulls_distinct=constraint.nulls_distinct,
+        )
     if isinstance(constraint, models.CheckConstraint):
         condition = getattr(constraint, "condition", None) or getattr(constraint, "check", None)
         return probe.violating(model, condition) if condition is not None else None
@@ -426,14 +483,16 @@ def _violations(model, constraint, probe: DataProbe) -> int | None:
 
 def _remove_constraint(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.model_name)
-    table = model._meta.db_table if model else ""
-    rows = ctx.probe.rows(table) if table else 0
     name = getattr(operation, "name", None) or operation.constraint.name
-    if not rows:
+    if model is None:
+        return ctx.unreadable(f"model {operation.model_name}")
+    table = model._meta.db_table
+    rows = ctx.probe.rows(table)
+    if rows == 0 or not ctx.touches(model):
         return ctx.finding(Level.NONE, f"removes {name} from an empty table", table=table, rows=0)
     return ctx.finding(
         Level.MEDIUM,
-        f"removes constraint {name}: the database stops protecting {rows} row(s)",
+        f"removes constraint {name}: the database stops protecting {rows_text(rows)} row(s)",
         table=table,
         rows=rows,
         safe_alternative=SAFE["constraint"],
@@ -444,23 +503,22 @@ def _alter_together(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.name)
     target = ctx.model(ctx.after, operation.name)
     if model is None or target is None:
-        return ctx.finding(Level.LOW, "changes unique_together of a model the guard cannot read")
+        return ctx.unreadable(f"model {operation.name}")
     table = model._meta.db_table
     rows = ctx.probe.rows(table)
-    if not rows:
+    if rows == 0 or not ctx.touches(model):
         return ctx.finding(
             Level.NONE, "changes unique_together of an empty table", table=table, rows=0
         )
     old = {tuple(s) for s in model._meta.unique_together}
     new = {tuple(s) for s in target._meta.unique_together}
     for fields in sorted(new - old):
-        columns = [model._meta.get_field(name).column for name in fields]
-        clashes = ctx.probe.duplicates(table, columns)
-        if clashes:
+        clashes = ctx.probe.duplicates(model, list(fields))
+        if clashes != 0:
             return ctx.finding(
                 Level.HIGH,
-                f"makes {', '.join(fields)} unique but {clashes} row(s) share values: "
-                "the migration would fail",
+                f"makes {', '.join(fields)} unique but {rows_text(clashes)} row(s) share "
+                "values (or cannot be checked): the migration would fail",
                 table=table,
                 rows=clashes,
                 safe_alternative=SAFE["violated"],
@@ -468,7 +526,7 @@ def _alter_together(operation, ctx: _Context) -> Finding:
     if old - new:
         return ctx.finding(
             Level.MEDIUM,
-            f"removes a unique_together that protects {rows} row(s)",
+            f"removes a unique_together that protects {rows_text(rows)} row(s)",
             table=table,
             rows=rows,
             safe_alternative=SAFE["constraint"],
@@ -483,7 +541,7 @@ def _index(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, name)
     table = model._meta.db_table if model else ""
     rows = ctx.probe.rows(table) if table else 0
-    level = Level.LOW if rows else Level.NONE
+    level = Level.NONE if rows == 0 else Level.LOW
     return ctx.finding(level, "changes indexes only (no data changes)", table=table, rows=rows)
 
 
@@ -501,15 +559,20 @@ def _run_sql(operation, ctx: _Context) -> Finding:
     has_data = ctx.probe.has_data()
     rated = []
     for statement in statements:
-        rows = sum(ctx.probe.rows(t) for t in statement.tables) if statement.tables else None
+        rows = _sql_rows(statement, ctx.probe)
         level, why = sql.level_of(statement, rows, has_data)
         rated.append((level, why, statement, rows))
+        if statement.effect == "create":
+            for table in statement.tables:
+                ctx.probe.plan_create_table(table)
+        if statement.renamed_to:
+            ctx.probe.plan_rename_table(statement.tables[0], statement.renamed_to)
     worst = max(r[0] for r in rated)
     level, why, statement, rows = next(r for r in rated if r[0] == worst)
-    dropped = {t for s in statements if s.effect == "drop_table" for t in s.tables}
-    recreated = dropped & {t for s in statements if s.effect == "create" for t in s.tables}
-    if recreated and worst == Level.HIGH:
-        why = f"drops and recreates {', '.join(sorted(recreated))}: {why}"
+    dropped = {t.lower() for s in statements if s.effect == "drop_table" for t in s.tables}
+    created = {t.lower() for s in statements if s.effect == "create" for t in s.tables}
+    if dropped & created and worst == Level.HIGH:
+        why = f"drops and recreates {', '.join(sorted(dropped & created))}: {why}"
     shown = statement.text if len(statement.text) <= 120 else statement.text[:117] + "…"
     return ctx.finding(
         worst,
@@ -518,6 +581,16 @@ def _run_sql(operation, ctx: _Context) -> Finding:
         rows=rows,
         safe_alternative=SAFE["sql"] if worst >= Level.MEDIUM else "",
     )
+
+
+def _sql_rows(statement: sql.Statement, probe: DataProbe) -> int | None:
+    """Rows of the tables a statement names; None when any is unknown (or none is named)."""
+    if not statement.tables:
+        return None
+    counts = [probe.rows(table) for table in statement.tables]
+    if statement.effect == "create":
+        return sum(c or 0 for c in counts)
+    return None if None in counts else sum(counts)
 
 
 def _run_python(operation, ctx: _Context) -> Finding:
@@ -529,6 +602,8 @@ def _run_python(operation, ctx: _Context) -> Finding:
         return ctx.finding(Level.NONE, why)
     if not ctx.probe.has_data():
         return ctx.finding(Level.LOW, f"runs code on a database without data ({why})")
+    if effect == "reads":
+        return ctx.finding(Level.LOW, why)
     if effect == "adds":
         return ctx.finding(
             Level.MEDIUM,
@@ -542,9 +617,12 @@ def _unknown(operation, ctx: _Context) -> Finding:
     if not ctx.probe.has_data():
         return ctx.finding(Level.NONE, f"{ctx.kind} on a database without data")
     return ctx.finding(
-        Level.MEDIUM,
-        f"{ctx.kind} is an operation the guard cannot read; treated as a change to the data",
-        safe_alternative="Check what it does; the pre-migration backup is taken.",
+        Level.HIGH,
+        f"{ctx.kind} is an operation the guard cannot read; treated as destructive",
+        safe_alternative=(
+            "Check what it does and record a review (manage.py review_migration); the "
+            "pre-migration backup is taken."
+        ),
     )
 
 

@@ -1,8 +1,13 @@
-"""Read-only questions about the live data that the migration guard asks (counts only)."""
+"""Read-only questions about the live data that the migration guard asks (counts only).
+
+Every answer is an int or None. None means "could not tell" (a failed query, a table the
+database does not have under that name) and the guard treats it as data at risk: it fails
+closed, never open.
+"""
 
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 # Tables Django refills on every migrate, the migration ledger itself, and the backup catalogue
 # (an index rebuilt from the files): rows there are not data a migration can lose.
@@ -16,76 +21,131 @@ BOOKKEEPING_TABLES = {
 
 
 class DataProbe:
-    """Counts rows in the live database, caching what it has asked. Every query is a SELECT,
-    run in a savepoint so a failing one (a column the database lacks) cannot break a
-    transaction; such a question answers None (unknown)."""
+    """Counts rows in the live database, caching what it has asked. Every query is a SELECT in
+    a savepoint, so a failing one cannot break a surrounding transaction.
+
+    Walking a plan, later operations name tables and columns as earlier ones renamed or created
+    them; `plan_rename_table`, `plan_create_table` and `plan_rename_column` keep the map from
+    those planned names back to what the live database has.
+    """
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
-        self._tables: set[str] | None = None
-        self._rows: dict[str, int] = {}
+        self._tables: dict[str, str] | None = None  # lower-case name -> live name
+        self._rows: dict[str, int | None] = {}
         self._has_data: bool | None = None
+        self._planned_tables: dict[str, str | None] = {}  # planned -> live (None: new)
+        self._planned_columns: dict[tuple[str, str], str] = {}
 
-    def tables(self) -> set[str]:
+    # --- names ------------------------------------------------------------------------------
+    def live_table(self, name: str) -> str | None:
+        """The live table a (possibly planned, possibly differently spelled) name refers to."""
         if self._tables is None:
             with self.connection.cursor() as cursor:
-                self._tables = set(self.connection.introspection.table_names(cursor))
-        return self._tables
+                names = self.connection.introspection.table_names(cursor)
+            self._tables = {n.lower(): n for n in names}
+        key = name.lower()
+        if key in self._planned_tables:
+            return self._planned_tables[key]
+        return self._tables.get(key)
 
-    def rows(self, table: str) -> int:
-        if table not in self.tables():
+    def exists(self, name: str) -> bool:
+        return self.live_table(name) is not None
+
+    def is_new(self, name: str) -> bool:
+        """Whether the plan itself creates this table (so it starts empty)."""
+        key = name.lower()
+        return key in self._planned_tables and self._planned_tables[key] is None
+
+    def plan_rename_table(self, old: str, new: str) -> None:
+        self._planned_tables[new.lower()] = self.live_table(old)
+
+    def plan_create_table(self, name: str) -> None:
+        if self.live_table(name) is None:
+            self._planned_tables[name.lower()] = None
+
+    def plan_rename_column(self, table: str, old: str, new: str) -> None:
+        self._planned_columns[(table.lower(), new.lower())] = self._column(table, old)
+
+    def _column(self, table: str, column: str) -> str:
+        return self._planned_columns.get((table.lower(), column.lower()), column)
+
+    # --- counts -----------------------------------------------------------------------------
+    def rows(self, table: str) -> int | None:
+        """Rows in `table`: 0 for a table the plan creates, None when it cannot be counted or
+        the database has no such table (it may exist under a name the guard cannot see)."""
+        if self.is_new(table):
             return 0
-        if table not in self._rows:
-            found = self._scalar(f"SELECT COUNT(*) FROM {self._q(table)}")  # noqa: S608
-            self._rows[table] = int(found or 0)
-        return self._rows[table]
+        live = self.live_table(table)
+        if live is None:
+            return None
+        if live not in self._rows:
+            found = self._scalar(f"SELECT COUNT(*) FROM {self._q(live)}")  # noqa: S608
+            self._rows[live] = None if found is None else int(found)
+        return self._rows[live]
 
     def has_data(self) -> bool:
-        """Whether any table but Django's own bookkeeping (and the cache) holds a row."""
+        """Whether any table but Django's bookkeeping (and the cache) holds a row. A table that
+        cannot be read counts as holding data."""
         if self._has_data is None:
+            self.live_table("")
             skipped = BOOKKEEPING_TABLES | _cache_tables()
             self._has_data = any(
-                self._scalar(f"SELECT 1 FROM {self._q(table)} LIMIT 1")  # noqa: S608
-                for table in sorted(self.tables() - skipped)
+                self._scalar(f"SELECT 1 FROM {self._q(table)} LIMIT 1") is not None  # noqa: S608
+                or not self._readable(table)
+                for table in sorted(set(self._tables.values()) - skipped)
             )
         return self._has_data
 
     def non_null(self, table: str, column: str) -> int | None:
-        return self._count(table, f"{self._q(column)} IS NOT NULL")
+        return self._count(table, f"{self._q(self._column(table, column))} IS NOT NULL")
 
     def nulls(self, table: str, column: str) -> int | None:
-        return self._count(table, f"{self._q(column)} IS NULL")
+        return self._count(table, f"{self._q(self._column(table, column))} IS NULL")
 
     def longer_than(self, table: str, column: str, length: int) -> int | None:
-        return self._count(table, f"LENGTH({self._q(column)}) > {int(length)}")
+        column = self._q(self._column(table, column))
+        return self._count(table, f"LENGTH({column}) > {int(length)}")
 
-    def duplicates(self, table: str, columns: list[str]) -> int | None:
-        """Rows that share their values of `columns` with another row (NULLs never clash)."""
-        if table not in self.tables():
+    def duplicates(self, model, fields: list[str], *, condition=None, nulls_distinct=True):
+        """Rows of a (historical) model sharing their values of `fields` with another row, as a
+        unique constraint would see them: only rows matching `condition`, and NULLs never
+        clash unless `nulls_distinct` is False."""
+        rows = self.rows(model._meta.db_table)
+        if rows == 0:
             return 0
-        names = ", ".join(self._q(c) for c in columns)
-        present = " AND ".join(f"{self._q(c)} IS NOT NULL" for c in columns)
-        found = self._scalar(
-            f"SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {self._q(table)} "  # noqa: S608
-            f"WHERE {present} GROUP BY {names} HAVING COUNT(*) > 1) AS clashes"
-        )
-        return None if found is None else int(found)  # PostgreSQL sums into a Decimal
+        queryset = model._base_manager.using(self.connection.alias)
+        if condition is not None:
+            queryset = queryset.filter(condition)
+        if nulls_distinct is not False:
+            queryset = queryset.filter(**{f"{name}__isnull": False for name in fields})
+        clashes = queryset.values(*fields).annotate(n=Count("pk")).filter(n__gt=1)
+        return self._orm(lambda: sum(group["n"] for group in clashes))
 
     def violating(self, model, condition: Q) -> int | None:
-        """Rows of a (historical) model that do not satisfy `condition`."""
-        if model._meta.db_table not in self.tables():
+        """Rows of a (historical) model for which `condition` is false, as a CHECK constraint
+        sees it: a condition that is NULL (unknown) passes."""
+        rows = self.rows(model._meta.db_table)
+        if rows == 0:
             return 0
-        try:
-            with transaction.atomic(using=self.connection.alias):
-                return model._base_manager.using(self.connection.alias).exclude(condition).count()
-        except (DatabaseError, ValueError, TypeError):
-            return None
+        checked = model._base_manager.using(self.connection.alias).annotate(
+            _guard_ok=ExpressionWrapper(condition, output_field=BooleanField())
+        )
+        return self._orm(lambda: checked.filter(_guard_ok=False).count())
 
+    # --- plumbing ---------------------------------------------------------------------------
     def _count(self, table: str, where: str) -> int | None:
-        if table not in self.tables():
+        rows = self.rows(table)
+        if rows == 0:
             return 0
-        found = self._scalar(f"SELECT COUNT(*) FROM {self._q(table)} WHERE {where}")  # noqa: S608
+        live = self.live_table(table)
+        if live is None:
+            return None
+        found = self._scalar(f"SELECT COUNT(*) FROM {self._q(live)} WHERE {where}")  # noqa: S608
         return None if found is None else int(found)
+
+    def _readable(self, table: str) -> bool:
+        return self._scalar(f"SELECT COUNT(*) FROM {self._q(table)}") is not None  # noqa: S608
 
     def _scalar(self, sql: str):
         try:
@@ -98,6 +158,13 @@ class DataProbe:
         except DatabaseError:
             return None
         return row[0] if row else None
+
+    def _orm(self, query):
+        try:
+            with transaction.atomic(using=self.connection.alias):
+                return int(query())
+        except (DatabaseError, ValueError, TypeError):
+            return None
 
     def _q(self, name: str) -> str:
         return self.connection.ops.quote_name(name)

@@ -6,7 +6,7 @@ from django.db import connections
 from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.executor import MigrationExecutor
 
-from backups_app.migration_safety.classify import SAFE, Finding, classify
+from backups_app.migration_safety.classify import SAFE, Finding, classify, rows_text
 from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import OperationRisk, PlannedMigration, RiskReport
@@ -164,9 +164,16 @@ def _findings_backwards(executor, plan, probe):
 
 
 def _nothing_at_risk(plan):
-    finding = Finding(kind="", level=Level.NONE, reason="the database holds no data yet")
     return [
-        (migration, operation, Finding(**{**finding.__dict__, "kind": type(operation).__name__}))
+        (
+            migration,
+            operation,
+            Finding(
+                kind=type(operation).__name__,
+                level=Level.NONE,
+                reason="the database holds no data yet",
+            ),
+        )
         for migration, _ in plan
         for operation in migration.operations
     ]
@@ -192,14 +199,14 @@ def _flag_accidental_renames(operations: list[OperationRisk], findings: list[Fin
                 used.add(j)
                 if removal_kind == "RemoveField":
                     why = (
-                        f"looks like an accidental rename of {removal.field} to {addition.field}: "
-                        f"{removal.rows} value(s) of {removal.column} would be lost and "
-                        f"{addition.column} starts empty"
+                        f"looks like an accidental rename of {removal.field} to "
+                        f"{addition.field}: {rows_text(removal.rows)} value(s) of "
+                        f"{removal.column} would be lost and {addition.column} starts empty"
                     )
                 else:
                     why = (
-                        f"drops and recreates {removal.table}: its {removal.rows} row(s) would be "
-                        "lost (what happened in the July 2025 incident)"
+                        f"drops and recreates {removal.table}: its {rows_text(removal.rows)} "
+                        "row(s) would be lost (what happened in the July 2025 incident)"
                     )
                 for index in (i, j):
                     operations[index].level = Level.HIGH

@@ -1,13 +1,20 @@
-"""Reading RunPython code: does it only add rows, or transform and delete them?"""
+"""Reading RunPython code: does it only read or add rows, or may it transform and delete them?
+
+An allow-list, not a deny-list: code counts as "adds" or "reads" only when every call in it is
+one the guard knows to be harmless; anything else it cannot vouch for is "unknown", which the
+guard treats like a transformation.
+"""
 
 import ast
+import builtins
 import inspect
 import textwrap
 from collections.abc import Callable
 
-# Calls that change or remove what is already there.
+# Named anywhere (called or not): these change or remove what is already there.
 TRANSFORMING = {
     "delete",
+    "_raw_delete",
     "update",
     "bulk_update",
     "save",
@@ -19,7 +26,8 @@ TRANSFORMING = {
     "clear",
     "set",
     "truncate",
-    # schema_editor calls inside RunPython (the July incident was delete_model + create_model)
+    "deferred_sql",
+    # schema_editor calls (the July incident was delete_model + create_model)
     "delete_model",
     "remove_field",
     "alter_field",
@@ -27,55 +35,145 @@ TRANSFORMING = {
 }
 # Calls that only add rows.
 ADDING = {"create", "bulk_create", "get_or_create", "add"}
+# Calls that read, build querysets and objects, or handle plain values.
+READING = {
+    "get_model",
+    "all",
+    "filter",
+    "exclude",
+    "get",
+    "first",
+    "last",
+    "exists",
+    "count",
+    "values",
+    "values_list",
+    "order_by",
+    "only",
+    "defer",
+    "select_related",
+    "prefetch_related",
+    "using",
+    "iterator",
+    "annotate",
+    "aggregate",
+    "distinct",
+    "none",
+    "in_bulk",
+    "db_manager",
+    "append",
+    "extend",
+    "items",
+    "keys",
+    "format",
+    "join",
+    "split",
+    "strip",
+    "lower",
+    "upper",
+    "replace",
+    "startswith",
+    "endswith",
+    "encode",
+    "decode",
+}
+# Builtins that cannot reach the database or run code given as a string.
+SAFE_BUILTINS = {
+    name
+    for name in dir(builtins)
+    if name
+    not in {"getattr", "setattr", "delattr", "eval", "exec", "compile", "__import__", "open"}
+}
 
 
 def effect_of(code: Callable | None) -> tuple[str, str]:
-    """("none" | "adds" | "transforms" | "unknown", why) for a RunPython function.
+    """("none" | "reads" | "adds" | "transforms" | "unknown", why) for a RunPython function.
 
-    Reads the function's source (and functions of its module it calls by name). Anything the
-    guard cannot read counts as "unknown", which is treated like a transformation.
+    Reads the function's source, and the functions of its own module it calls by name.
     """
     if code is None:
         return "none", "no code in this direction"
-    if getattr(code, "__name__", "") == "noop" and getattr(code, "__qualname__", "").startswith(
-        "RunPython"
-    ):
+    if getattr(code, "__qualname__", "") == "RunPython.noop":
         return "none", "RunPython.noop"
-    calls = _calls(code, seen=set())
-    if calls is None:
+    read = _read(code, seen=set(), sources=[])
+    if read is None:
         return "unknown", f"the source of {_name(code)} cannot be read"
-    transforming = sorted(calls & TRANSFORMING)
+    named, called = read
+    transforming = sorted(named & TRANSFORMING)
     if transforming:
-        return "transforms", f"{_name(code)} calls {', '.join(transforming)}"
-    adding = sorted(calls & ADDING)
+        return "transforms", f"{_name(code)} uses {', '.join(transforming)}"
+    unknown = sorted(called - ADDING - READING - SAFE_BUILTINS)
+    if unknown:
+        return (
+            "unknown",
+            f"{_name(code)} calls {', '.join(unknown)}, which the guard cannot vouch for",
+        )
+    adding = sorted(called & ADDING)
     if adding:
-        return "adds", f"{_name(code)} only calls {', '.join(adding)}"
-    return "unknown", f"{_name(code)} makes no database call the guard recognises"
+        return "adds", f"{_name(code)} only adds rows ({', '.join(adding)})"
+    return "reads", f"{_name(code)} only reads"
+
+
+def sources_of(code: Callable | None) -> list[str]:
+    """The source of `code` and of the same-module functions it calls (what `effect_of` read)."""
+    sources: list[str] = []
+    if code is not None:
+        _read(code, seen=set(), sources=sources)
+    return sources
 
 
 def _name(code: Callable) -> str:
     return getattr(code, "__qualname__", None) or repr(code)
 
 
-def _calls(code: Callable, *, seen: set[str]) -> set[str] | None:
+def _read(code: Callable, *, seen: set[str], sources: list[str]):
+    """(every attribute named, every call made) in `code`, following the functions of its own
+    module that it calls; None when some source cannot be read."""
     try:
         source = textwrap.dedent(inspect.getsource(code))
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
         return None
     seen.add(_name(code))
+    sources.append(source)
     module = inspect.getmodule(code)
-    calls: set[str] = set()
+    models = _model_variables(tree)
+    named: set[str] = set()
+    called: set[str] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            named.add(node.attr)
         if not isinstance(node, ast.Call):
             continue
         if isinstance(node.func, ast.Attribute):
-            calls.add(node.func.attr)
-        elif isinstance(node.func, ast.Name):
-            helper = getattr(module, node.func.id, None) if module else None
-            if inspect.isfunction(helper) and _name(helper) not in seen:
-                inner = _calls(helper, seen=seen)
+            called.add(node.func.attr)
+            continue
+        if not isinstance(node.func, ast.Name):
+            called.add("<expression>")
+            continue
+        name = node.func.id
+        helper = getattr(module, name, None) if module else None
+        if inspect.isfunction(helper) and helper.__module__ == module.__name__:
+            if _name(helper) not in seen:
+                inner = _read(helper, seen=seen, sources=sources)
                 if inner is None:
                     return None
-                calls |= inner
-    return calls
+                named |= inner[0]
+                called |= inner[1]
+        elif name not in models:  # building an instance of a historical model is harmless
+            called.add(name)
+    return named, called
+
+
+def _model_variables(tree: ast.AST) -> set[str]:
+    """Names assigned from `apps.get_model(...)`."""
+    return {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and node.value.func.attr == "get_model"
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }

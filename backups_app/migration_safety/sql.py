@@ -1,5 +1,6 @@
 """Reading RunSQL with sqlparse: which statements destroy, change or only add data."""
 
+import itertools
 from dataclasses import dataclass, field
 
 import sqlparse
@@ -14,11 +15,12 @@ class Statement:
     """One SQL statement as the guard understands it."""
 
     text: str
-    #: What it does: drop_table, drop_column, drop_other, truncate, delete, update, alter_type,
-    #: rename, insert, create, alter_other, read, other.
+    #: What it does: drop_table, drop_column, drop_index, drop_other, truncate, delete, update,
+    #: alter_type, rename, insert, create, alter_other, read, harmless, other (unreadable).
     effect: str
     tables: list[str] = field(default_factory=list)
     has_where: bool = False
+    renamed_to: str = ""  # ALTER TABLE t RENAME TO renamed_to
 
 
 def statements_of(sql) -> list[Statement]:
@@ -39,18 +41,33 @@ def statements_of(sql) -> list[Statement]:
     return found
 
 
+# Statements that change no rows (and nothing else the guard reads as data).
+HARMLESS = {"COMMENT", "GRANT", "REVOKE", "SET", "RESET", "ANALYZE", "VACUUM", "REINDEX", "LOCK"}
+# Functions a migration's SELECT may call without changing data.
+READ_FUNCTIONS = {
+    "setval", "nextval", "currval", "pg_get_serial_sequence", "count", "max", "min", "coalesce",
+    "now", "lower", "upper", "length",
+}  # fmt: skip
+# After ALTER TABLE … DROP, these keep every value.
+DROP_KEEPS_DATA = {"CONSTRAINT", "DEFAULT", "NOT NULL", "NOT", "IDENTITY", "EXPRESSION"}
+
+
 def _read(statement: parsed.Statement) -> Statement:
     text = " ".join(str(statement).split())
-    keywords = [
-        t.normalized for t in statement.flatten() if t.ttype in tokens.Keyword or t.is_keyword
+    words = [
+        t for t in statement.flatten() if not t.is_whitespace and t.ttype not in tokens.Comment
     ]
+    keywords = [t.normalized for t in words if t.is_keyword]
+    commands = {t.normalized for t in words if t.ttype in (tokens.Keyword.DML, tokens.Keyword.DDL)}
     kind = statement.get_type()
     has_where = any(isinstance(t, parsed.Where) for t in statement.tokens)
     if kind == "DROP":
         target = keywords[1] if len(keywords) > 1 else ""
         if target == "TABLE":
             return Statement(text, "drop_table", _names_after(statement, "TABLE"))
-        return Statement(text, "drop_other", [], False)
+        if target == "INDEX":
+            return Statement(text, "drop_index")
+        return Statement(text, "drop_other")
     if kind == "TRUNCATE":
         return Statement(text, "truncate", _names_after(statement, "TRUNCATE", "TABLE"))
     if kind == "DELETE":
@@ -62,18 +79,45 @@ def _read(statement: parsed.Statement) -> Statement:
     if kind == "CREATE":
         return Statement(text, "create", _names_after(statement, "TABLE"))
     if kind == "ALTER":
-        tables = _names_after(statement, "TABLE")
-        rest = keywords[2:]
-        if "DROP" in rest and "CONSTRAINT" not in rest and "DEFAULT" not in rest:
-            return Statement(text, "drop_column", tables)
-        if "TYPE" in rest:
-            return Statement(text, "alter_type", tables)
-        if "RENAME" in rest:
-            return Statement(text, "rename", tables)
-        return Statement(text, "alter_other", tables)
+        return _read_alter(statement, text, words)
     if kind == "SELECT":
+        # A data-changing CTE, or a function that may do anything, is not a read.
+        if commands - {"SELECT"} or _calls_unknown_function(words):
+            return Statement(text, "other")
         return Statement(text, "read")
-    return Statement(text, "other")
+    if keywords and keywords[0] in HARMLESS and not commands:
+        return Statement(text, "harmless")
+    return Statement(text, "other")  # DO blocks, EXECUTE, MERGE, REPLACE, CALL, …
+
+
+def _read_alter(statement: parsed.Statement, text: str, words: list) -> Statement:
+    tables = _names_after(statement, "TABLE")
+    values = [t.normalized for t in words]
+    effects = []
+    for index, value in enumerate(values[2:], start=2):  # each action of ALTER TABLE t …, …
+        following = values[index + 1] if index + 1 < len(values) else ""
+        if value == "DROP" and following not in DROP_KEEPS_DATA:
+            effects.append("drop_column")
+        elif value == "TYPE":
+            effects.append("alter_type")
+        elif value == "RENAME":
+            effects.append("rename")
+    for effect in ("drop_column", "alter_type", "rename"):
+        if effect in effects:
+            renamed = ""
+            if effect == "rename" and "TO" in values and "COLUMN" not in values:
+                renamed = _bare(words[values.index("TO") + 1]) if values[-1] != "TO" else ""
+            return Statement(text, effect, tables, renamed_to=renamed)
+    return Statement(text, "alter_other", tables)
+
+
+def _calls_unknown_function(words: list) -> bool:
+    return any(
+        token.ttype in tokens.Name
+        and following.value == "("
+        and token.value.lower() not in READ_FUNCTIONS
+        for token, following in itertools.pairwise(words)
+    )
 
 
 def _names_after(statement: parsed.Statement, *keywords: str) -> list[str]:
@@ -110,9 +154,11 @@ def _bare(token) -> str:
 def level_of(statement: Statement, rows: int | None, database_has_data: bool) -> tuple[Level, str]:
     """The risk level of one statement, given the rows of the table it names (None: unknown)."""
     at_risk = database_has_data if rows is None else rows > 0
-    what = f"{rows} row(s)" if rows is not None else "rows"
+    what = f"{rows} row(s)" if rows is not None else "rows (how many could not be counted)"
     if statement.effect == "read":
         return Level.NONE, "only reads"
+    if statement.effect in ("harmless", "drop_index"):
+        return Level.LOW, "changes no rows"
     if not at_risk:
         return Level.LOW, "touches no existing data"
     match statement.effect:
@@ -138,4 +184,4 @@ def level_of(statement: Statement, rows: int | None, database_has_data: bool) ->
             return Level.MEDIUM, "only adds data or objects"
         case "alter_other":
             return Level.MEDIUM, "alters a table that holds data"
-    return Level.MEDIUM, "a statement the guard cannot read fully"
+    return Level.HIGH, "a statement the guard cannot read fully, so it is treated as destructive"

@@ -1,5 +1,7 @@
 """Reading RunPython code: adds, transforms, or cannot tell."""
 
+import textwrap
+
 from django.db import migrations
 
 from backups_app.migration_safety.python_code import effect_of
@@ -24,21 +26,41 @@ def recreates(apps, schema_editor):
     schema_editor.create_model(model)
 
 
-def does_nothing_recognisable(apps, schema_editor):
-    return apps
+def only_reads(apps, schema_editor):
+    Entry = apps.get_model("lab", "Entry")
+    return [entry.name.upper() for entry in Entry.objects.filter(name__startswith="A")]
+
+
+def deletes_through_getattr(apps, schema_editor):
+    queryset = apps.get_model("lab", "Entry").objects.all()
+    getattr(queryset, "del" + "ete")()
+
+
+def deletes_through_a_variable(apps, schema_editor):
+    remove = apps.get_model("lab", "Entry").objects.all().delete
+    remove()
+
+
+def adds_then_calls_elsewhere(apps, schema_editor):
+    Entry = apps.get_model("lab", "Entry")
+    Entry.objects.create(name="new")
+    textwrap.dedent(Entry)  # stands for any helper of another module
 
 
 def test_only_adding_code_is_told_apart_from_transformations():
     assert effect_of(adds)[0] == "adds"
     assert effect_of(deletes_through_a_helper) == (
         "transforms",
-        "deletes_through_a_helper calls delete",
+        "deletes_through_a_helper uses delete",
     )
     assert effect_of(recreates)[0] == "transforms"
+    assert effect_of(deletes_through_a_variable)[0] == "transforms"
+    assert effect_of(only_reads)[0] == "reads"
 
 
-def test_code_that_cannot_be_read_counts_as_unknown():
-    assert effect_of(does_nothing_recognisable)[0] == "unknown"
+def test_code_the_guard_cannot_vouch_for_counts_as_unknown():
+    assert effect_of(deletes_through_getattr)[0] == "unknown"
+    assert effect_of(adds_then_calls_elsewhere)[0] == "unknown"
     assert effect_of(print)[0] == "unknown"  # a builtin has no Python source
 
 

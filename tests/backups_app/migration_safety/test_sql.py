@@ -27,7 +27,19 @@ from backups_app.migration_safety.sql import level_of, statements_of
         ("INSERT INTO t (a) VALUES (1)", "insert", ["t"], False),
         ("CREATE TABLE t (id int)", "create", ["t"], False),
         ("SELECT 1", "read", [], False),
-        ("DROP INDEX t_idx", "drop_other", [], False),
+        ("DROP INDEX t_idx", "drop_index", [], False),
+        ("DROP VIEW v", "drop_other", [], False),
+        ("drop table WAITLIST_RESPONSES", "drop_table", ["WAITLIST_RESPONSES"], False),
+        ('DROP TABLE "public"."waitlist_responses"', "drop_table", ["waitlist_responses"], False),
+        ("ALTER TABLE t DROP CONSTRAINT c, DROP COLUMN email", "drop_column", ["t"], False),
+        ("ALTER TABLE t DROP email", "drop_column", ["t"], False),
+        ("ALTER TABLE t ALTER COLUMN c DROP NOT NULL", "alter_other", ["t"], False),
+        ("WITH g AS (DELETE FROM t RETURNING *) SELECT 1", "other", [], False),
+        ("SELECT wipe_signups()", "other", [], False),
+        ("SELECT setval('t_id_seq', 10)", "read", [], False),
+        ("DO $$ BEGIN DELETE FROM t; END $$", "other", [], False),
+        ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", "other", [], False),
+        ("COMMENT ON TABLE t IS 'signups'", "harmless", [], False),
     ],
 )
 def test_each_statement_is_read_for_its_effect(text, effect, tables, has_where):
@@ -58,12 +70,24 @@ def test_lists_of_statements_and_params_and_comments_are_read():
         ("INSERT INTO t (a) VALUES (1)", 5, Level.MEDIUM),
         ("SELECT 1", None, Level.NONE),
         ("DROP SCHEMA public CASCADE", None, Level.HIGH),
-        ("VACUUM", None, Level.MEDIUM),
+        ("VACUUM", None, Level.LOW),
+        ("DO $$ BEGIN DELETE FROM t; END $$", None, Level.HIGH),
+        ("SELECT wipe_signups()", None, Level.HIGH),
+        ("ALTER TABLE t ALTER COLUMN c DROP NOT NULL", 5, Level.MEDIUM),
     ],
 )
 def test_levels_follow_the_table_of_section_7(text, rows, level):
     [statement] = statements_of(text)
     assert level_of(statement, rows, database_has_data=True)[0] == level
+
+
+def test_a_renamed_table_is_followed():
+    [statement] = statements_of("ALTER TABLE public.waitlist_responses RENAME TO old_signups")
+    assert (statement.effect, statement.tables, statement.renamed_to) == (
+        "rename",
+        ["waitlist_responses"],
+        "old_signups",
+    )
 
 
 def test_nothing_is_at_risk_in_a_database_without_data():
