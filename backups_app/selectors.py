@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from backups_app import files
-from backups_app.models import Backup
+from backups_app.models import Backup, SchemaChange
 
 
 def backup_list() -> list[Backup]:
@@ -63,3 +63,26 @@ def backup_summary(backup: Backup) -> dict[str, Any]:
         "triggered_by": backup.triggered_by,
         "note": backup.note,
     }
+
+
+def schema_change_get(*, change_id: int) -> SchemaChange:
+    """A schema change from the ledger; ValidationError when there is no such number."""
+    change = SchemaChange.objects.filter(pk=change_id).first()
+    if change is None:
+        raise ValidationError(
+            f"There is no schema change #{change_id}; see the ledger in admin (Schema changes)."
+        )
+    return change
+
+
+def schema_change_later(*, change: SchemaChange) -> SchemaChange | None:
+    """The newest change after `change` that applied migrations and was not rolled back."""
+    later = (
+        SchemaChange.objects.filter(
+            started_at__gt=change.started_at,
+            outcome__in=[SchemaChange.Outcome.APPLIED, SchemaChange.Outcome.FAILED],
+        )
+        .exclude(pk=change.pk)
+        .order_by("-started_at")
+    )
+    return next((c for c in later if c.applied_after != c.applied_before), None)

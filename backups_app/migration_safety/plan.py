@@ -13,6 +13,10 @@ from backups_app.migration_safety.report import OperationRisk, PlannedMigration,
 from backups_app.migration_safety.review import Review, review_of
 
 
+class MigrationTargetError(ValidationError):
+    """`migrate`'s app label or migration name does not resolve (Django explains it best)."""
+
+
 def migration_targets(executor: MigrationExecutor, app_label: str | None, name: str | None):
     """The targets `migrate [app_label] [migration_name]` means, as Django resolves them."""
     loader = executor.loader
@@ -20,20 +24,20 @@ def migration_targets(executor: MigrationExecutor, app_label: str | None, name: 
         try:
             apps.get_app_config(app_label)
         except LookupError as err:
-            raise ValidationError(str(err)) from err
+            raise MigrationTargetError(str(err)) from err
         if app_label not in loader.migrated_apps:
-            raise ValidationError(f"App '{app_label}' does not have migrations.")
+            raise MigrationTargetError(f"App '{app_label}' does not have migrations.")
     if app_label and name:
         if name == "zero":
             return [(app_label, None)]
         try:
             migration = loader.get_migration_by_prefix(app_label, name)
         except AmbiguityError as err:
-            raise ValidationError(
+            raise MigrationTargetError(
                 f"More than one migration matches '{name}' in app '{app_label}'."
             ) from err
         except KeyError as err:
-            raise ValidationError(
+            raise MigrationTargetError(
                 f"Cannot find a migration matching '{name}' from app '{app_label}'."
             ) from err
         target = (app_label, migration.name)
@@ -49,7 +53,7 @@ def migration_risk_report(
     *, database: str = "default", app_label: str | None = None, migration_name: str | None = None
 ) -> RiskReport:
     """The risk report for `migrate [app_label] [migration_name]`. Reads the data, changes
-    nothing. Raises ValidationError for an unknown app or migration."""
+    nothing. Raises MigrationTargetError for an unknown app or migration."""
     connection = connections[database]
     executor = MigrationExecutor(connection)
     targets = migration_targets(executor, app_label, migration_name)
@@ -59,7 +63,7 @@ def migration_risk_report(
     if not plan:
         return report
     if len({backwards for _, backwards in plan}) > 1:
-        raise ValidationError(
+        raise MigrationTargetError(
             "The plan mixes applying and unapplying migrations; Django refuses it."
         )
     backwards = plan[0][1]

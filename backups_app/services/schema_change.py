@@ -2,39 +2,74 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from backups_app.alerts import alert_admins, logger
-from backups_app.exceptions import BackupError, MigrationRiskRefused, VerificationError
+from backups_app.exceptions import BackupError, DumpError, MigrationRiskRefused, VerificationError
 from backups_app.migration_safety.report import RiskReport
 from backups_app.models import Backup, SchemaChange
+from backups_app.selectors import schema_change_get, schema_change_later
 from backups_app.services.create import backup_create
 from backups_app.services.merge import backup_merge
 from backups_app.services.restore import backup_restore
 from backups_app.services.verify import backup_verify
 
+T = TypeVar("T")
 
-def schema_change_start(
+
+def schema_change_run(
     *,
     report: RiskReport,
+    apply: Callable[[], T],
     reason: str = "",
     allow_dangerous: bool = False,
+    fake: bool = False,
     triggered_by: str = "",
     confirm: Callable[[], bool] | None = None,
-) -> SchemaChange:
-    """Decide whether the planned migrations may run, and prepare them.
+    announce: Callable[[str], None] | None = None,
+) -> tuple[SchemaChange, T]:
+    """Run `apply` (Django's migrate) for the plan in `report`, guarded and written to the
+    ledger; return the ledger entry and what `apply` returned.
 
-    Unreviewed high-risk operations are refused (MigrationRiskRefused, recorded in the ledger)
-    unless `allow_dangerous` with a `reason`; then `confirm` (if given) must say yes. Medium or
-    higher: a pinned pre_migration backup is taken and restore-tested before this returns; if
-    that fails, nothing may be applied and the error is raised. Returns the ledger entry, which
-    `schema_change_finish` completes (it is saved only once the ledger table exists).
+    Unreviewed high-risk operations are refused (MigrationRiskRefused, recorded) unless
+    `allow_dangerous` with a `reason`; then `confirm` (if given) must say yes. Medium or higher:
+    a pinned pre_migration backup is taken and restore-tested first; if that fails nothing is
+    applied. `fake` (migrate --fake) runs no operation, so it is only recorded. A failure while
+    applying is recorded with what did get applied, and raised.
     """
+    change = _start(
+        report=report,
+        reason=reason,
+        allow_dangerous=allow_dangerous,
+        fake=fake,
+        triggered_by=triggered_by,
+        confirm=confirm,
+    )
+    if change.backup_name and announce is not None:
+        announce(f"Pre-migration backup {change.backup_name} taken, pinned and restore-tested.")
+    try:
+        result = apply()
+    except BaseException as err:
+        _finish(change, error=err)
+        raise
+    _finish(change)
+    return change, result
+
+
+def _start(
+    *,
+    report: RiskReport,
+    reason: str,
+    allow_dangerous: bool,
+    fake: bool,
+    triggered_by: str,
+    confirm: Callable[[], bool] | None,
+) -> SchemaChange:
     reason = " ".join(reason.split())
     if allow_dangerous and not reason:
         raise ValidationError(
@@ -42,26 +77,44 @@ def schema_change_start(
             "acceptable; it goes into the ledger."
         )
     names = [m.name for m in report.migrations]
+    reasons = [reason, *report.review_reasons] if reason else report.review_reasons
+    if fake:
+        reasons = ["--fake: recorded as applied, no operation run", *reasons]
     change = SchemaChange(
         risk=report.level.label,
         database=report.database,
         migrations=names,
         plan=report.as_dict(allow_dangerous=allow_dangerous),
-        reason="; ".join([reason, *report.review_reasons] if reason else report.review_reasons)[
-            :1000
-        ],
+        reason="; ".join(reasons)[:1000],
         allowed_dangerous=allow_dangerous,
         triggered_by=triggered_by[:150],
         applied_before=_applied(report.database),
     )
+    if fake:
+        _save(change)
+        return change
     if report.action(allow_dangerous=allow_dangerous) == "refuse":
         _refuse(change, _refusal_message(report))
+    if report.backup_required and report.database != "default":
+        _refuse(
+            change,
+            "Refused: pre-migration backups cover the default database only; back up "
+            f"{report.database} yourself and migrate it with Django's own migrate.",
+        )
     if report.unreviewed_high and confirm is not None and not confirm():
         _refuse(change, "Not confirmed: no migration was applied.")
-    change.outcome = SchemaChange.Outcome.RUNNING
     _save(change)
-    if not report.backup_required:
-        return change
+    if report.backup_required:
+        change.backup_name = _verified_backup(change, names, report, triggered_by)
+        _save(change)
+    return change
+
+
+def _verified_backup(
+    change: SchemaChange, names: list[str], report: RiskReport, triggered_by: str
+) -> str:
+    """The name of a pinned, restore-tested pre_migration backup; on any failure the change is
+    recorded as failed (nothing applied) and the error raised."""
     try:
         backup = backup_create(
             kind=Backup.Kind.PRE_MIGRATION,
@@ -70,21 +123,21 @@ def schema_change_start(
             note=f"pre-migration backup for schema change (risk {report.level.label})",
             triggered_by=triggered_by,
         )
-        change.backup_name = backup.name
         verification = backup_verify(backup=backup, restore_test=True)
         if not verification.ok:
             raise VerificationError(
                 f"The pre-migration backup {backup.name} failed verification: {verification.detail}"
             )
-    except BackupError as err:
+    except (BackupError, OSError, DatabaseError) as err:
         _end(change, SchemaChange.Outcome.FAILED, f"No migration was applied: {err}")
-        raise
-    _save(change)
+        if isinstance(err, BackupError):
+            raise
+        raise DumpError(f"The pre-migration backup failed: {err}") from err
     logger.info("pre-migration backup verified name=%s migrations=%s", backup.name, ",".join(names))
-    return change
+    return backup.name
 
 
-def schema_change_finish(*, change: SchemaChange, error: BaseException | None = None) -> None:
+def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None:
     """Record how the migrations ended: applied, or failed (with what did get applied)."""
     change.applied_after = _applied(change.database)
     if error is None:
@@ -117,7 +170,7 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     """Put the database back as it was before schema change `change_id`: restore its verified
     pre-migration backup (with every restore check and a safety backup first), then re-insert
     the signups that arrived after that backup. The ledger survives and says so."""
-    change = schema_change_get(change_id)
+    change = schema_change_get(change_id=change_id)
     if change.outcome == SchemaChange.Outcome.ROLLED_BACK:
         raise ValidationError(f"Schema change #{change.pk} was already rolled back.")
     if change.outcome in (SchemaChange.Outcome.REFUSED, SchemaChange.Outcome.RUNNING):
@@ -127,8 +180,18 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         )
     if not change.backup_name:
         raise ValidationError(
-            f"Schema change #{change.pk} put no data at risk, so no backup was taken; undo it "
-            "with `manage.py migrate APP PREVIOUS_MIGRATION`."
+            f"Schema change #{change.pk} took no verified backup (no data was at risk, or the "
+            "backup failed and nothing ran); undo it with `manage.py migrate APP MIGRATION`."
+        )
+    if change.applied_after == change.applied_before:
+        raise ValidationError(
+            f"Schema change #{change.pk} applied no migration: there is nothing to roll back."
+        )
+    later = schema_change_later(change=change)
+    if later is not None:
+        raise ValidationError(
+            f"Schema change #{later.pk} ran after #{change.pk}; roll that back first (rolling "
+            f"back #{change.pk} would silently undo it too)."
         )
     restored = backup_restore(name=change.backup_name, triggered_by=triggered_by)
     reinserted, notes = 0, []
@@ -149,7 +212,7 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         f"{reinserted} later signup(s) re-inserted from {restored.safety_backup}"
     )
     detail = "; ".join([detail, *notes])
-    change = schema_change_get(change_id)  # the restore put the ledger back; read it again
+    change = schema_change_get(change_id=change_id)  # the restore put the ledger back
     change.outcome = SchemaChange.Outcome.ROLLED_BACK
     change.rolled_back_at = timezone.now()
     change.rolled_back_by = triggered_by[:150]
@@ -164,15 +227,6 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         schema_matches=matches,
         detail=detail,
     )
-
-
-def schema_change_get(change_id: int) -> SchemaChange:
-    change = SchemaChange.objects.filter(pk=change_id).first()
-    if change is None:
-        raise ValidationError(
-            f"There is no schema change #{change_id}; see the ledger in admin (Schema changes)."
-        )
-    return change
 
 
 def _refusal_message(report: RiskReport) -> str:

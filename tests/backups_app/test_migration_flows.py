@@ -279,7 +279,7 @@ def test_a_terminal_asks_before_destroying_data(lab, monkeypatch):
     ("outcome", "backup_name", "message"),
     [
         ("refused", "", "nothing to roll back"),
-        ("applied", "", "no backup was taken"),
+        ("applied", "", "took no verified backup"),
         ("rolled_back", "backup-x.sql", "already rolled back"),
     ],
 )

@@ -80,6 +80,8 @@ def schema_change(**fields) -> SchemaChange:
         "reason": "phone numbers are no longer collected",
         "allowed_dangerous": True,
         "triggered_by": "ops@deploy",
+        "applied_before": ["waitlist.0006_previous"],
+        "applied_after": ["waitlist.0006_previous", "waitlist.0007_drop_phone"],
         **fields,
     }
     return SchemaChange.objects.create(**values)
@@ -181,6 +183,7 @@ def test_detail_page_shows_the_rollback_command_for_an_applied_change_with_a_bac
         ({"outcome": SchemaChange.Outcome.REFUSED}, "Nothing to roll back"),
         ({"outcome": SchemaChange.Outcome.ROLLED_BACK}, "Already rolled back."),
         ({"backup_name": ""}, "No backup was taken"),
+        ({"applied_after": ["waitlist.0006_previous"]}, "no migration was applied"),
     ],
 )
 def test_detail_page_offers_no_rollback_command_when_it_would_be_refused(

@@ -14,8 +14,8 @@ from django.core.management.commands.migrate import Command as DjangoMigrateComm
 from backups_app.exceptions import BackupError
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.levels import Level
-from backups_app.migration_safety.plan import migration_risk_report
-from backups_app.services.schema_change import schema_change_finish, schema_change_start
+from backups_app.migration_safety.plan import MigrationTargetError, migration_risk_report
+from backups_app.services.schema_change import schema_change_run
 
 
 class Command(DjangoMigrateCommand):
@@ -37,15 +37,15 @@ class Command(DjangoMigrateCommand):
         )
 
     def handle(self, *args, **options):
-        if options["plan"] or options["check_unapplied"] or options["prune"] or options["fake"]:
-            return super().handle(*args, **options)  # these apply no operation
+        if options["plan"] or options["check_unapplied"] or options["prune"]:
+            return super().handle(*args, **options)  # these apply and record nothing
         try:
             report = migration_risk_report(
                 database=options["database"],
                 app_label=options["app_label"],
                 migration_name=options["migration_name"],
             )
-        except ValidationError:
+        except MigrationTargetError:
             return super().handle(*args, **options)  # Django explains a bad app or migration
         if not report.migrations:
             return super().handle(*args, **options)
@@ -59,27 +59,20 @@ class Command(DjangoMigrateCommand):
             )
         ask = options["interactive"] and sys.stdin.isatty()
         try:
-            change = schema_change_start(
+            change, result = schema_change_run(
                 report=report,
+                apply=lambda: super(Command, self).handle(*args, **options),
                 reason=options["reason"],
                 allow_dangerous=options["allow_dangerous"],
+                fake=options["fake"],
                 triggered_by=BackupCommand.who(),
                 confirm=self._confirm if ask else None,
+                announce=self.stdout.write if verbosity >= 1 else None,
             )
         except ValidationError as err:
             raise CommandError("; ".join(err.messages)) from err
         except BackupError as err:
             raise CommandError(str(err)) from err
-        if change.backup_name and verbosity >= 1:
-            self.stdout.write(
-                f"Pre-migration backup {change.backup_name} taken, pinned and restore-tested."
-            )
-        try:
-            result = super().handle(*args, **options)
-        except BaseException as err:
-            schema_change_finish(change=change, error=err)
-            raise
-        schema_change_finish(change=change)
         if change.pk and verbosity >= 1:
             self.stdout.write(f"Recorded as schema change #{change.pk}.")
         return result
