@@ -133,7 +133,8 @@ class _Context:
     def touches(self, model) -> bool:
         """Whether Django's schema operations touch this model's table at all (not for proxy,
         unmanaged or swapped models, nor models routed to another database)."""
-        return router.allow_migrate_model(self.probe.connection.alias, model)
+        alias = self.probe.connection.alias
+        return model._meta.can_migrate(alias) and router.allow_migrate_model(alias, model)
 
     def unreadable(self, what: str) -> Finding:
         return self.finding(Level.MEDIUM, f"the guard cannot find {what} in the migration state")

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db.migrations import Migration
+from django.db.migrations.operations import RunPython, SeparateDatabaseAndState
+
+from backups_app.migration_safety import python_code
 
 MARKER = "reviewed"
 
@@ -45,13 +48,40 @@ def _lines(text: str) -> list[str]:
     return io.StringIO(text, newline="").readlines()
 
 
-def content_hash(text: str) -> str:
-    """SHA-256 of a migration's source with its reviewed marker left out."""
+def content_hash(text: str, *, helpers: list[str] = ()) -> str:
+    """SHA-256 of a migration's source with its reviewed marker left out, and of the source of
+    the RunPython code it imports from elsewhere (`helpers`): editing either voids a review."""
     lines = _lines(text)
     span = _marker_span(text)
     if span is not None:
         del lines[span[0] : span[1]]
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
+    digest = hashlib.sha256("".join(lines).encode())
+    for source in helpers:
+        digest.update(b"\0" + source.encode())
+    return digest.hexdigest()
+
+
+def helper_sources(migration: Migration, path: Path) -> list[str]:
+    """The source of RunPython code (and what it calls) that lives outside the migration file."""
+    found = []
+    for operation in _operations(migration.operations):
+        if isinstance(operation, RunPython):
+            for code in (operation.code, operation.reverse_code):
+                try:
+                    outside = code is not None and Path(inspect.getsourcefile(code)) != path
+                except TypeError:
+                    outside = False
+                if outside:
+                    found += python_code.sources_of(code)
+    return found
+
+
+def _operations(operations):
+    for operation in operations:
+        if isinstance(operation, SeparateDatabaseAndState):
+            yield from _operations(operation.database_operations)
+        else:
+            yield operation
 
 
 def review_of(migration: Migration) -> Review:
@@ -60,11 +90,14 @@ def review_of(migration: Migration) -> Review:
         return Review("none")
     reason = str(marker.get("reason", "")) if isinstance(marker, dict) else ""
     try:
-        text = migration_file(migration).read_text(encoding="utf-8")
+        path = migration_file(migration)
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValidationError):
         return Review("void", reason)
     expected = marker.get("sha256") if isinstance(marker, dict) else None
-    if not reason.strip() or expected != content_hash(text):
+    if not reason.strip() or expected != content_hash(
+        text, helpers=helper_sources(migration, path)
+    ):
         return Review("void", reason)
     return Review("reviewed", reason)
 
@@ -76,7 +109,7 @@ def write_review(migration: Migration, *, reason: str) -> Path:
         raise ValidationError("A review needs a reason: say why the risk is acceptable.")
     path = migration_file(migration)
     text = path.read_text(encoding="utf-8")
-    digest = content_hash(text)
+    digest = content_hash(text, helpers=helper_sources(migration, path))
     lines = _lines(text)
     marker = [
         f"    {MARKER} = {{\n",

@@ -49,17 +49,31 @@ def risk(*args) -> tuple[dict, bool]:
         return json.loads(out.getvalue()), False
 
 
-def test_the_july_incident_is_refused_then_backed_up_and_rolled_back(lab, signups):
-    lab.migration(
-        "0002_recreate_signups",
-        "migrations.RunPython(recreate_signup_table),",
-        functions=DROP_AND_RECREATE,
-    )
+def drop_and_recreate_sql() -> str:
+    """The same in SQL, as the July team would have typed it: DROP TABLE, then CREATE TABLE."""
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        editor.create_model(Signup)
+    statements = ["DROP TABLE waitlist_responses", *editor.collected_sql]
+    return f"migrations.RunSQL({statements!r}),"
+
+
+@pytest.mark.parametrize("written_as", ["RunPython", "RunSQL"])
+def test_the_july_incident_is_refused_then_backed_up_and_rolled_back(lab, signups, written_as):
+    if written_as == "RunPython":
+        lab.migration(
+            "0002_recreate_signups",
+            "migrations.RunPython(recreate_signup_table),",
+            functions=DROP_AND_RECREATE,
+        )
+        explained = "recreate_signup_table uses delete_model"
+    else:
+        lab.migration("0002_recreate_signups", drop_and_recreate_sql())
+        explained = "drops and recreates waitlist_responses: DROP TABLE destroys 3 row(s)"
 
     with pytest.raises(CommandError, match="Refused") as refused:
         migrate("migration_lab")
 
-    assert "recreate_signup_table uses delete_model" in str(refused.value)
+    assert explained in str(refused.value)
     assert Signup.objects.count() == 3
     assert SchemaChange.objects.latest("id").outcome == "refused"
     assert not Backup.objects.filter(kind=Backup.Kind.PRE_MIGRATION).exists()
@@ -298,3 +312,84 @@ def test_rollback_without_a_terminal_needs_yes(backup_dir):
     change = SchemaChange.objects.create(outcome="applied", backup_name="backup-x.sql")
     with pytest.raises(CommandError, match="--yes"):
         call_command("rollback_schema_change", str(change.pk))
+
+
+def test_undoing_a_migration_is_read_too(lab):
+    lab.migration(
+        "0002_seed",
+        "migrations.RunSQL(\"INSERT INTO lab_entry (name) VALUES ('seed')\", "
+        'reverse_sql="DELETE FROM lab_entry"),',
+    )
+    migrate("migration_lab")  # an empty table: nothing at risk
+    lab.insert_rows()
+
+    report, ok = risk("migration_lab", "0001")
+
+    assert not ok
+    assert report["operations"][0]["direction"] == "unapply"
+    assert "DELETE without WHERE" in report["operations"][0]["reason"]
+    with pytest.raises(CommandError, match="Refused"):
+        migrate("migration_lab", "0001")
+    assert lab.count() == len(ROWS) + 1
+
+
+def test_a_reviewed_data_migration_loses_its_review_when_its_helper_changes(lab):
+    lab.insert_rows()
+    helper = lab.folder / "_helpers.py"
+    helper.write_text(
+        "def tidy(apps, schema_editor):\n"
+        "    apps.get_model('migration_lab', 'Entry').objects.filter(code=None).delete()\n"
+    )
+    lab.migration(
+        "0002_tidy",
+        "migrations.RunPython(tidy),",
+        functions=f"from {lab.package}._helpers import tidy\n",
+    )
+    call_command(
+        "review_migration",
+        "migration_lab",
+        "0002",
+        reason="removes test rows",
+        stdout=io.StringIO(),
+    )
+    lab.forget()
+    assert risk("migration_lab")[1]
+
+    helper.write_text(helper.read_text().replace("code=None", "code__isnull=False"))
+    lab.forget()
+
+    report, ok = risk("migration_lab")
+    assert not ok
+    assert report["migrations"][0]["review"] == "void"
+
+
+def test_fake_runs_are_recorded_and_touch_nothing(lab):
+    lab.insert_rows()
+    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+
+    migrate("migration_lab", fake=True)
+
+    assert "nickname" in lab.columns()
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "applied"
+    assert change.reason.startswith("--fake")
+    assert not change.backup_name
+
+
+def test_rollback_refuses_a_change_that_applied_nothing(backup_dir):
+    change = SchemaChange.objects.create(
+        outcome="failed", backup_name="backup-x.sql", applied_before=["a.1"], applied_after=["a.1"]
+    )
+    with pytest.raises(CommandError, match="applied no migration"):
+        call_command("rollback_schema_change", str(change.pk), yes=True)
+
+
+def test_rollback_refuses_while_a_later_change_depends_on_it(backup_dir):
+    first = SchemaChange.objects.create(
+        outcome="applied", backup_name="backup-x.sql", applied_before=[], applied_after=["a.1"]
+    )
+    later = SchemaChange.objects.create(
+        outcome="applied", backup_name="backup-y.sql", applied_before=["a.1"], applied_after=["a.2"]
+    )
+    with pytest.raises(CommandError, match=f"#{later.pk} ran after #{first.pk}"):
+        call_command("rollback_schema_change", str(first.pk), yes=True)

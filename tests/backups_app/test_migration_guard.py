@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups_app.models import Backup, SchemaChange
+from tests.factories import SignupFactory
 from tests.migration_lab.lab import ROWS, lab_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,6 +27,20 @@ def shout_names(apps, schema_editor):
         entry.save()
 """
 
+WIPE_OPERATION = """
+class WipeEntries(migrations.operations.base.Operation):
+    reversible = False
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        schema_editor.execute("DELETE FROM lab_entry")
+
+    def describe(self):
+        return "Wipe the entries"
+"""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -33,6 +48,9 @@ class Case:
     level: str  # the level with the standard rows in the table
     functions: str = ""
     applies_on_sqlite: bool = True  # SQLite has no TRUNCATE and no ALTER COLUMN … TYPE
+    #: Whether the guard can tell which table it touches (RunPython and custom code: no, so
+    #: data anywhere in the database counts).
+    table_bound: bool = True
 
 
 CASES = {
@@ -53,6 +71,17 @@ CASES = {
         'migrations.AddIndex("entry", models.Index(fields=["name"], name="lab_entry_name_ix")),',
         "low",
     ),
+    "check_constraint_nulls_pass": Case(
+        'migrations.AddConstraint("entry", models.CheckConstraint('
+        'condition=Q(score__lte=100), name="lab_entry_score_max")),',
+        "low",
+    ),
+    "proxy_model_deleted": Case(
+        'migrations.CreateModel("EntryProxy", [], options={"proxy": True}, '
+        'bases=("migration_lab.entry",)),\n'
+        'migrations.DeleteModel("EntryProxy"),',
+        "none",
+    ),
     "add_constraint_satisfied": Case(
         'migrations.AddConstraint("entry", models.UniqueConstraint('
         'fields=["name", "code"], name="lab_entry_name_code_uq")),',
@@ -72,7 +101,9 @@ CASES = {
     "remove_constraint": Case(
         'migrations.RemoveConstraint("entry", "lab_entry_score_not_negative"),', "medium"
     ),
-    "run_python_adds": Case("migrations.RunPython(add_rows),", "medium", ADD_ROWS),
+    "run_python_adds": Case(
+        "migrations.RunPython(add_rows),", "medium", ADD_ROWS, table_bound=False
+    ),
     "run_sql_adds": Case(
         "migrations.RunSQL(\"INSERT INTO lab_entry (name) VALUES ('from SQL')\"),", "medium"
     ),
@@ -107,12 +138,35 @@ CASES = {
     "run_sql_update_without_where": Case(
         "migrations.RunSQL(\"UPDATE lab_entry SET name = 'x'\"),", "high"
     ),
-    "run_python_transforms": Case("migrations.RunPython(shout_names),", "high", TRANSFORM_ROWS),
+    "run_python_transforms": Case(
+        "migrations.RunPython(shout_names),", "high", TRANSFORM_ROWS, table_bound=False
+    ),
     "remove_add_pair": Case(
         'migrations.RemoveField("entry", "nickname"),\n'
         'migrations.AddField("entry", "alias", models.CharField(max_length=100, null=True)),',
         "high",
     ),
+    "separate_database_and_state": Case(
+        "migrations.SeparateDatabaseAndState(database_operations=["
+        'migrations.RunSQL("DELETE FROM lab_entry")]),',
+        "high",
+    ),
+    "rename_then_delete": Case(
+        'migrations.AlterModelTable("entry", "lab_moved"),\nmigrations.DeleteModel("Entry"),',
+        "high",
+    ),
+    "sql_rename_then_drop": Case(
+        'migrations.RunSQL("ALTER TABLE lab_entry RENAME TO lab_tmp"),\n'
+        'migrations.RunSQL("DROP TABLE lab_tmp", '
+        'state_operations=[migrations.DeleteModel("Entry")]),',
+        "high",
+    ),
+    "uppercase_drop": Case(
+        'migrations.RunSQL("DROP TABLE LAB_ENTRY", state_operations=['
+        'migrations.DeleteModel("Entry")]),',
+        "high",
+    ),
+    "custom_operation": Case("WipeEntries(),", "high", WIPE_OPERATION, table_bound=False),
     "delete_create_pair": Case(
         'migrations.DeleteModel("Entry"),\n'
         'migrations.CreateModel("Entry", [("id", models.AutoField(primary_key=True)), '
@@ -171,6 +225,26 @@ def test_without_data_nothing_is_at_risk_and_no_backup_is_taken(lab, name):
 
 
 @pytest.mark.parametrize("name", CASES)
+def test_an_empty_table_carries_no_risk_even_with_data_elsewhere(lab, name):
+    case = CASES[name]
+    SignupFactory.create_batch(2)
+    lab.migration("0002_change", case.operations, functions=case.functions)
+
+    report, ok = risk_json("migration_lab")
+
+    assert report["has_data"]
+    if not case.table_bound:  # code that may touch any table: the signups count
+        assert report["risk"] == case.level
+        return
+    assert ok
+    assert report["risk"] in ("none", "low"), report["operations"]
+    if applies_here(case):
+        call_command("migrate", "migration_lab", verbosity=0)
+        assert "0002_change" in lab.applied()
+        assert not pre_migration_backups().exists()
+
+
+@pytest.mark.parametrize("name", CASES)
 def test_with_data_the_level_and_what_migrate_does_match_the_table(lab, name):
     case = CASES[name]
     lab.insert_rows()
@@ -178,7 +252,7 @@ def test_with_data_the_level_and_what_migrate_does_match_the_table(lab, name):
 
     report, ok = risk_json("migration_lab")
 
-    assert report["risk"] == case.level, report["operations"]
+    assert report["risk"] == case.level, [(o["level"], o["reason"]) for o in report["operations"]]
     risky = [op for op in report["operations"] if op["level"] == case.level]
     assert all(op["reason"] for op in risky)
     if case.level in ("medium", "high"):
@@ -194,6 +268,8 @@ def test_with_data_the_level_and_what_migrate_does_match_the_table(lab, name):
         assert lab.count() == len(ROWS)
         assert not pre_migration_backups().exists()
         assert SchemaChange.objects.get(outcome="refused").risk == "high"
+        if applies_here(case):
+            overridden_run_is_backed_up_first(lab)
     elif applies_here(case):
         call_command("migrate", "migration_lab", verbosity=0)
         assert "0002_change" in lab.applied()
@@ -207,3 +283,20 @@ def test_with_data_the_level_and_what_migrate_does_match_the_table(lab, name):
             assert backups[0].row_counts["lab_entry"] == len(ROWS)
             assert change.backup_name == backups[0].name
             assert change.risk == "medium"
+
+
+def overridden_run_is_backed_up_first(lab) -> None:
+    """--allow-dangerous --reason: a verified backup holding every row, then the migration
+    (which may still fail, e.g. a unique constraint the rows break: then nothing is applied)."""
+    try:
+        call_command("migrate", "migration_lab", allow_dangerous=True, reason="tested", verbosity=0)
+    except Exception:
+        assert "0002_change" not in lab.applied()
+        assert lab.count() == len(ROWS)
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome in ("applied", "failed")
+    assert change.allowed_dangerous and change.reason == "tested"
+    backup = pre_migration_backups().get()
+    assert change.backup_name == backup.name
+    assert backup.verification_ok and backup.restore_tested and backup.pinned
+    assert backup.row_counts["lab_entry"] == len(ROWS)
