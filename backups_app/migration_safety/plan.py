@@ -1,9 +1,6 @@
 """Build the migration plan `migrate` would run and classify every operation in it (§7)."""
 
-from django.apps import apps
-from django.core.exceptions import ValidationError
 from django.db import connections
-from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.executor import MigrationExecutor
 
 from backups_app.migration_safety.classify import SAFE, Finding, classify, rows_text
@@ -11,42 +8,9 @@ from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import OperationRisk, PlannedMigration, RiskReport
 from backups_app.migration_safety.review import Review, review_of
+from backups_app.migration_safety.targets import MigrationTargetError, migration_targets
 
-
-class MigrationTargetError(ValidationError):
-    """`migrate`'s app label or migration name does not resolve (Django explains it best)."""
-
-
-def migration_targets(executor: MigrationExecutor, app_label: str | None, name: str | None):
-    """The targets `migrate [app_label] [migration_name]` means, as Django resolves them."""
-    loader = executor.loader
-    if app_label:
-        try:
-            apps.get_app_config(app_label)
-        except LookupError as err:
-            raise MigrationTargetError(str(err)) from err
-        if app_label not in loader.migrated_apps:
-            raise MigrationTargetError(f"App '{app_label}' does not have migrations.")
-    if app_label and name:
-        if name == "zero":
-            return [(app_label, None)]
-        try:
-            migration = loader.get_migration_by_prefix(app_label, name)
-        except AmbiguityError as err:
-            raise MigrationTargetError(
-                f"More than one migration matches '{name}' in app '{app_label}'."
-            ) from err
-        except KeyError as err:
-            raise MigrationTargetError(
-                f"Cannot find a migration matching '{name}' from app '{app_label}'."
-            ) from err
-        target = (app_label, migration.name)
-        if target not in loader.graph.nodes and target in loader.replacements:
-            target = loader.replacements[target].replaces[-1]
-        return [target]
-    if app_label:
-        return [key for key in loader.graph.leaf_nodes() if key[0] == app_label]
-    return loader.graph.leaf_nodes()
+__all__ = ["MigrationTargetError", "migration_risk_report"]
 
 
 def migration_risk_report(
@@ -105,22 +69,42 @@ def migration_risk_report(
 def _findings_forwards(executor, plan, probe):
     if not probe.has_data():
         return _nothing_at_risk(plan)
+    # The state of what is applied, as Django's migrate command builds it.
     state = executor._create_project_state(with_applied_migrations=True)
     found = []
     for migration, _ in plan:
-        for operation in migration.operations:
-            after = state.clone()
-            operation.state_forwards(migration.app_label, after)
+        steps, state = _steps(migration, state)
+        found += _classified(migration, steps, backwards=False, probe=probe)
+    return found
+
+
+def _steps(migration, state):
+    """(operation, state before it, state after it) for each operation, and the final state."""
+    steps = []
+    for operation in migration.operations:
+        after = state.clone()
+        operation.state_forwards(migration.app_label, after)
+        steps.append((operation, state, after))
+        state = after
+    return steps, state
+
+
+def _classified(migration, steps, *, backwards: bool, probe: DataProbe):
+    """Classify each step; undoing a migration runs its operations last to first."""
+    found = []
+    for operation, without, applied in reversed(steps) if backwards else steps:
+        before, after = (applied, without) if backwards else (without, applied)
+        found += [
+            (migration, operation, finding)
             for finding in classify(
                 operation,
                 app_label=migration.app_label,
-                before=state,
+                before=before,
                 after=after,
-                backwards=False,
+                backwards=backwards,
                 probe=probe,
-            ):
-                found.append((migration, operation, finding))
-            state = after
+            )
+        ]
     return found
 
 
@@ -147,23 +131,8 @@ def _findings_backwards(executor, plan, probe):
             migration.mutate_state(state, preserve=False)
     found = []
     for migration, _ in plan:
-        steps = []
-        state = states[migration]
-        for operation in migration.operations:
-            after = state.clone()
-            operation.state_forwards(migration.app_label, after)
-            steps.append((operation, state, after))
-            state = after
-        for operation, without, applied_state in reversed(steps):
-            for finding in classify(
-                operation,
-                app_label=migration.app_label,
-                before=applied_state,
-                after=without,
-                backwards=True,
-                probe=probe,
-            ):
-                found.append((migration, operation, finding))
+        steps, _ = _steps(migration, states[migration])
+        found += _classified(migration, steps, backwards=True, probe=probe)
     return found
 
 

@@ -6,6 +6,7 @@ change it and any other edit (an operation, a RunPython body, a comment) voids t
 
 import ast
 import hashlib
+import importlib
 import inspect
 import io
 import json
@@ -14,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.migrations import Migration
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RunPython, SeparateDatabaseAndState
 
 from backups_app.migration_safety import python_code
+from backups_app.migration_safety.targets import migration_by_prefix
 
 MARKER = "reviewed"
 
@@ -154,3 +158,14 @@ def _class_body_line(text: str) -> int:
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
         return first.end_lineno
     return first.lineno - 1
+
+
+def review_record(*, app_label: str, migration_name: str, reason: str) -> tuple[str, Path, Review]:
+    """Mark the migration `app_label` `migration_name` (a prefix will do) reviewed; return its
+    label, its file, and its review as `migrate` will read it."""
+    loader = MigrationLoader(connections["default"], ignore_no_migrations=True, load=True)
+    migration = migration_by_prefix(loader, app_label, migration_name)
+    path = write_review(migration, reason=reason)
+    module = importlib.reload(sys.modules[type(migration).__module__])
+    written = module.Migration(migration.name, app_label)
+    return f"{app_label}.{migration.name}", path, review_of(written)

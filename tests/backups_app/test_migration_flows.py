@@ -169,7 +169,7 @@ def test_review_needs_a_reason_and_an_existing_migration(lab):
     lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
     with pytest.raises(CommandError, match="reason"):
         call_command("review_migration", "migration_lab", "0002", reason=" ")
-    with pytest.raises(CommandError, match="No migration"):
+    with pytest.raises(CommandError, match="Cannot find a migration"):
         call_command("review_migration", "migration_lab", "0009", reason="fine")
 
 
