@@ -423,8 +423,6 @@ class SchemaChangeAdmin(admin.ModelAdmin):
             return "Already rolled back."
         if change.outcome not in (SchemaChange.Outcome.APPLIED, SchemaChange.Outcome.FAILED):
             return f"Nothing to roll back: the change is {change.get_outcome_display()}."
-        if change.applied_after == change.applied_before:
-            return "Nothing to roll back: no migration was applied."
         if not change.backup_name:
             return format_html(
                 "No backup was taken (no data was at risk); undo it with <code>{}</code>.",

@@ -47,6 +47,10 @@ SAFE = {
     ),
     "rename": "Deploy code that reads both names first; the pre-migration backup covers the rest.",
     "constraint": "Only remove a constraint the code no longer relies on.",
+    "primary_key": (
+        "Keep the existing key; add a unique field instead, or build a new table and copy the "
+        "rows into it in a reviewed data migration."
+    ),
     "sql": (
         "Rewrite it as schema operations Django can reverse, or give every DELETE/UPDATE a WHERE "
         "and copy what a DROP or TRUNCATE would destroy first."
@@ -102,7 +106,12 @@ def _django_kind(operation) -> str:
     "" for an operation Django does not define, which the guard cannot read."""
     for klass in type(operation).__mro__:
         if klass.__module__.startswith("django.") and klass.__name__ in _READERS:
-            return klass.__name__
+            # A subclass that runs its own SQL is not the operation it extends.
+            same = all(
+                getattr(type(operation), method) is getattr(klass, method)
+                for method in ("database_forwards", "database_backwards")
+            )
+            return klass.__name__ if same else ""
     return ""
 
 
@@ -261,6 +270,15 @@ def _add_field(operation, ctx: _Context) -> Finding:
         declared.has_default()
         or getattr(declared, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
     )
+    if field.primary_key:
+        return ctx.finding(
+            Level.HIGH,
+            f"adds primary key {field.column} to {rows_text(rows)} row(s): the current key "
+            "column is replaced",
+            rows=rows,
+            safe_alternative=SAFE["primary_key"],
+            **common,
+        )
     if field.unique and not field.null and rows != 1:
         return ctx.finding(
             Level.HIGH,
@@ -359,6 +377,27 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
                 f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL now",
                 SAFE["not_null"],
                 nulls,
+            )
+        )
+    if new.primary_key != old.primary_key:
+        changes.append(
+            (
+                Level.HIGH if new.primary_key else Level.MEDIUM,
+                f"{'makes' if new.primary_key else 'stops'} {old.column} "
+                f"{'the' if new.primary_key else 'being the'} primary key of {rows_text(rows)} "
+                "row(s): the key column (and what refers to it) is rebuilt",
+                SAFE["primary_key"],
+                rows,
+            )
+        )
+    if old.is_relation and new.is_relation and old.related_model != new.related_model:
+        changes.append(
+            (
+                Level.MEDIUM,
+                f"points {old.column} at another table: its {rows_text(rows)} stored id(s) now "
+                "mean other rows",
+                SAFE["type"],
+                rows,
             )
         )
     if new.unique and not old.unique and not new.primary_key:
@@ -546,6 +585,28 @@ def _index(operation, ctx: _Context) -> Finding:
     return ctx.finding(level, "changes indexes only (no data changes)", table=table, rows=rows)
 
 
+def _order_with_respect_to(operation, ctx: _Context) -> Finding:
+    """order_with_respect_to adds an _order column; setting it back to None drops it."""
+    model = ctx.model(ctx.before, operation.name)
+    target = ctx.model(ctx.after, operation.name)
+    if model is None or target is None:
+        return ctx.unreadable(f"model {operation.name}")
+    table = model._meta.db_table
+    rows = ctx.probe.rows(table)
+    dropping = model._meta.order_with_respect_to and not target._meta.order_with_respect_to
+    if rows == 0 or not ctx.touches(model) or not dropping:
+        level = Level.NONE if rows == 0 else Level.LOW
+        return ctx.finding(level, "adds or keeps the _order column", table=table, rows=rows)
+    return ctx.finding(
+        Level.HIGH,
+        f"drops column _order: the order of {rows_text(rows)} row(s) would be lost",
+        table=table,
+        column="_order",
+        rows=rows,
+        safe_alternative=SAFE["drop"],
+    )
+
+
 def _options(operation, ctx: _Context) -> Finding:
     return ctx.finding(Level.NONE, "changes Django's model options only")
 
@@ -568,6 +629,8 @@ def _run_sql(operation, ctx: _Context) -> Finding:
                 ctx.probe.plan_create_table(table)
         if statement.renamed_to:
             ctx.probe.plan_rename_table(statement.tables[0], statement.renamed_to)
+        if statement.renamed_column and statement.tables:
+            ctx.probe.plan_rename_column(statement.tables[0], *statement.renamed_column)
     worst = max(r[0] for r in rated)
     level, why, statement, rows = next(r for r in rated if r[0] == worst)
     dropped = {t.lower() for s in statements if s.effect == "drop_table" for t in s.tables}
@@ -647,7 +710,8 @@ _READERS = {
     "RemoveIndex": _index,
     "RenameIndex": _index,
     "AlterIndexTogether": _index,
-    "AlterOrderWithRespectTo": _index,
+    "AlterOrderWithRespectTo": _order_with_respect_to,
+    "AlterConstraint": _options,
     "AlterModelOptions": _options,
     "AlterModelManagers": _options,
     "AlterModelTableComment": _options,

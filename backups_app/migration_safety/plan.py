@@ -31,6 +31,7 @@ def migration_risk_report(
             "The plan mixes applying and unapplying migrations; Django refuses it."
         )
     backwards = plan[0][1]
+    report.atomic = connection.features.can_rollback_ddl and all(m.atomic for m, _ in plan)
     for migration, _ in plan:
         report.migrations.append(
             PlannedMigration(

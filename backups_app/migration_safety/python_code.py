@@ -27,6 +27,7 @@ TRANSFORMING = {
     "set",
     "truncate",
     "deferred_sql",
+    "update_conflicts",  # bulk_create(..., update_conflicts=True) overwrites rows
     # schema_editor calls (the July incident was delete_model + create_model)
     "delete_model",
     "remove_field",
@@ -95,6 +96,8 @@ def effect_of(code: Callable | None) -> tuple[str, str]:
         return "none", "no code in this direction"
     if getattr(code, "__qualname__", "") == "RunPython.noop":
         return "none", "RunPython.noop"
+    if hasattr(code, "__wrapped__"):  # the decorator's wrapper runs too, and cannot be read
+        return "unknown", f"{_name(code)} is decorated"
     read = _read(code, seen=set(), sources=[])
     if read is None:
         return "unknown", f"the source of {_name(code)} cannot be read"
@@ -141,28 +144,46 @@ def _read(code: Callable, *, seen: set[str], sources: list[str]):
     named: set[str] = set()
     called: set[str] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.decorator_list:
+            called.add("<decorator>")  # the decorator's code runs too
         if isinstance(node, ast.Attribute):
             named.add(node.attr)
-        if not isinstance(node, ast.Call):
-            continue
-        if isinstance(node.func, ast.Attribute):
-            called.add(node.func.attr)
-            continue
-        if not isinstance(node.func, ast.Name):
-            called.add("<expression>")
-            continue
-        name = node.func.id
-        helper = getattr(module, name, None) if module else None
-        if inspect.isfunction(helper) and helper.__module__ == module.__name__:
-            if _name(helper) not in seen:
+        if isinstance(node, ast.keyword) and node.arg:
+            named.add(node.arg)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            # A function of the module, called or passed on (map(helper, rows)): read it too.
+            helper = getattr(module, node.id, None) if module else None
+            if inspect.isfunction(helper) and _name(helper) not in seen:
+                if helper.__module__ != module.__name__:
+                    called.add(node.id)  # imported from elsewhere: cannot vouch for it
+                    sources += [_source(helper)]
+                    continue
                 inner = _read(helper, seen=seen, sources=sources)
                 if inner is None:
                     return None
                 named |= inner[0]
                 called |= inner[1]
-        elif name not in models:  # building an instance of a historical model is harmless
-            called.add(name)
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Attribute):
+            called.add(node.func.attr)
+        elif not isinstance(node.func, ast.Name):
+            called.add("<expression>")
+        elif not _is_local_function(module, node.func.id) and node.func.id not in models:
+            called.add(node.func.id)  # models from apps.get_model are harmless to build
     return named, called
+
+
+def _is_local_function(module, name: str) -> bool:
+    helper = getattr(module, name, None) if module else None
+    return inspect.isfunction(helper) and helper.__module__ == module.__name__
+
+
+def _source(code: Callable) -> str:
+    try:
+        return inspect.getsource(code)
+    except (OSError, TypeError):
+        return repr(code)
 
 
 def _model_variables(tree: ast.AST) -> set[str]:

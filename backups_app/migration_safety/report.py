@@ -49,6 +49,9 @@ class RiskReport:
     has_data: bool
     migrations: list[PlannedMigration] = field(default_factory=list)
     operations: list[OperationRisk] = field(default_factory=list)
+    #: False when a planned migration runs outside a transaction (Migration.atomic = False, or
+    #: a database that cannot roll back DDL): a failure can leave part of it applied.
+    atomic: bool = True
 
     @property
     def level(self) -> Level:
@@ -82,6 +85,7 @@ class RiskReport:
             "risk": self.level.label,
             "backup_required": self.backup_required,
             "unreviewed_high": len(self.unreviewed_high),
+            "atomic": self.atomic,
             "action": self.action(allow_dangerous=allow_dangerous),
             "migrations": [m.as_dict() for m in self.migrations],
             "operations": [op.as_dict() for op in self.operations],

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.operations import RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 
 from backups_app.migration_safety import python_code
 from backups_app.migration_safety.targets import migration_by_prefix
@@ -65,18 +65,22 @@ def content_hash(text: str, *, helpers: list[str] = ()) -> str:
     return digest.hexdigest()
 
 
-def helper_sources(migration: Migration, path: Path) -> list[str]:
-    """The source of RunPython code (and what it calls) that lives outside the migration file."""
+def helper_sources(migration: Migration) -> list[str]:
+    """What runs besides the file's own text: the SQL each RunSQL will execute (it may be read
+    from another file), the code RunPython reaches in other modules, and custom operations'
+    classes. A review covers these too."""
     found = []
     for operation in _operations(migration.operations):
-        if isinstance(operation, RunPython):
+        if isinstance(operation, RunSQL):
+            found += [repr(operation.sql), repr(operation.reverse_sql)]
+        elif isinstance(operation, RunPython):
             for code in (operation.code, operation.reverse_code):
-                try:
-                    outside = code is not None and Path(inspect.getsourcefile(code)) != path
-                except TypeError:
-                    outside = False
-                if outside:
-                    found += python_code.sources_of(code)
+                found += python_code.sources_of(code)
+        elif not type(operation).__module__.startswith("django."):
+            try:
+                found.append(inspect.getsource(type(operation)))
+            except (OSError, TypeError):
+                found.append(repr(type(operation)))
     return found
 
 
@@ -99,9 +103,7 @@ def review_of(migration: Migration) -> Review:
     except (OSError, ValidationError):
         return Review("void", reason)
     expected = marker.get("sha256") if isinstance(marker, dict) else None
-    if not reason.strip() or expected != content_hash(
-        text, helpers=helper_sources(migration, path)
-    ):
+    if not reason.strip() or expected != content_hash(text, helpers=helper_sources(migration)):
         return Review("void", reason)
     return Review("reviewed", reason)
 
@@ -113,7 +115,7 @@ def write_review(migration: Migration, *, reason: str) -> Path:
         raise ValidationError("A review needs a reason: say why the risk is acceptable.")
     path = migration_file(migration)
     text = path.read_text(encoding="utf-8")
-    digest = content_hash(text, helpers=helper_sources(migration, path))
+    digest = content_hash(text, helpers=helper_sources(migration))
     lines = _lines(text)
     marker = [
         f"    {MARKER} = {{\n",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import sqlparse
 from sqlparse import sql as parsed
 from sqlparse import tokens
+from sqlparse.exceptions import SQLParseError
 
 from backups_app.migration_safety.levels import Level
 
@@ -16,11 +17,13 @@ class Statement:
 
     text: str
     #: What it does: drop_table, drop_column, drop_index, drop_other, truncate, delete, update,
-    #: alter_type, rename, insert, create, alter_other, read, harmless, other (unreadable).
+    #: alter_type, rewrite, rename, insert, upsert, create, alter_other, read, harmless, other
+    #: (unreadable, or running code: treated as destructive).
     effect: str
     tables: list[str] = field(default_factory=list)
     has_where: bool = False
     renamed_to: str = ""  # ALTER TABLE t RENAME TO renamed_to
+    renamed_column: tuple = ()  # ALTER TABLE t RENAME [COLUMN] old TO new
 
 
 def statements_of(sql) -> list[Statement]:
@@ -33,7 +36,12 @@ def statements_of(sql) -> list[Statement]:
     )
     found = []
     for text in texts:
-        for statement in sqlparse.parse(text):
+        try:
+            statements = sqlparse.parse(text)
+        except SQLParseError:  # e.g. more tokens than sqlparse will read
+            found.append(Statement(" ".join(str(text).split())[:200], "other"))
+            continue
+        for statement in statements:
             words = [t for t in statement.flatten() if not t.is_whitespace]
             if not words or all(t.ttype in tokens.Comment for t in words):
                 continue
@@ -48,6 +56,10 @@ READ_FUNCTIONS = {
     "setval", "nextval", "currval", "pg_get_serial_sequence", "count", "max", "min", "coalesce",
     "now", "lower", "upper", "length",
 }  # fmt: skip
+# CREATE … of these runs code later, on other statements' rows.
+RUNS_CODE = {"TRIGGER", "FUNCTION", "PROCEDURE", "RULE"}
+# A WHERE that every row passes is no WHERE at all.
+ALWAYS_TRUE = {"1=1", "true", "1", "(1=1)", "(true)", "'1'='1'"}
 # After ALTER TABLE … DROP, these keep every value.
 DROP_KEEPS_DATA = {"CONSTRAINT", "DEFAULT", "NOT NULL", "NOT", "IDENTITY", "EXPRESSION"}
 
@@ -60,7 +72,9 @@ def _read(statement: parsed.Statement) -> Statement:
     keywords = [t.normalized for t in words if t.is_keyword]
     commands = {t.normalized for t in words if t.ttype in (tokens.Keyword.DML, tokens.Keyword.DDL)}
     kind = statement.get_type()
-    has_where = any(isinstance(t, parsed.Where) for t in statement.tokens)
+    has_where = any(
+        isinstance(t, parsed.Where) and _condition(t) not in ALWAYS_TRUE for t in statement.tokens
+    )
     if kind == "DROP":
         target = keywords[1] if len(keywords) > 1 else ""
         if target == "TABLE":
@@ -69,14 +83,26 @@ def _read(statement: parsed.Statement) -> Statement:
             return Statement(text, "drop_index")
         return Statement(text, "drop_other")
     if kind == "TRUNCATE":
+        if "CASCADE" in keywords:  # empties every table that refers to these too
+            return Statement(text, "truncate")
         return Statement(text, "truncate", _names_after(statement, "TRUNCATE", "TABLE"))
     if kind == "DELETE":
         return Statement(text, "delete", _names_after(statement, "FROM"), has_where)
     if kind == "UPDATE":
         return Statement(text, "update", _names_after(statement, "UPDATE"), has_where)
     if kind == "INSERT":
-        return Statement(text, "insert", _names_after(statement, "INTO"))
-    if kind == "CREATE":
+        tables = _names_after(statement, "INTO")
+        if "REPLACE" in keywords or ("CONFLICT" in keywords and "UPDATE" in commands):
+            return Statement(text, "upsert", tables)
+        values_from = next(
+            (i for i, w in enumerate(words) if w.normalized in ("VALUES", "SELECT")), len(words)
+        )
+        if commands - {"INSERT", "SELECT"} or _calls_unknown_function(words[values_from:]):
+            return Statement(text, "other")
+        return Statement(text, "insert", tables)
+    if kind.startswith("CREATE"):
+        if RUNS_CODE & set(keywords) or commands - {"CREATE", "CREATE OR REPLACE", "SELECT"}:
+            return Statement(text, "other")
         return Statement(text, "create", _names_after(statement, "TABLE"))
     if kind == "ALTER":
         return _read_alter(statement, text, words)
@@ -94,26 +120,37 @@ def _read_alter(statement: parsed.Statement, text: str, words: list) -> Statemen
     tables = _names_after(statement, "TABLE")
     values = [t.normalized for t in words]
     effects = []
+    renamed_to, renamed_column = "", ()
     for index, value in enumerate(values[2:], start=2):  # each action of ALTER TABLE t …, …
         following = values[index + 1] if index + 1 < len(values) else ""
         if value == "DROP" and following not in DROP_KEEPS_DATA:
             effects.append("drop_column")
         elif value == "TYPE":
-            effects.append("alter_type")
+            # USING computes every new value: it can rewrite the column to anything.
+            effects.append("rewrite" if "USING" in values[index:] else "alter_type")
         elif value == "RENAME":
             effects.append("rename")
-    for effect in ("drop_column", "alter_type", "rename"):
+            names = [_bare(w) for w in words[index + 1 :] if not w.is_keyword][:2]
+            if following == "TO" and names:
+                renamed_to = names[0]
+            elif len(names) == 2:  # RENAME [COLUMN] old TO new
+                renamed_column = (names[0], names[1])
+    for effect in ("drop_column", "rewrite", "alter_type", "rename"):
         if effect in effects:
-            renamed = ""
-            if effect == "rename" and "TO" in values and "COLUMN" not in values:
-                renamed = _bare(words[values.index("TO") + 1]) if values[-1] != "TO" else ""
-            return Statement(text, effect, tables, renamed_to=renamed)
+            return Statement(
+                text, effect, tables, renamed_to=renamed_to, renamed_column=renamed_column
+            )
     return Statement(text, "alter_other", tables)
+
+
+def _condition(where: parsed.Where) -> str:
+    return "".join(str(where).split()[1:]).rstrip(";").lower()
 
 
 def _calls_unknown_function(words: list) -> bool:
     return any(
         token.ttype in tokens.Name
+        and token.ttype not in tokens.Name.Builtin
         and following.value == "("
         and token.value.lower() not in READ_FUNCTIONS
         for token, following in itertools.pairwise(words)
@@ -172,6 +209,10 @@ def level_of(statement: Statement, rows: int | None, database_has_data: bool) ->
             return Level.HIGH, f"DELETE without WHERE deletes all {what}"
         case "update" if not statement.has_where:
             return Level.HIGH, f"UPDATE without WHERE rewrites all {what}"
+        case "upsert":
+            return Level.HIGH, f"INSERT that replaces or updates conflicting rows of {what}"
+        case "rewrite":
+            return Level.HIGH, f"ALTER … TYPE … USING computes new values for {what}"
         case "drop_other":
             return Level.HIGH, "DROP of a database object other than a table"
         case "delete" | "update":

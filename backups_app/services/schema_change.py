@@ -145,7 +145,10 @@ def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None
         return
     done = sorted(set(change.applied_after) - set(change.applied_before))
     message = f"{type(error).__name__}: {error}".strip()
-    detail = f"{message} (applied before the failure: {', '.join(done) or 'none'})"
+    detail = f"{message} (applied before the failure: {', '.join(done) or 'none'}"
+    if not change.plan.get("atomic", True):
+        detail += "; a non-atomic migration may have changed data before it failed"
+    detail += ")"
     _end(change, SchemaChange.Outcome.FAILED, detail)
     alert_admins(
         f"Schema change #{change.pk} failed",
@@ -182,10 +185,6 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         raise ValidationError(
             f"Schema change #{change.pk} took no verified backup (no data was at risk, or the "
             "backup failed and nothing ran); undo it with `manage.py migrate APP MIGRATION`."
-        )
-    if change.applied_after == change.applied_before:
-        raise ValidationError(
-            f"Schema change #{change.pk} applied no migration: there is nothing to roll back."
         )
     later = schema_change_later(change=change)
     if later is not None:

@@ -376,12 +376,27 @@ def test_fake_runs_are_recorded_and_touch_nothing(lab):
     assert not change.backup_name
 
 
-def test_rollback_refuses_a_change_that_applied_nothing(backup_dir):
-    change = SchemaChange.objects.create(
-        outcome="failed", backup_name="backup-x.sql", applied_before=["a.1"], applied_after=["a.1"]
+def test_a_non_atomic_migration_failing_midway_can_still_be_rolled_back(lab):
+    lab.insert_rows()
+    lab.migration(
+        "0002_partial",
+        'migrations.RunSQL("DELETE FROM lab_entry WHERE id > 0"),\n'
+        'migrations.RunSQL("UPDATE lab_missing_table SET x = 1 WHERE x = 2"),',
+        atomic=False,
     )
-    with pytest.raises(CommandError, match="applied no migration"):
-        call_command("rollback_schema_change", str(change.pk), yes=True)
+
+    with pytest.raises(Exception, match="lab_missing_table"):
+        migrate("migration_lab")
+
+    assert lab.count() == 0  # the first statement was committed before the second failed
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "failed"
+    assert "non-atomic migration may have changed data" in change.error
+    assert "0002_partial" not in lab.applied()
+
+    call_command("rollback_schema_change", str(change.pk), yes=True, stdout=io.StringIO())
+
+    assert lab.count() == len(ROWS)
 
 
 def test_rollback_refuses_while_a_later_change_depends_on_it(backup_dir):

@@ -27,6 +27,31 @@ def shout_names(apps, schema_editor):
         entry.save()
 """
 
+CLEANING_ADD_FIELD = """
+class AddFieldWithCleanup(migrations.AddField):
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
+        schema_editor.execute("DELETE FROM lab_entry")
+"""
+MAP_HELPER = """
+def _wipe(entry):
+    entry.delete()
+
+
+def wipe_all(apps, schema_editor):
+    Entry = apps.get_model("migration_lab", "Entry")
+    list(map(_wipe, Entry.objects.all()))
+"""
+UPSERT_ROWS = """
+def upsert(apps, schema_editor):
+    Entry = apps.get_model("migration_lab", "Entry")
+    Entry.objects.bulk_create(
+        [Entry(id=1, name="replaced")],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["name"],
+    )
+"""
 WIPE_OPERATION = """
 class WipeEntries(migrations.operations.base.Operation):
     reversible = False
@@ -48,6 +73,7 @@ class Case:
     level: str  # the level with the standard rows in the table
     functions: str = ""
     applies_on_sqlite: bool = True  # SQLite has no TRUNCATE and no ALTER COLUMN … TYPE
+    applies_on_postgresql: bool = True
     #: Whether the guard can tell which table it touches (RunPython and custom code: no, so
     #: data anywhere in the database counts).
     table_bound: bool = True
@@ -167,6 +193,40 @@ CASES = {
         "high",
     ),
     "custom_operation": Case("WipeEntries(),", "high", WIPE_OPERATION, table_bound=False),
+    "subclass_running_its_own_sql": Case(
+        'AddFieldWithCleanup("entry", "extra", models.IntegerField(null=True)),',
+        "high",
+        CLEANING_ADD_FIELD,
+        table_bound=False,
+    ),
+    "run_python_helper_passed_to_map": Case(
+        "migrations.RunPython(wipe_all),", "high", MAP_HELPER, table_bound=False
+    ),
+    "run_python_upsert": Case(
+        "migrations.RunPython(upsert),", "high", UPSERT_ROWS, table_bound=False
+    ),
+    "sql_upsert": Case(
+        "migrations.RunSQL(\"INSERT INTO lab_entry (id, name) VALUES (1, 'x') "
+        "ON CONFLICT (id) DO UPDATE SET name = 'x'\"),",
+        "high",
+    ),
+    "sql_where_always_true": Case(
+        'migrations.RunSQL("DELETE FROM lab_entry WHERE 1 = 1"),', "high"
+    ),
+    "sql_column_swap_then_remove": Case(
+        'migrations.RunSQL("ALTER TABLE lab_entry RENAME COLUMN nickname TO tmp"),\n'
+        'migrations.RunSQL("ALTER TABLE lab_entry RENAME COLUMN code TO nickname"),\n'
+        'migrations.RunSQL("ALTER TABLE lab_entry RENAME COLUMN tmp TO code"),\n'
+        'migrations.RemoveField("entry", "code"),',
+        "high",
+    ),
+    "make_primary_key": Case(
+        'migrations.AlterField("entry", "code", '
+        "models.CharField(max_length=20, primary_key=True)),",
+        "high",
+        applies_on_sqlite=False,
+        applies_on_postgresql=False,
+    ),
     "delete_create_pair": Case(
         'migrations.DeleteModel("Entry"),\n'
         'migrations.CreateModel("Entry", [("id", models.AutoField(primary_key=True)), '
@@ -201,7 +261,9 @@ def lab(tmp_path, backup_dir):
 
 
 def applies_here(case: Case) -> bool:
-    return case.applies_on_sqlite or connection.vendor == "postgresql"
+    if connection.vendor == "postgresql":
+        return case.applies_on_postgresql
+    return case.applies_on_sqlite
 
 
 @pytest.mark.parametrize("name", CASES)

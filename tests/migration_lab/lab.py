@@ -70,7 +70,13 @@ class Lab:
         self.folder = root / package
 
     def migration(
-        self, name: str, operations: str, *, functions: str = "", depends: str = "0001_initial"
+        self,
+        name: str,
+        operations: str,
+        *,
+        functions: str = "",
+        depends: str = "0001_initial",
+        atomic: bool = True,
     ) -> Path:
         """Write migrations/<name>.py with `operations` (the source of the operations list's
         items) and any module-level `functions` (for RunPython) before the class."""
@@ -80,7 +86,9 @@ class Lab:
             + "\n"
             + textwrap.dedent(functions)
             + "\n\nclass Migration(migrations.Migration):\n"
-            + f"    dependencies = [{dependency}]\n\n"
+            + f"    dependencies = [{dependency}]\n"
+            + ("" if atomic else "    atomic = False\n")
+            + "\n"
             + "    operations = [\n"
             + textwrap.indent(textwrap.dedent(operations).strip() + "\n", "        ")
             + "    ]\n"

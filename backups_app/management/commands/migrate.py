@@ -81,5 +81,9 @@ class Command(DjangoMigrateCommand):
         self.stdout.write(
             "These operations can destroy data. A verified backup is taken before they run."
         )
-        answer = input("Type 'apply' to apply them anyway: ").strip()
+        try:
+            answer = input("Type 'apply' to apply them anyway: ").strip()
+        except (EOFError, KeyboardInterrupt):
+            self.stdout.write("")
+            return False
         return answer == "apply"

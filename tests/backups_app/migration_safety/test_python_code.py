@@ -1,5 +1,6 @@
 """Reading RunPython code: adds, transforms, or cannot tell."""
 
+import functools
 import textwrap
 
 from django.db import migrations
@@ -56,6 +57,38 @@ def test_only_adding_code_is_told_apart_from_transformations():
     assert effect_of(recreates)[0] == "transforms"
     assert effect_of(deletes_through_a_variable)[0] == "transforms"
     assert effect_of(only_reads)[0] == "reads"
+
+
+def _wipe_one(entry):
+    entry.delete()
+
+
+def wipes_through_map(apps, schema_editor):
+    list(map(_wipe_one, apps.get_model("lab", "Entry").objects.all()))
+
+
+def upserts(apps, schema_editor):
+    Entry = apps.get_model("lab", "Entry")
+    Entry.objects.bulk_create([Entry(id=1)], update_conflicts=True, unique_fields=["id"])
+
+
+def _logged(function):
+    @functools.wraps(function)
+    def wrapper(apps, schema_editor):
+        return function(apps, schema_editor)
+
+    return wrapper
+
+
+@_logged
+def decorated(apps, schema_editor):
+    apps.get_model("lab", "Entry").objects.create(name="x")
+
+
+def test_helpers_passed_as_values_and_upserts_are_read():
+    assert effect_of(wipes_through_map)[0] == "transforms"
+    assert effect_of(upserts)[0] == "transforms"
+    assert effect_of(decorated)[0] == "unknown"
 
 
 def test_code_the_guard_cannot_vouch_for_counts_as_unknown():

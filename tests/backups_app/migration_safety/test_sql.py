@@ -15,7 +15,7 @@ from backups_app.migration_safety.sql import level_of, statements_of
             ["waitlist_responses", "other"],
             False,
         ),
-        ("truncate table waitlist_responses cascade", "truncate", ["waitlist_responses"], False),
+        ("truncate table waitlist_responses cascade", "truncate", [], False),  # every table
         ("TRUNCATE waitlist_responses", "truncate", ["waitlist_responses"], False),
         ("DELETE FROM waitlist_responses", "delete", ["waitlist_responses"], False),
         ("DELETE FROM waitlist_responses WHERE id < 10", "delete", ["waitlist_responses"], True),
@@ -40,6 +40,14 @@ from backups_app.migration_safety.sql import level_of, statements_of
         ("DO $$ BEGIN DELETE FROM t; END $$", "other", [], False),
         ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", "other", [], False),
         ("COMMENT ON TABLE t IS 'signups'", "harmless", [], False),
+        ("DELETE FROM t WHERE 1 = 1", "delete", ["t"], False),
+        ("INSERT OR REPLACE INTO t VALUES (1)", "upsert", ["t"], False),
+        ("INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2", "upsert", ["t"], False),
+        ("INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", "insert", ["t"], False),
+        ("INSERT INTO t (a) VALUES (now())", "insert", ["t"], False),
+        ("INSERT INTO t (a) SELECT wipe()", "other", [], False),
+        ("CREATE TRIGGER tr AFTER INSERT ON log BEGIN DELETE FROM t; END", "other", [], False),
+        ("ALTER TABLE t ALTER COLUMN a TYPE integer USING NULL", "rewrite", ["t"], False),
     ],
 )
 def test_each_statement_is_read_for_its_effect(text, effect, tables, has_where):
@@ -93,3 +101,16 @@ def test_a_renamed_table_is_followed():
 def test_nothing_is_at_risk_in_a_database_without_data():
     [statement] = statements_of("DROP SCHEMA public CASCADE")
     assert level_of(statement, None, database_has_data=False)[0] == Level.LOW
+
+
+def test_column_renames_are_followed_with_or_without_the_word_column():
+    for text in ("ALTER TABLE t RENAME code TO nick", "ALTER TABLE t RENAME COLUMN code TO nick"):
+        [statement] = statements_of(text)
+        assert (statement.renamed_to, statement.renamed_column) == ("", ("code", "nick"))
+
+
+def test_sql_too_long_to_parse_is_treated_as_unreadable_not_a_crash():
+    huge = "INSERT INTO t VALUES " + ", ".join(["(1)"] * 6000)  # noqa: S608
+    [statement] = statements_of(huge)
+    assert statement.effect == "other"
+    assert level_of(statement, None, database_has_data=True)[0] == Level.HIGH
