@@ -408,3 +408,29 @@ def test_rollback_refuses_while_a_later_change_depends_on_it(backup_dir):
     )
     with pytest.raises(CommandError, match=f"#{later.pk} ran after #{first.pk}"):
         call_command("rollback_schema_change", str(first.pk), yes=True)
+
+
+def test_dropping_order_with_respect_to_is_a_dropped_column(lab):
+    lab.migration(
+        "0002_ordered",
+        'migrations.CreateModel("Group", [("id", models.AutoField(primary_key=True))], '
+        'options={"db_table": "lab_group"}),\n'
+        'migrations.AddField("entry", "group", models.ForeignKey("migration_lab.group", '
+        "null=True, on_delete=models.CASCADE)),\n"
+        'migrations.AlterOrderWithRespectTo("entry", "group"),',
+    )
+    migrate("migration_lab")
+    with connection.cursor() as cursor:
+        for order, (name, *_) in enumerate(ROWS):
+            cursor.execute('INSERT INTO lab_entry (name, "_order") VALUES (%s, %s)', [name, order])
+    lab.migration(
+        "0003_unordered",
+        'migrations.AlterOrderWithRespectTo("entry", None),',
+        depends="0002_ordered",
+    )
+
+    report, ok = risk("migration_lab")
+
+    assert not ok
+    assert report["operations"][0]["column"] == "_order"
+    assert "the order of 3 row(s) would be lost" in report["operations"][0]["reason"]
