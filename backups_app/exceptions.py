@@ -1,5 +1,7 @@
 """The backup app's errors. Commands turn them into CommandError, admin into message_user."""
 
+from django.core.exceptions import ValidationError
+
 
 class BackupError(Exception):
     """Something about a backup, restore or verification went wrong."""
@@ -27,3 +29,8 @@ class BackupBusy(BackupError):
 
 class MigrationRiskRefused(BackupError):
     """A migration was refused because it could destroy data."""
+
+
+class MigrationTargetError(ValidationError):
+    """`migrate`'s app or migration does not resolve, or the migration graph is inconsistent:
+    left to Django's own migrate, which explains it best."""

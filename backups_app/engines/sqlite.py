@@ -129,6 +129,9 @@ class SQLiteEngine(BaseEngine):
                 try:
                     process.stdin.write("\n".join(script).encode())
                     process.stdin.close()
+                except BrokenPipeError:  # the shell ended before reading: its exit says why
+                    with contextlib.suppress(OSError):
+                        process.stdin.close()
                 except BaseException:
                     process.kill()
                     process.wait()

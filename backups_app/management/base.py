@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from backups_app.exceptions import BackupError
 
@@ -24,8 +25,10 @@ class BackupCommand(BaseCommand):
         self.reported = False
         try:
             return super().execute(*args, **options)
-        except (BackupError, ValidationError, OSError) as err:
+        except (BackupError, ValidationError, OSError, DatabaseError) as err:
             message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+            if isinstance(err, DatabaseError):
+                message = f"The database failed or cannot be reached: {err}".strip()
             if self.as_json:
                 self.stdout.write(json.dumps({"ok": False, "error": message}))
             raise CommandError(message) from err

@@ -3,14 +3,13 @@
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from backups_app.exceptions import MigrationTargetError
 from backups_app.migration_safety.classify import SAFE, Finding, classify, rows_text
 from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import OperationRisk, PlannedMigration, RiskReport
 from backups_app.migration_safety.review import Review, review_of
-from backups_app.migration_safety.targets import MigrationTargetError, migration_targets
-
-__all__ = ["MigrationTargetError", "migration_risk_report"]
+from backups_app.migration_safety.targets import migration_targets
 
 
 def migration_risk_report(

@@ -6,7 +6,6 @@ change it and any other edit (an operation, a RunPython body, a comment) voids t
 
 import ast
 import hashlib
-import importlib
 import inspect
 import io
 import json
@@ -15,13 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.db.migrations import Migration
-from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 
 from backups_app.migration_safety import python_code
-from backups_app.migration_safety.targets import migration_by_prefix
 
 MARKER = "reviewed"
 
@@ -38,6 +34,7 @@ class Review:
 
 
 def migration_file(migration: Migration) -> Path:
+    """The .py file a loaded migration was read from."""
     module = sys.modules.get(type(migration).__module__)
     source = inspect.getsourcefile(module) if module else None
     if not source:
@@ -50,6 +47,11 @@ def migration_file(migration: Migration) -> Path:
 def _lines(text: str) -> list[str]:
     """Lines as Python's parser numbers them (str.splitlines would also break at \f, \x1c…)."""
     return io.StringIO(text, newline="").readlines()
+
+
+def _read(path: Path) -> str:
+    with path.open(encoding="utf-8", newline="") as handle:  # line endings as they are
+        return handle.read()
 
 
 def content_hash(text: str, *, helpers: list[str] = ()) -> str:
@@ -93,13 +95,14 @@ def _operations(operations):
 
 
 def review_of(migration: Migration) -> Review:
+    """Whether `migration` carries a review that still matches what it will run."""
     marker = getattr(migration, MARKER, None)
     if not marker:
         return Review("none")
     reason = str(marker.get("reason", "")) if isinstance(marker, dict) else ""
     try:
         path = migration_file(migration)
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
     except (OSError, ValidationError):
         return Review("void", reason)
     expected = marker.get("sha256") if isinstance(marker, dict) else None
@@ -114,21 +117,24 @@ def write_review(migration: Migration, *, reason: str) -> Path:
     if not reason:
         raise ValidationError("A review needs a reason: say why the risk is acceptable.")
     path = migration_file(migration)
-    text = path.read_text(encoding="utf-8")
+    text = _read(path)
     digest = content_hash(text, helpers=helper_sources(migration))
     lines = _lines(text)
+    newline = "\r\n" if "\r\n" in text else "\n"  # keep the file's own line endings
     marker = [
-        f"    {MARKER} = {{\n",
-        f'        "sha256": "{digest}",\n',
-        f'        "reason": {json.dumps(reason)},\n',
-        "    }\n",
+        f"    {MARKER} = {{{newline}",
+        f'        "sha256": "{digest}",{newline}',
+        f'        "reason": {json.dumps(reason)},{newline}',
+        f"    }}{newline}",
     ]
     span = _marker_span(text)
     if span is not None:
         lines[span[0] : span[1]] = marker
     else:
-        lines[_class_body_line(text) : _class_body_line(text)] = marker
-    path.write_text("".join(lines), encoding="utf-8")
+        at = _class_body_line(text)
+        lines[at:at] = marker
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("".join(lines))
     return path
 
 
@@ -146,9 +152,10 @@ def _marker_span(text: str) -> tuple[int, int] | None:
     except (SyntaxError, ValidationError):
         return None
     for node in cls.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == MARKER for t in node.targets
-        ):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == MARKER for t in targets):
             return node.lineno - 1, node.end_lineno
     return None
 
@@ -157,17 +164,11 @@ def _class_body_line(text: str) -> int:
     """0-based line where the Migration class body starts (after any docstring)."""
     cls = _migration_class(ast.parse(text))
     first = cls.body[0]
+    if first.lineno == cls.lineno:
+        raise ValidationError(
+            "The Migration class is written on one line; put its body on lines of its own "
+            "and review it again."
+        )
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
         return first.end_lineno
     return first.lineno - 1
-
-
-def review_record(*, app_label: str, migration_name: str, reason: str) -> tuple[str, Path, Review]:
-    """Mark the migration `app_label` `migration_name` (a prefix will do) reviewed; return its
-    label, its file, and its review as `migrate` will read it."""
-    loader = MigrationLoader(connections["default"], ignore_no_migrations=True, load=True)
-    migration = migration_by_prefix(loader, app_label, migration_name)
-    path = write_review(migration, reason=reason)
-    module = importlib.reload(sys.modules[type(migration).__module__])
-    written = module.Migration(migration.name, app_label)
-    return f"{app_label}.{migration.name}", path, review_of(written)

@@ -1,18 +1,33 @@
 """What `migrate [app_label] [migration_name]` targets, resolved as Django resolves it."""
 
 from django.apps import apps
-from django.core.exceptions import ValidationError
-from django.db.migrations.exceptions import AmbiguityError
+from django.db.migrations.exceptions import AmbiguityError, InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.migration import Migration
+
+from backups_app.exceptions import MigrationTargetError
 
 
-class MigrationTargetError(ValidationError):
-    """`migrate`'s app label or migration name does not resolve (Django explains it best)."""
+def migration_targets(
+    executor: MigrationExecutor, app_label: str | None, name: str | None
+) -> list[tuple[str, str | None]]:
+    """The targets `migrate [app_label] [migration_name]` means, as Django resolves them.
 
-
-def migration_targets(executor: MigrationExecutor, app_label: str | None, name: str | None):
-    """The targets `migrate [app_label] [migration_name]` means, as Django resolves them."""
+    Refuses (MigrationTargetError) what Django's migrate refuses before applying anything: an
+    inconsistent history, conflicting leaf migrations, an unknown app or migration.
+    """
     loader = executor.loader
+    try:
+        loader.check_consistent_history(executor.connection)
+    except InconsistentMigrationHistory as err:
+        raise MigrationTargetError(str(err)) from err
+    conflicts = loader.detect_conflicts()
+    if conflicts:
+        apps_in_conflict = ", ".join(sorted(conflicts))
+        raise MigrationTargetError(
+            f"Conflicting migrations in {apps_in_conflict}; run `manage.py makemigrations --merge`."
+        )
     if app_label:
         try:
             apps.get_app_config(app_label)
@@ -32,7 +47,7 @@ def migration_targets(executor: MigrationExecutor, app_label: str | None, name: 
     return loader.graph.leaf_nodes()
 
 
-def migration_by_prefix(loader, app_label: str, prefix: str):
+def migration_by_prefix(loader: MigrationLoader, app_label: str, prefix: str) -> Migration:
     """The migration of `app_label` whose name starts with `prefix`, as `migrate` finds it."""
     try:
         return loader.get_migration_by_prefix(app_label, prefix)

@@ -131,6 +131,12 @@ def backup_create_locked(
         if isinstance(err, DumpError):
             raise
         raise DumpError(f"Writing the backup failed: {err}") from err
+    except BaseException:  # Ctrl-C, a stop signal: no backup, and the catalogue says so
+        record.status = Backup.Status.FAILED
+        record.finished_at = timezone.now()
+        record.error = "interrupted before the backup was complete"
+        record.save()
+        raise
 
     for field, value in fields_from_manifest(manifest).items():
         setattr(record, field, value)

@@ -1,17 +1,24 @@
 """Guarded schema changes (§7): the ledger, the verified pre-migration backup, and rollback."""
 
+import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from backups_app import files
 from backups_app.alerts import alert_admins, logger
 from backups_app.exceptions import BackupError, DumpError, MigrationRiskRefused, VerificationError
 from backups_app.migration_safety.report import RiskReport
+from backups_app.migration_safety.review import Review, review_of, write_review
+from backups_app.migration_safety.targets import migration_by_prefix
 from backups_app.models import Backup, SchemaChange
 from backups_app.selectors import schema_change_get, schema_change_later
 from backups_app.services.create import backup_create
@@ -133,13 +140,19 @@ def _verified_backup(
         if isinstance(err, BackupError):
             raise
         raise DumpError(f"The pre-migration backup failed: {err}") from err
+    except BaseException:  # Ctrl-C while backing up: nothing applied, and the ledger says so
+        _end(change, SchemaChange.Outcome.FAILED, "Interrupted during the pre-migration backup.")
+        raise
     logger.info("pre-migration backup verified name=%s migrations=%s", backup.name, ",".join(names))
     return backup.name
 
 
 def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None:
     """Record how the migrations ended: applied, or failed (with what did get applied)."""
-    change.applied_after = _applied(change.database)
+    try:
+        change.applied_after = _applied(change.database)
+    except DatabaseError as err:  # the database went away: say so rather than stay "running"
+        logger.error("schema change %s: cannot read the applied migrations: %s", change.pk, err)
     if error is None:
         _end(change, SchemaChange.Outcome.APPLIED, "")
         return
@@ -156,8 +169,56 @@ def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None
     )
 
 
+def schema_change_rollback_check(*, change_id: int) -> SchemaChange:
+    """The change, if `schema_change_rollback` would roll it back; else ValidationError saying
+    why not (asked before a terminal prompt, so nobody confirms a rollback that is refused)."""
+    change = schema_change_get(change_id=change_id)
+    if change.outcome == SchemaChange.Outcome.ROLLED_BACK:
+        raise ValidationError(f"Schema change #{change.pk} was already rolled back.")
+    if change.outcome in (SchemaChange.Outcome.REFUSED, SchemaChange.Outcome.RUNNING):
+        raise ValidationError(
+            f"Schema change #{change.pk} is {change.get_outcome_display()}: there is nothing to "
+            "roll back."
+        )
+    if not change.backup_name:
+        raise ValidationError(
+            f"Schema change #{change.pk} took no verified backup (no data was at risk, or the "
+            "backup failed and nothing ran); undo it with `manage.py migrate APP MIGRATION`."
+        )
+    nothing_ran = change.applied_after == change.applied_before and change.plan.get("atomic", True)
+    if change.outcome == SchemaChange.Outcome.FAILED and nothing_ran:
+        raise ValidationError(
+            f"Schema change #{change.pk} failed inside a transaction and applied nothing: "
+            "there is nothing to roll back."
+        )
+    later = schema_change_later(change=change)
+    if later is not None:
+        raise ValidationError(
+            f"Schema change #{later.pk} ran after #{change.pk}; roll that back first (rolling "
+            f"back #{change.pk} would silently undo it too)."
+        )
+    if SchemaChange._meta.db_table not in _backup_tables(change.backup_name):
+        raise ValidationError(
+            f"{change.backup_name} was taken before the schema-change ledger existed, so "
+            "restoring it would remove the ledger; restore it with `manage.py restore "
+            f"{change.backup_name}` if that is what you want."
+        )
+    return change
+
+
+def _backup_tables(name: str) -> set[str]:
+    try:
+        manifest = files.read_manifest(files.manifest_path_for(files.resolve_dump(name)))
+    except (ValidationError, OSError):
+        return {SchemaChange._meta.db_table}  # the restore's own checks will say what is wrong
+    return set(manifest.get("row_counts") or {})
+
+
 @dataclass
 class RollbackResult:
+    """What a rollback did: the backup restored, the safety backup taken first, the signups
+    re-inserted from it, and whether the applied migrations match those recorded before."""
+
     change_id: int
     backup: str
     safety_backup: str
@@ -173,25 +234,7 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     """Put the database back as it was before schema change `change_id`: restore its verified
     pre-migration backup (with every restore check and a safety backup first), then re-insert
     the signups that arrived after that backup. The ledger survives and says so."""
-    change = schema_change_get(change_id=change_id)
-    if change.outcome == SchemaChange.Outcome.ROLLED_BACK:
-        raise ValidationError(f"Schema change #{change.pk} was already rolled back.")
-    if change.outcome in (SchemaChange.Outcome.REFUSED, SchemaChange.Outcome.RUNNING):
-        raise ValidationError(
-            f"Schema change #{change.pk} is {change.get_outcome_display()}: there is nothing to "
-            "roll back."
-        )
-    if not change.backup_name:
-        raise ValidationError(
-            f"Schema change #{change.pk} took no verified backup (no data was at risk, or the "
-            "backup failed and nothing ran); undo it with `manage.py migrate APP MIGRATION`."
-        )
-    later = schema_change_later(change=change)
-    if later is not None:
-        raise ValidationError(
-            f"Schema change #{later.pk} ran after #{change.pk}; roll that back first (rolling "
-            f"back #{change.pk} would silently undo it too)."
-        )
+    change = schema_change_rollback_check(change_id=change_id)
     restored = backup_restore(name=change.backup_name, triggered_by=triggered_by)
     reinserted, notes = 0, []
     try:
@@ -259,10 +302,15 @@ def _end(change: SchemaChange, outcome: str, error: str) -> None:
 def _save(change: SchemaChange) -> None:
     """The first migrate creates the ledger table itself: save only once it is there."""
     connection = connections["default"]
-    with connection.cursor() as cursor:
-        tables = connection.introspection.table_names(cursor)
-    if SchemaChange._meta.db_table in tables:
-        change.save()
+    try:
+        with connection.cursor() as cursor:
+            tables = connection.introspection.table_names(cursor)
+        if SchemaChange._meta.db_table in tables:
+            change.save()
+    except DatabaseError as err:
+        logger.error("schema change %s (%s) not recorded: %s", change.pk, change.outcome, err)
+        if change.outcome == SchemaChange.Outcome.RUNNING:
+            raise  # never run migrations the ledger cannot record
 
 
 def _applied(database: str) -> list[str]:
@@ -270,3 +318,17 @@ def _applied(database: str) -> list[str]:
     if not recorder.has_table():
         return []
     return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
+
+
+def migration_review_record(
+    *, app_label: str, migration_name: str, reason: str
+) -> tuple[str, Path, Review]:
+    """Mark a migration reviewed (`migration_name` may be a prefix): write the marker into its
+    file and return its label, the file, and the review as `migrate` will read it. Raises
+    ValidationError for an unknown migration, a blank reason, or a file it cannot mark."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)  # the files alone, no database
+    migration = migration_by_prefix(loader, app_label, migration_name)
+    path = write_review(migration, reason=reason)
+    module = importlib.reload(sys.modules[type(migration).__module__])
+    written = module.Migration(migration.name, app_label)
+    return f"{app_label}.{migration.name}", path, review_of(written)

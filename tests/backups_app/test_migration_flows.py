@@ -106,7 +106,7 @@ def test_the_july_incident_is_refused_then_backed_up_and_rolled_back(lab, signup
     assert change.outcome == "rolled_back"
     assert change.rolled_back_at is not None
     assert "1 later signup(s) re-inserted" in change.rollback_detail
-    assert SchemaChange.objects.filter(outcome="refused").exists()  # the ledger survived
+    assert SchemaChange.objects.filter(outcome="refused").exists()
 
 
 def test_allow_dangerous_without_a_reason_applies_nothing(lab):
@@ -237,11 +237,14 @@ def test_unapplying_a_migration_that_created_a_table_with_rows_is_refused(lab):
 
 
 def test_an_empty_database_migrates_back_and_forth_without_backups(backup_dir):
+    before = SchemaChange.objects.count()  # creating the test database is a guarded run too
+
     migrate("waitlist", "zero")
     migrate("waitlist")
 
     assert not Backup.objects.exists()
-    assert list(SchemaChange.objects.values_list("risk", "backup_name")) == [("none", "")] * 2
+    runs = SchemaChange.objects.order_by("id")[before:]
+    assert [(c.risk, c.backup_name, c.outcome) for c in runs] == [("none", "", "applied")] * 2
 
 
 def test_a_failed_pre_migration_backup_applies_nothing(lab, settings, tmp_path):
@@ -434,3 +437,68 @@ def test_dropping_order_with_respect_to_is_a_dropped_column(lab):
     assert not ok
     assert report["operations"][0]["column"] == "_order"
     assert "the order of 3 row(s) would be lost" in report["operations"][0]["reason"]
+
+
+def test_the_ledger_outlives_the_restore_of_a_rollback(lab):
+    lab.insert_rows()
+    lab.migration("0002_rename", 'migrations.RenameField("entry", "nickname", "alias"),')
+    migrate("migration_lab")
+    change = SchemaChange.objects.latest("id")
+    # Written after the backup was taken: the restore alone would lose it.
+    after_backup = SchemaChange.objects.create(outcome="refused", reason="written later")
+
+    call_command("rollback_schema_change", str(change.pk), yes=True, stdout=io.StringIO())
+
+    assert SchemaChange.objects.get(pk=after_backup.pk).reason == "written later"
+    assert SchemaChange.objects.get(pk=change.pk).outcome == "rolled_back"
+    following = SchemaChange.objects.create(outcome="refused")  # the id sequence moved on too
+    assert following.pk > after_backup.pk
+
+
+def test_rollback_refuses_a_change_that_failed_inside_a_transaction(backup_dir):
+    change = SchemaChange.objects.create(
+        outcome="failed",
+        backup_name="backup-x.sql",
+        applied_before=["a.1"],
+        applied_after=["a.1"],
+        plan={"atomic": True},
+    )
+    with pytest.raises(CommandError, match="applied nothing"):
+        call_command("rollback_schema_change", str(change.pk), yes=True)
+
+
+def test_conflicting_migrations_are_left_to_django_before_any_backup(lab):
+    lab.insert_rows()
+    lab.migration("0002_one", 'migrations.RenameField("entry", "nickname", "alias"),')
+    lab.migration("0002_two", 'migrations.RenameField("entry", "code", "reference"),')
+    before = SchemaChange.objects.count()
+
+    with pytest.raises(CommandError, match="Conflicting migrations"):
+        migrate("migration_lab")
+    with pytest.raises(CommandError, match="Conflicting migrations"):
+        call_command("migration_risk", "migration_lab")
+
+    assert not Backup.objects.exists()
+    assert SchemaChange.objects.count() == before
+
+
+def test_migration_risk_names_an_unknown_database_clearly(backup_dir):
+    with pytest.raises(CommandError, match="invalid choice: 'nope'"):
+        call_command("migration_risk", "--database", "nope")
+
+
+@pytest.mark.postgresql_only
+def test_a_backup_that_fails_its_restore_test_applies_nothing(lab, settings, tmp_path):
+    lab.insert_rows()
+    lab.migration("0002_rename", 'migrations.RenameField("entry", "nickname", "alias"),')
+    settings.BACKUP_PSQL = str(
+        write_script(tmp_path / "psql", "echo 'could not restore' >&2\nexit 2\n")
+    )
+
+    with pytest.raises(CommandError, match="failed verification"):
+        migrate("migration_lab")
+
+    assert "nickname" in lab.columns()
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "failed"
+    assert change.backup_name == ""  # an unverified backup is never offered for rollback

@@ -11,10 +11,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 
-from backups_app.exceptions import BackupError
+from backups_app.exceptions import BackupError, MigrationTargetError
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.levels import Level
-from backups_app.migration_safety.plan import MigrationTargetError, migration_risk_report
+from backups_app.migration_safety.plan import migration_risk_report
 from backups_app.services.schema_change import schema_change_run
 
 

@@ -4,6 +4,7 @@ Exits non-zero when unreviewed high-risk operations are pending (for CI pipeline
 """
 
 from django.core.management.base import CommandError
+from django.db import connections
 
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.plan import migration_risk_report
@@ -19,7 +20,9 @@ class Command(BackupCommand):
         super().add_arguments(parser)
         parser.add_argument("app_label", nargs="?", help="Only this app's migrations.")
         parser.add_argument("migration_name", nargs="?", help="Up (or back) to this migration.")
-        parser.add_argument("--database", default="default")
+        parser.add_argument(
+            "--database", default="default", choices=tuple(connections), help="Which database."
+        )
 
     def handle(self, *args, **options) -> None:
         report = migration_risk_report(

@@ -3,8 +3,10 @@
 Writes `reviewed = {"sha256": …, "reason": …}` into the migration; editing the file voids it.
 """
 
+from django.core.management.base import CommandError
+
 from backups_app.management.base import BackupCommand
-from backups_app.migration_safety.review import review_record
+from backups_app.services.schema_change import migration_review_record
 
 
 class Command(BackupCommand):
@@ -20,14 +22,18 @@ class Command(BackupCommand):
         parser.add_argument("--reason", required=True, help="Why its risk is acceptable.")
 
     def handle(self, *args, **options) -> None:
-        label, path, review = review_record(
+        label, path, review = migration_review_record(
             app_label=options["app_label"],
             migration_name=options["migration_name"],
             reason=options["reason"],
         )
+        if not review.valid:
+            raise CommandError(
+                f"The marker written into {path} does not read back as a valid review; "
+                "check the file by hand."
+            )
         self.emit(
             {"migration": label, "file": str(path), "review": review.status},
             f"Marked {label} reviewed in {path}.\n"
             "Commit it with the migration; editing the migration voids the review.",
-            ok=review.valid,
         )

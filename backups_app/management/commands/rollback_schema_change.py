@@ -5,8 +5,10 @@ import sys
 from django.core.management.base import CommandError
 
 from backups_app.management.base import BackupCommand
-from backups_app.selectors import schema_change_get
-from backups_app.services.schema_change import schema_change_rollback
+from backups_app.services.schema_change import (
+    schema_change_rollback,
+    schema_change_rollback_check,
+)
 
 
 class Command(BackupCommand):
@@ -32,7 +34,7 @@ class Command(BackupCommand):
         )
 
     def _confirm(self, change_id: int) -> None:
-        change = schema_change_get(change_id=change_id)
+        change = schema_change_rollback_check(change_id=change_id)  # refuse before asking
         if not sys.stdin.isatty():
             raise CommandError(
                 "Refusing to roll back without confirmation: there is no terminal to ask on. "
