@@ -502,3 +502,15 @@ def test_a_backup_that_fails_its_restore_test_applies_nothing(lab, settings, tmp
     change = SchemaChange.objects.latest("id")
     assert change.outcome == "failed"
     assert change.backup_name == ""  # an unverified backup is never offered for rollback
+
+
+def test_djangos_own_data_migrations_are_backed_up_not_refused(backup_dir, signups):
+    call_command("migrate", "auth", "0010", verbosity=0, allow_dangerous=True, reason="test")
+
+    report, ok = risk("auth")
+
+    assert ok  # auth.0011 runs Python on a database with data, but Django reviewed it
+    assert report["migrations"][0]["review"] == "reviewed"
+    assert report["migrations"][0]["review_reason"] == "shipped with Django"
+    migrate("auth")
+    assert SchemaChange.objects.latest("id").outcome == "applied"
