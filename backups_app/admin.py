@@ -33,6 +33,7 @@ from backups_app.services import (
     backup_verify,
 )
 from backups_app.services.catalogue import manifest_update
+from backups_app.services.schema_change import schema_change_rollback_check
 from waitlist.models import Signup
 
 
@@ -325,7 +326,7 @@ class SchemaChangeAdmin(admin.ModelAdmin):
         (None, {"fields": ["outcome", "risk", "database", "started_at", "finished_at"]}),
         ("Plan", {"fields": ["migrations", "plan_table"]}),
         ("Why it ran", {"fields": ["reason", "allowed_dangerous", "triggered_by"]}),
-        ("Result", {"fields": ["error", "applied_before", "applied_after"]}),
+        ("Result", {"fields": ["error", "applied_by_run"]}),
         (
             "Backup and rollback",
             {
@@ -338,11 +339,15 @@ class SchemaChangeAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Risk report as stored", {"classes": ["collapse"], "fields": ["plan"]}),
+        (
+            "Schema state and risk report as stored",
+            {"classes": ["collapse"], "fields": ["applied_before", "applied_after", "plan"]},
+        ),
     ]
     readonly_fields = [
         *(f.name for f in SchemaChange._meta.fields),
         "plan_table",
+        "applied_by_run",
         "backup",
         "rollback_command",
     ]
@@ -403,31 +408,30 @@ class SchemaChangeAdmin(admin.ModelAdmin):
             return format_html("{}<p>No operations were planned.</p>", summary)
         rows = format_html_join(
             "\n",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{} ({})<br>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}<br><em>safer:</em> {}</td></tr>",
             (_operation_cells(op) for op in operations),
         )
         return format_html(
-            "{}<table><thead><tr><th>level</th><th>migration</th><th>direction</th>"
-            "<th>operation</th><th>table.column</th><th>rows affected</th><th>reason</th>"
-            "<th>safe alternative</th></tr></thead><tbody>{}</tbody></table>",
+            '{}<table style="width: 100%"><thead><tr><th>level</th><th>operation</th>'
+            "<th>table.column</th><th>rows affected</th><th>reason and safe alternative</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
             summary,
             rows,
         )
 
+    @admin.display(description="applied by this run")
+    def applied_by_run(self, change: SchemaChange) -> str:
+        done = sorted(set(change.applied_after or []) - set(change.applied_before or []))
+        return ", ".join(done) or "—"
+
     @admin.display(description="roll back with")
     def rollback_command(self, change: SchemaChange) -> str:
-        # Mirrors what schema_change_rollback accepts, so the page never offers a command that
-        # would be refused.
-        if change.outcome == SchemaChange.Outcome.ROLLED_BACK:
-            return "Already rolled back."
-        if change.outcome not in (SchemaChange.Outcome.APPLIED, SchemaChange.Outcome.FAILED):
-            return f"Nothing to roll back: the change is {change.get_outcome_display()}."
-        if not change.backup_name:
-            return format_html(
-                "No backup was taken (no data was at risk); undo it with <code>{}</code>.",
-                "manage.py migrate APP PREVIOUS_MIGRATION",
-            )
+        # The rollback's own checks decide, so the page never offers a command it would refuse.
+        try:
+            schema_change_rollback_check(change_id=change.pk)
+        except ValidationError as err:
+            return "; ".join(err.messages)
         return format_html("<code>manage.py rollback_schema_change {}</code>", change.pk)
 
 

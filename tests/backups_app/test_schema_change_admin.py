@@ -157,12 +157,13 @@ def test_detail_page_shows_the_plan_as_an_operations_table(admin_client):
 
     assert "<th>rows affected</th>" in html
     assert (
-        "<tr><td>HIGH</td><td>waitlist.0007_drop_phone</td><td>apply</td>"
-        "<td>Remove field phone from signup</td><td>waitlist_signup.phone</td><td>1234</td>"
-        "<td>drops a column that holds data</td>"
-        "<td>stop writing the column first, drop it a release later</td></tr>"
+        "<tr><td>HIGH</td><td>waitlist.0007_drop_phone (apply)<br>"
+        "Remove field phone from signup</td><td>waitlist_signup.phone</td><td>1234</td>"
+        "<td>drops a column that holds data<br><em>safer:</em> "
+        "stop writing the column first, drop it a release later</td></tr>"
     ) in html
-    assert "<td>waitlist_signup</td><td>?</td><td>adds an index</td><td>—</td>" in html
+    assert "<td>waitlist_signup</td><td>?</td><td>adds an index<br><em>safer:</em> —</td>" in html
+    assert "waitlist.0007_drop_phone</div>" in html or "waitlist.0007_drop_phone" in html
     assert "phone numbers are no longer collected" in html
     assert "ops@deploy" in html
 
@@ -180,9 +181,13 @@ def test_detail_page_shows_the_rollback_command_for_an_applied_change_with_a_bac
 @pytest.mark.parametrize(
     ("fields", "explanation"),
     [
-        ({"outcome": SchemaChange.Outcome.REFUSED}, "Nothing to roll back"),
-        ({"outcome": SchemaChange.Outcome.ROLLED_BACK}, "Already rolled back."),
-        ({"backup_name": ""}, "No backup was taken"),
+        ({"outcome": SchemaChange.Outcome.REFUSED}, "there is nothing to roll back"),
+        ({"outcome": SchemaChange.Outcome.ROLLED_BACK}, "was already rolled back"),
+        ({"backup_name": ""}, "took no verified backup"),
+        (
+            {"outcome": SchemaChange.Outcome.FAILED, "applied_after": ["waitlist.0006_previous"]},
+            "applied nothing",
+        ),
     ],
 )
 def test_detail_page_offers_no_rollback_command_when_it_would_be_refused(
@@ -215,7 +220,7 @@ def test_reasons_and_plan_from_migration_files_are_escaped(admin_client):
     assert PAYLOAD not in listing
     assert PAYLOAD not in detail
     assert escaped in listing
-    assert f"<td>{escaped}</td><td>{escaped}</td></tr>" in detail  # reason, safe alternative
+    assert f"<td>{escaped}<br><em>safer:</em> {escaped}</td></tr>" in detail
 
 
 def test_ledger_cannot_be_added_to_changed_or_deleted_even_by_a_superuser(admin_client):
