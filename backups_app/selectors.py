@@ -75,8 +75,9 @@ def schema_change_get(*, change_id: int) -> SchemaChange:
     return change
 
 
-def schema_change_later(*, change: SchemaChange) -> SchemaChange | None:
-    """The newest change after `change` that applied migrations and was not rolled back."""
+def schema_change_later_undone(*, change: SchemaChange) -> list[SchemaChange]:
+    """The changes after `change` that applied migrations and were not rolled back, newest
+    first: rolling `change` back undoes them too."""
     later = (
         SchemaChange.objects.filter(
             started_at__gt=change.started_at,
@@ -85,4 +86,4 @@ def schema_change_later(*, change: SchemaChange) -> SchemaChange | None:
         .exclude(pk=change.pk)
         .order_by("-started_at")
     )
-    return next((c for c in later if c.applied_after != c.applied_before), None)
+    return [c for c in later if c.applied_after != c.applied_before]

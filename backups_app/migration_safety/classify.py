@@ -11,6 +11,9 @@ from backups_app.migration_safety import python_code, sql
 from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.levels import Level
 
+# Columns whose empty string holds nothing worth keeping.
+TEXT_FIELDS = {"CharField", "TextField", "EmailField", "SlugField", "URLField"}
+
 # Undoing an operation does the opposite one to the database.
 REVERSED = {
     "CreateModel": "DeleteModel",
@@ -235,11 +238,13 @@ def _remove_field(operation, ctx: _Context) -> Finding:
     rows = ctx.probe.rows(table)
     if rows == 0:
         return ctx.finding(Level.NONE, "drops a column of an empty table", rows=0, **common)
-    values = ctx.probe.non_null(table, field.column)
+    text = field.get_internal_type() in TEXT_FIELDS
+    values = ctx.probe.non_null(table, field.column, text=text)
     if values == 0:
         return ctx.finding(
             Level.LOW,
-            f"drops column {field.column}, which is NULL in all {rows} row(s)",
+            f"drops column {field.column}, which is {'empty' if text else 'NULL'} in all "
+            f"{rows} row(s)",
             rows=0,
             **common,
         )

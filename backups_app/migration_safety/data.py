@@ -97,8 +97,11 @@ class DataProbe:
             )
         return self._has_data
 
-    def non_null(self, table: str, column: str) -> int | None:
-        return self._count(table, f"{self._q(self._column(table, column))} IS NOT NULL")
+    def non_null(self, table: str, column: str, *, text: bool = False) -> int | None:
+        """Rows with a value in `column` (for text: a value other than '')."""
+        name = self._q(self._column(table, column))
+        condition = f"{name} IS NOT NULL" + (f" AND {name} <> ''" if text else "")
+        return self._count(table, condition)
 
     def nulls(self, table: str, column: str) -> int | None:
         return self._count(table, f"{self._q(self._column(table, column))} IS NULL")

@@ -67,7 +67,13 @@ class RiskReport:
 
     @property
     def review_reasons(self) -> list[str]:
-        return [f"{m.name}: {m.review.reason}" for m in self.migrations if m.review.valid]
+        """The reviews that let high-risk operations run (what the ledger records as why)."""
+        high = {op.migration for op in self.operations if op.level == Level.HIGH}
+        return [
+            f"{m.name}: {m.review.reason}"
+            for m in self.migrations
+            if m.review.valid and m.name in high
+        ]
 
     def action(self, *, allow_dangerous: bool = False) -> str:
         """What `migrate` does with this plan: nothing, apply, backup_then_apply or refuse."""
@@ -100,12 +106,13 @@ class RiskReport:
             f"{'holds data' if self.has_data else 'no data yet'}): risk {self.level.label.upper()}"
         ]
         quiet = [op for op in self.operations if op.level == Level.NONE]
+        reviews = {m.name: m.review.reason for m in self.migrations}
         for op in self.operations:
             if op.level == Level.NONE:
                 continue
             where = ".".join(part for part in (op.table, op.column) if part) or "-"
             rows = "?" if op.rows is None else str(op.rows)
-            flag = " [reviewed]" if op.reviewed else ""
+            flag = f" [reviewed: {reviews.get(op.migration, '')}]" if op.reviewed else ""
             level = op.level.label.upper()
             lines.append(f"  {level:6} {op.migration} ({op.direction}): {op.operation}{flag}")
             lines.append(f"         table {where}, rows affected {rows}: {op.reason}")

@@ -206,9 +206,9 @@ def level_of(statement: Statement, rows: int | None, database_has_data: bool) ->
         case "truncate":
             return Level.HIGH, f"TRUNCATE deletes {what}"
         case "delete" if not statement.has_where:
-            return Level.HIGH, f"DELETE without WHERE deletes all {what}"
+            return Level.HIGH, f"DELETE without a WHERE that limits it deletes all {what}"
         case "update" if not statement.has_where:
-            return Level.HIGH, f"UPDATE without WHERE rewrites all {what}"
+            return Level.HIGH, f"UPDATE without a WHERE that limits it rewrites all {what}"
         case "upsert":
             return Level.HIGH, f"INSERT that replaces or updates conflicting rows of {what}"
         case "rewrite":

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.management.color import no_style
-from django.db import IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -53,36 +53,47 @@ def backup_diff(*, name: str) -> MergeResult:
     return result
 
 
-def backup_merge(*, name: str, triggered_by: str = "") -> MergeResult:
+def backup_merge(*, name: str, triggered_by: str = "", safety_backup: bool = True) -> MergeResult:
     """Re-insert the signups in backup `name` that are missing from the live table.
 
-    Takes a pinned pre_restore backup first. Original ids and timestamps are kept where the id
-    is free. Each batch commits on its own, so a failure keeps what was already put back.
+    Takes a pinned pre_restore backup first (a caller that has just taken one may say
+    `safety_backup=False`). Original ids and timestamps are kept where the id is free. Only the
+    columns the live table has are written, so signups from a newer schema fit an older one.
+    Each batch commits on its own, so a failure keeps what was already put back.
     """
     engine = get_engine()
     dump, _ = checked_backup(name, engine)
     result = MergeResult(name=dump.name)
     with engine.lock(timeout=conf.lock_timeout_seconds()):
-        safety = safety_backup_locked(
-            engine,
-            reason=f"before signups from {dump.name} were re-inserted",
-            triggered_by=triggered_by,
-        )
-        result.safety_backup = safety.name
+        if safety_backup:
+            safety = safety_backup_locked(
+                engine,
+                reason=f"before signups from {dump.name} were re-inserted",
+                triggered_by=triggered_by,
+            )
+            result.safety_backup = safety.name
+        live_columns = _live_columns(engine.alias)
         with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
             for batch in _missing_batches(scratch):
                 result.missing += len(batch)
                 _add_sample(result, batch)
-                result.inserted += _insert(batch)
+                result.inserted += _insert(batch, live_columns)
         _reset_sequence(engine.alias)
     logger.info(
         "merge restore name=%s inserted=%d safety_backup=%s by=%s",
         dump.name,
         result.inserted,
-        safety.name,
+        result.safety_backup or "-",
         triggered_by or "-",
     )
     return result
+
+
+def _live_columns(alias: str) -> set[str]:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        description = connection.introspection.get_table_description(cursor, Signup._meta.db_table)
+    return {column.name for column in description}
 
 
 def _missing_batches(scratch: ScratchDatabase):
@@ -105,7 +116,9 @@ def _missing_batches(scratch: ScratchDatabase):
             yield missing
 
 
-def _insert(records: list[dict[str, Any]]) -> int:
+def _insert(records: list[dict[str, Any]], live_columns: set[str]) -> int:
+    if not {f.column for f in Signup._meta.concrete_fields} <= live_columns:
+        return _insert_columns(records, live_columns)
     taken = set(
         Signup.objects.filter(pk__in=[r["id"] for r in records if r.get("id")]).values_list(
             "pk", flat=True
@@ -131,6 +144,34 @@ def _insert(records: list[dict[str, Any]]) -> int:
             except IntegrityError:
                 continue
         return inserted
+
+
+def _insert_columns(records: list[dict[str, Any]], live_columns: set[str]) -> int:
+    """Insert into a live table whose columns differ from the model's (after a rollback to an
+    older schema): only the columns it has, one savepoint per signup."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    quote = connection.ops.quote_name
+    fields = [f for f in Signup._meta.concrete_fields if f.column in live_columns]
+    inserted = 0
+    for record in records:
+        signup = _signup_from(record)
+        if Signup.objects.filter(pk=signup.pk).exists():
+            signup.pk = None  # the id was reused since: keep the signup, give it a new id
+        row = [
+            f for f in fields if f.column in record and not (f.primary_key and signup.pk is None)
+        ]
+        values = [f.get_db_prep_save(getattr(signup, f.attname), connection) for f in row]
+        sql = (
+            f"INSERT INTO {quote(Signup._meta.db_table)} "  # noqa: S608 - quoted names only
+            f"({', '.join(quote(f.column) for f in row)}) VALUES ({', '.join(['%s'] * len(row))})"
+        )
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, values)
+            inserted += 1
+        except IntegrityError:
+            continue  # signed up again since, under the same email
+    return inserted
 
 
 def _signup_from(record: dict[str, Any]) -> Signup:

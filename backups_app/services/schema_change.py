@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
@@ -17,10 +18,10 @@ from backups_app import files
 from backups_app.alerts import alert_admins, logger
 from backups_app.exceptions import BackupError, DumpError, MigrationRiskRefused, VerificationError
 from backups_app.migration_safety.report import RiskReport
-from backups_app.migration_safety.review import Review, review_of, write_review
+from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
 from backups_app.migration_safety.targets import migration_by_prefix
 from backups_app.models import Backup, SchemaChange
-from backups_app.selectors import schema_change_get, schema_change_later
+from backups_app.selectors import schema_change_get, schema_change_later_undone
 from backups_app.services.create import backup_create
 from backups_app.services.merge import backup_merge
 from backups_app.services.restore import backup_restore
@@ -98,6 +99,7 @@ def _start(
         applied_before=_applied(report.database),
     )
     if fake:
+        change.plan = {**change.plan, "action": "fake"}
         _save(change)
         return change
     if report.action(allow_dangerous=allow_dangerous) == "refuse":
@@ -191,11 +193,14 @@ def schema_change_rollback_check(*, change_id: int) -> SchemaChange:
             f"Schema change #{change.pk} failed inside a transaction and applied nothing: "
             "there is nothing to roll back."
         )
-    later = schema_change_later(change=change)
+    risky_later = [
+        c for c in schema_change_later_undone(change=change) if c.risk not in ("none", "low")
+    ]
+    later = risky_later[0] if risky_later else None
     if later is not None:
         raise ValidationError(
-            f"Schema change #{later.pk} ran after #{change.pk}; roll that back first (rolling "
-            f"back #{change.pk} would silently undo it too)."
+            f"Schema change #{later.pk} (risk {later.risk}) ran after #{change.pk}; roll that "
+            f"back first (rolling back #{change.pk} would silently undo it too)."
         )
     if SchemaChange._meta.db_table not in _backup_tables(change.backup_name):
         raise ValidationError(
@@ -223,6 +228,7 @@ class RollbackResult:
     backup: str
     safety_backup: str
     reinserted_signups: int
+    later_signups: int
     schema_matches: bool
     detail: str
 
@@ -235,15 +241,22 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     pre-migration backup (with every restore check and a safety backup first), then re-insert
     the signups that arrived after that backup. The ledger survives and says so."""
     change = schema_change_rollback_check(change_id=change_id)
+    undone_later = schema_change_later_undone(change=change)
     restored = backup_restore(name=change.backup_name, triggered_by=triggered_by)
-    reinserted, notes = 0, []
+    reinserted, missing, notes = 0, 0, []
     try:
-        merged = backup_merge(name=restored.safety_backup, triggered_by=triggered_by)
-        reinserted = merged.inserted
-    except (BackupError, ValidationError) as err:
+        # The safety backup was taken a moment ago by the restore: no second one.
+        merged = backup_merge(
+            name=restored.safety_backup, triggered_by=triggered_by, safety_backup=False
+        )
+        reinserted, missing = merged.inserted, merged.missing
+    except (BackupError, ValidationError, DatabaseError) as err:
+        notes.append(f"LATER SIGNUPS NOT RE-INSERTED ({err})")
+    if reinserted < missing or notes:
         notes.append(
-            f"signups that arrived after the backup could not be re-inserted ({err}); they are "
-            f"in {restored.safety_backup}"
+            f"{missing - reinserted if missing else 'the'} later signup(s) are in the pinned "
+            f"backup {restored.safety_backup}: once the code matches this schema, run "
+            f"`manage.py restore {restored.safety_backup} --merge`"
         )
     now_applied = _applied(change.database)
     matches = now_applied == sorted(change.applied_before)
@@ -251,9 +264,18 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         notes.append("the applied migrations differ from those recorded before the change")
     detail = (
         f"restored {change.backup_name} (the data before the change is back); "
-        f"{reinserted} later signup(s) re-inserted from {restored.safety_backup}"
+        f"{reinserted} of {missing} later signup(s) re-inserted from {restored.safety_backup}"
     )
+    if undone_later:
+        notes.append(f"also undid schema change(s) {', '.join(f'#{c.pk}' for c in undone_later)}")
     detail = "; ".join([detail, *notes])
+    for later in undone_later:
+        SchemaChange.objects.filter(pk=later.pk).update(
+            outcome=SchemaChange.Outcome.ROLLED_BACK,
+            rolled_back_at=timezone.now(),
+            rolled_back_by=triggered_by[:150],
+            rollback_detail=f"undone by the rollback of schema change #{change_id}",
+        )
     change = schema_change_get(change_id=change_id)  # the restore put the ledger back
     change.outcome = SchemaChange.Outcome.ROLLED_BACK
     change.rolled_back_at = timezone.now()
@@ -266,6 +288,7 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         backup=change.backup_name,
         safety_backup=restored.safety_backup,
         reinserted_signups=reinserted,
+        later_signups=missing,
         schema_matches=matches,
         detail=detail,
     )
@@ -278,9 +301,10 @@ def _refusal_message(report: RiskReport) -> str:
         lines.append(f"  {op.migration}: {op.operation}{rows}: {op.reason}")
         if op.safe_alternative:
             lines.append(f"    safer: {op.safe_alternative}")
+    app_label, name = report.unreviewed_high[0].migration.split(".", 1)
     lines.append(
         'To go ahead anyway, run again with --allow-dangerous --reason "…" (a verified backup is '
-        "taken first), or mark the migration reviewed: manage.py review_migration APP MIGRATION "
+        f"taken first), or record a review: manage.py review_migration {app_label} {name} "
         '--reason "…".'
     )
     return "\n".join(lines)
@@ -289,7 +313,9 @@ def _refusal_message(report: RiskReport) -> str:
 def _refuse(change: SchemaChange, message: str) -> None:
     _end(change, SchemaChange.Outcome.REFUSED, message)
     logger.warning("migration refused: %s", message.splitlines()[0])
-    raise MigrationRiskRefused(message)
+    refusal = MigrationRiskRefused(message)
+    refusal.change_id = change.pk
+    raise refusal
 
 
 def _end(change: SchemaChange, outcome: str, error: str) -> None:
@@ -326,8 +352,19 @@ def migration_review_record(
     """Mark a migration reviewed (`migration_name` may be a prefix): write the marker into its
     file and return its label, the file, and the review as `migrate` will read it. Raises
     ValidationError for an unknown migration, a blank reason, or a file it cannot mark."""
+    try:
+        apps.get_app_config(app_label)
+    except LookupError as err:
+        raise ValidationError(str(err)) from err
     loader = MigrationLoader(None, ignore_no_migrations=True)  # the files alone, no database
     migration = migration_by_prefix(loader, app_label, migration_name)
+    source = migration_file(migration)
+    installed = {"site-packages", "dist-packages"} & set(source.parts)
+    if installed or type(migration).__module__.startswith("django."):
+        raise ValidationError(
+            f"{app_label}.{migration.name} belongs to an installed package ({source}); only this "
+            "project's own migrations are reviewed here (Django's count as reviewed already)."
+        )
     path = write_review(migration, reason=reason)
     module = importlib.reload(sys.modules[type(migration).__module__])
     written = module.Migration(migration.name, app_label)

@@ -71,7 +71,7 @@ def test_the_july_incident_is_refused_then_backed_up_and_rolled_back(lab, signup
         explained = "drops and recreates waitlist_responses: DROP TABLE destroys 3 row(s)"
 
     with pytest.raises(CommandError, match="Refused") as refused:
-        migrate("migration_lab")
+        migrate("migration_lab", verbosity=0)  # no report printed: the error says it all
 
     assert explained in str(refused.value)
     assert Signup.objects.count() == 3
@@ -232,7 +232,7 @@ def test_unapplying_a_migration_that_created_a_table_with_rows_is_refused(lab):
     assert not ok
     assert report["operations"][0]["direction"] == "unapply"
     with pytest.raises(CommandError, match="drops table lab_entry and its 3 row"):
-        migrate("migration_lab", "zero")
+        migrate("migration_lab", "zero", verbosity=0)
     assert lab.count() == len(ROWS)
 
 
@@ -330,7 +330,7 @@ def test_undoing_a_migration_is_read_too(lab):
 
     assert not ok
     assert report["operations"][0]["direction"] == "unapply"
-    assert "DELETE without WHERE" in report["operations"][0]["reason"]
+    assert "DELETE without a WHERE" in report["operations"][0]["reason"]
     with pytest.raises(CommandError, match="Refused"):
         migrate("migration_lab", "0001")
     assert lab.count() == len(ROWS) + 1
@@ -407,9 +407,13 @@ def test_rollback_refuses_while_a_later_change_depends_on_it(backup_dir):
         outcome="applied", backup_name="backup-x.sql", applied_before=[], applied_after=["a.1"]
     )
     later = SchemaChange.objects.create(
-        outcome="applied", backup_name="backup-y.sql", applied_before=["a.1"], applied_after=["a.2"]
+        outcome="applied",
+        risk="medium",
+        backup_name="backup-y.sql",
+        applied_before=["a.1"],
+        applied_after=["a.2"],
     )
-    with pytest.raises(CommandError, match=f"#{later.pk} ran after #{first.pk}"):
+    with pytest.raises(CommandError, match=f"#{later.pk} \\(risk medium\\) ran after #{first.pk}"):
         call_command("rollback_schema_change", str(first.pk), yes=True)
 
 
@@ -514,3 +518,87 @@ def test_djangos_own_data_migrations_are_backed_up_not_refused(backup_dir, signu
     assert report["migrations"][0]["review_reason"] == "shipped with Django"
     migrate("auth")
     assert SchemaChange.objects.latest("id").outcome == "applied"
+
+
+def test_rollback_to_an_older_schema_still_puts_later_signups_back(lab, signups):
+    # Before the change the signup table has no city column; the change adds it (as new code
+    # adding a field would), and a signup arrives with it.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE waitlist_responses DROP COLUMN city")
+    try:
+        lab.migration(
+            "0002_add_city",
+            'migrations.RunSQL("ALTER TABLE waitlist_responses ADD COLUMN city varchar(100) '
+            "NOT NULL DEFAULT ''\"),",
+        )
+        migrate("migration_lab")
+        change = SchemaChange.objects.latest("id")
+        assert change.backup_name
+        late = SignupFactory(email="late@example.com", city="Lagos")
+
+        call_command("rollback_schema_change", str(change.pk), yes=True, stdout=io.StringIO())
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT email FROM waitlist_responses")
+            emails = {row[0] for row in cursor.fetchall()}
+        assert emails == {s.email for s in signups} | {late.email}
+        assert "1 of 1 later signup(s) re-inserted" in (
+            SchemaChange.objects.get(pk=change.pk).rollback_detail
+        )
+    finally:
+        with connection.cursor() as cursor:
+            columns = {
+                c.name
+                for c in connection.introspection.get_table_description(
+                    cursor, "waitlist_responses"
+                )
+            }
+            if "city" not in columns:
+                cursor.execute(
+                    "ALTER TABLE waitlist_responses ADD COLUMN city varchar(100) NOT NULL "
+                    "DEFAULT ''"
+                )
+
+
+def test_later_changes_that_risked_nothing_are_undone_with_the_rollback(lab):
+    lab.insert_rows()
+    lab.migration("0002_rename", 'migrations.RenameField("entry", "nickname", "alias"),')
+    migrate("migration_lab")
+    first = SchemaChange.objects.latest("id")
+    lab.migration(
+        "0003_extra",
+        'migrations.AddField("entry", "extra", models.IntegerField(null=True)),',
+        depends="0002_rename",
+    )
+    migrate("migration_lab")
+    second = SchemaChange.objects.latest("id")
+    assert second.risk == "low" and not second.backup_name
+
+    call_command("rollback_schema_change", str(first.pk), yes=True, stdout=io.StringIO())
+
+    assert "nickname" in lab.columns() and "extra" not in lab.columns()
+    assert SchemaChange.objects.get(pk=second.pk).outcome == "rolled_back"
+    assert f"also undid schema change(s) #{second.pk}" in (
+        SchemaChange.objects.get(pk=first.pk).rollback_detail
+    )
+
+
+def test_installed_packages_migrations_are_not_reviewed_here(backup_dir):
+    with pytest.raises(CommandError, match="installed package"):
+        call_command("review_migration", "auth", "0011", reason="fine")
+    with pytest.raises(CommandError, match="No installed app with label 'waitlst'"):
+        call_command("review_migration", "waitlst", "0002", reason="fine")
+
+
+def test_a_refusal_points_to_the_report_the_ledger_entry_and_the_review_command(lab):
+    lab.insert_rows()
+    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+
+    with pytest.raises(CommandError) as refused:
+        migrate("migration_lab")
+
+    message = str(refused.value)
+    change = SchemaChange.objects.latest("id")
+    assert message.startswith("Refused: 1 high-risk operation(s) listed above; nothing applied.")
+    assert "manage.py review_migration migration_lab 0002_drop" in message
+    assert message.endswith(f"Recorded as schema change #{change.pk}.")

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 
-from backups_app.exceptions import BackupError, MigrationTargetError
+from backups_app.exceptions import BackupError, MigrationRiskRefused, MigrationTargetError
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.plan import migration_risk_report
@@ -71,6 +71,16 @@ class Command(DjangoMigrateCommand):
             )
         except ValidationError as err:
             raise CommandError("; ".join(err.messages)) from err
+        except MigrationRiskRefused as err:
+            lines = str(err).splitlines()
+            if len(lines) > 2 and verbosity >= 1:  # the report above has the details already
+                lines = [
+                    lines[0].replace(", nothing applied", " listed above; nothing applied"),
+                    lines[-1],
+                ]
+            if getattr(err, "change_id", None):
+                lines.append(f"Recorded as schema change #{err.change_id}.")
+            raise CommandError("\n".join(lines)) from err
         except BackupError as err:
             raise CommandError(str(err)) from err
         if change.pk and verbosity >= 1:
