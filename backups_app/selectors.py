@@ -87,3 +87,8 @@ def schema_change_later_undone(*, change: SchemaChange) -> list[SchemaChange]:
         .order_by("-started_at")
     )
     return [c for c in later if c.applied_after != c.applied_before]
+
+
+def schema_change_list(*, limit: int = 50) -> list[SchemaChange]:
+    """The newest entries of the schema-change ledger, newest first."""
+    return list(SchemaChange.objects.order_by("-started_at", "-id")[:limit])

@@ -602,3 +602,24 @@ def test_a_refusal_points_to_the_report_the_ledger_entry_and_the_review_command(
     assert message.startswith("Refused: 1 high-risk operation(s) listed above; nothing applied.")
     assert "manage.py review_migration migration_lab 0002_drop" in message
     assert message.endswith(f"Recorded as schema change #{change.pk}.")
+
+
+def test_schemachanges_lists_the_ledger_for_the_command_line(lab):
+    lab.insert_rows()
+    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
+    with pytest.raises(CommandError):
+        migrate("migration_lab")
+    migrate("migration_lab", allow_dangerous=True, reason="nicknames archived")
+    applied = SchemaChange.objects.latest("id")
+
+    out = io.StringIO()
+    call_command("schemachanges", "--limit", "2", stdout=out)
+    text = out.getvalue()
+    document = io.StringIO()
+    call_command("schemachanges", "--limit", "2", json=True, stdout=document)
+
+    assert text.splitlines()[1].split()[0] == str(applied.pk)  # newest first
+    assert applied.backup_name in text and "why: nicknames archived" in text
+    assert "refused" in text
+    listed = json.loads(document.getvalue())["schema_changes"]
+    assert [c["outcome"] for c in listed] == ["applied", "refused"]
