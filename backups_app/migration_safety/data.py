@@ -49,9 +49,6 @@ class DataProbe:
             return self._planned_tables[key]
         return self._tables.get(key)
 
-    def exists(self, name: str) -> bool:
-        return self.live_table(name) is not None
-
     def is_new(self, name: str) -> bool:
         """Whether the plan itself creates this table (so it starts empty)."""
         key = name.lower()
