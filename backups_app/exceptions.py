@@ -30,6 +30,13 @@ class BackupBusy(BackupError):
 class MigrationRiskRefused(BackupError):
     """A migration was refused because it could destroy data."""
 
+    def __init__(self, message: str, *, brief: str = "", change_id: int | None = None) -> None:
+        super().__init__(message)
+        #: The message without the per-operation details, for a caller that printed the report.
+        self.brief = brief or message
+        #: The ledger entry that records the refusal (None before the ledger table exists).
+        self.change_id = change_id
+
 
 class MigrationTargetError(ValidationError):
     """`migrate`'s app or migration does not resolve, or the migration graph is inconsistent:

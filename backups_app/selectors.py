@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
 
 from backups_app import files
 from backups_app.models import Backup, SchemaChange
@@ -92,3 +94,18 @@ def schema_change_later_undone(*, change: SchemaChange) -> list[SchemaChange]:
 def schema_change_list(*, limit: int = 50) -> list[SchemaChange]:
     """The newest entries of the schema-change ledger, newest first."""
     return list(SchemaChange.objects.order_by("-started_at", "-id")[:limit])
+
+
+def applied_migrations(*, alias: str = "default") -> list[str]:
+    """The migrations the database records as applied ("app.name"), sorted; [] before any."""
+    recorder = MigrationRecorder(connections[alias])
+    if not recorder.has_table():
+        return []
+    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
+
+
+def schema_change_ledger_exists(*, alias: str = "default") -> bool:
+    """Whether the ledger's table exists yet (the first migrate creates it midway)."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        return SchemaChange._meta.db_table in connection.introspection.table_names(cursor)

@@ -148,6 +148,11 @@ class _Context:
         alias = self.probe.connection.alias
         return model._meta.can_migrate(alias) and router.allow_migrate_model(alias, model)
 
+    def table_rows(self, model) -> tuple[str, int | None]:
+        """The model's table and its rows (0 for a table Django's operations leave alone)."""
+        table = model._meta.db_table
+        return table, (self.probe.rows(table) if self.touches(model) else 0)
+
     def unreadable(self, what: str) -> Finding:
         return self.finding(Level.MEDIUM, f"the guard cannot find {what} in the migration state")
 
@@ -478,9 +483,8 @@ def _add_constraint(operation, ctx: _Context) -> Finding:
         constraint = next((c for c in constraints if c.name == operation.name), None)
     if model is None or constraint is None:
         return ctx.unreadable(f"the constraint on {operation.model_name}")
-    table = model._meta.db_table
-    rows = ctx.probe.rows(table)
-    if rows == 0 or not ctx.touches(model):
+    table, rows = ctx.table_rows(model)
+    if rows == 0:
         return ctx.finding(
             Level.NONE, f"adds {constraint.name} to an empty table", table=table, rows=0
         )
@@ -531,9 +535,8 @@ def _remove_constraint(operation, ctx: _Context) -> Finding:
     name = getattr(operation, "name", None) or operation.constraint.name
     if model is None:
         return ctx.unreadable(f"model {operation.model_name}")
-    table = model._meta.db_table
-    rows = ctx.probe.rows(table)
-    if rows == 0 or not ctx.touches(model):
+    table, rows = ctx.table_rows(model)
+    if rows == 0:
         return ctx.finding(Level.NONE, f"removes {name} from an empty table", table=table, rows=0)
     return ctx.finding(
         Level.MEDIUM,
@@ -549,9 +552,8 @@ def _alter_together(operation, ctx: _Context) -> Finding:
     target = ctx.model(ctx.after, operation.name)
     if model is None or target is None:
         return ctx.unreadable(f"model {operation.name}")
-    table = model._meta.db_table
-    rows = ctx.probe.rows(table)
-    if rows == 0 or not ctx.touches(model):
+    table, rows = ctx.table_rows(model)
+    if rows == 0:
         return ctx.finding(
             Level.NONE, "changes unique_together of an empty table", table=table, rows=0
         )
@@ -584,8 +586,7 @@ def _alter_together(operation, ctx: _Context) -> Finding:
 def _index(operation, ctx: _Context) -> Finding:
     name = getattr(operation, "model_name", None) or getattr(operation, "name", "")
     model = ctx.model(ctx.before, name)
-    table = model._meta.db_table if model else ""
-    rows = ctx.probe.rows(table) if table else 0
+    table, rows = ctx.table_rows(model) if model else ("", 0)
     level = Level.NONE if rows == 0 else Level.LOW
     return ctx.finding(level, "changes indexes only (no data changes)", table=table, rows=rows)
 
@@ -596,10 +597,9 @@ def _order_with_respect_to(operation, ctx: _Context) -> Finding:
     target = ctx.model(ctx.after, operation.name)
     if model is None or target is None:
         return ctx.unreadable(f"model {operation.name}")
-    table = model._meta.db_table
-    rows = ctx.probe.rows(table)
+    table, rows = ctx.table_rows(model)
     dropping = model._meta.order_with_respect_to and not target._meta.order_with_respect_to
-    if rows == 0 or not ctx.touches(model) or not dropping:
+    if rows == 0 or not dropping:
         level = Level.NONE if rows == 0 else Level.LOW
         return ctx.finding(level, "adds or keeps the _order column", table=table, rows=rows)
     return ctx.finding(

@@ -21,10 +21,11 @@ def migration_risk_report(
     executor = MigrationExecutor(connection)
     targets = migration_targets(executor, app_label, migration_name)
     plan = executor.migration_plan(targets)
-    probe = DataProbe(connection)
-    report = RiskReport(database=database, vendor=connection.vendor, has_data=probe.has_data())
+    report = RiskReport(database=database, vendor=connection.vendor)
     if not plan:
-        return report
+        return report  # nothing to apply: no reason to read the data
+    probe = DataProbe(connection)
+    report.has_data = probe.has_data()
     if len({backwards for _, backwards in plan}) > 1:
         raise MigrationTargetError(
             "The plan mixes applying and unapplying migrations; Django refuses it."
@@ -40,35 +41,28 @@ def migration_risk_report(
             )
         )
     reviews = {m.name: m.review for m in report.migrations}
-    findings = (
-        _findings_backwards(executor, plan, probe)
-        if backwards
-        else _findings_forwards(executor, plan, probe)
-    )
+    if not report.has_data:
+        findings = _nothing_at_risk(plan)
+    elif backwards:
+        findings = _findings_backwards(executor, plan, probe)
+    else:
+        findings = _findings_forwards(executor, plan, probe)
+    _flag_accidental_renames([finding for _, _, finding in findings])
     for migration, operation, finding in findings:
         label = f"{migration.app_label}.{migration.name}"
         report.operations.append(
-            OperationRisk(
+            OperationRisk.of(
+                finding,
                 migration=label,
                 direction="unapply" if backwards else "apply",
                 operation=("Undo: " if backwards else "") + operation.describe(),
-                kind=finding.kind,
-                level=finding.level,
-                reason=finding.reason,
-                table=finding.table,
-                column=finding.column,
-                rows=finding.rows,
-                safe_alternative=finding.safe_alternative,
                 reviewed=reviews.get(label, Review("none")).valid,
             )
         )
-    _flag_accidental_renames(report.operations, [f for _, _, f in findings])
     return report
 
 
 def _findings_forwards(executor, plan, probe):
-    if not probe.has_data():
-        return _nothing_at_risk(plan)
     # The state of what is applied, as Django's migrate command builds it.
     state = executor._create_project_state(with_applied_migrations=True)
     found = []
@@ -109,8 +103,6 @@ def _classified(migration, steps, *, backwards: bool, probe: DataProbe):
 
 
 def _findings_backwards(executor, plan, probe):
-    if not probe.has_data():
-        return _nothing_at_risk(plan)
     # As Django's executor does: the project state before each migration being unapplied.
     full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
     to_undo = {migration for migration, _ in plan}
@@ -152,7 +144,7 @@ def _nothing_at_risk(plan):
     ]
 
 
-def _flag_accidental_renames(operations: list[OperationRisk], findings: list[Finding]) -> None:
+def _flag_accidental_renames(findings: list[Finding]) -> None:
     """RemoveField + AddField on one model, or DeleteModel + CreateModel of one table, in one
     plan: what an accidental rename (or the July incident's drop and recreate) looks like."""
     pairs = [
@@ -161,7 +153,7 @@ def _flag_accidental_renames(operations: list[OperationRisk], findings: list[Fin
     ]
     for removal_kind, addition_kind, key, safe in pairs:
         used: set[int] = set()
-        for i, removal in enumerate(findings):
+        for removal in findings:
             if removal.kind != removal_kind or removal.level < Level.HIGH:
                 continue
             for j, addition in enumerate(findings):
@@ -181,10 +173,10 @@ def _flag_accidental_renames(operations: list[OperationRisk], findings: list[Fin
                         f"drops and recreates {removal.table}: its {rows_text(removal.rows)} "
                         "row(s) would be lost (what happened in the July 2025 incident)"
                     )
-                for index in (i, j):
-                    operations[index].level = Level.HIGH
-                    operations[index].reason = why
-                    operations[index].safe_alternative = SAFE[safe]
-                    operations[index].rows = removal.rows
-                    operations[index].table = removal.table
+                for finding in (addition, removal):
+                    finding.level = Level.HIGH
+                    finding.reason = why
+                    finding.safe_alternative = SAFE[safe]
+                    finding.rows = removal.rows
+                    finding.table = removal.table
                 break

@@ -1,6 +1,6 @@
 """The risk report of a migration plan: what `migrate` prints and `migration_risk` returns."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from backups_app.migration_safety.levels import Level
@@ -20,6 +20,13 @@ class OperationRisk:
     rows: int | None = None
     safe_alternative: str = ""
     reviewed: bool = False
+
+    @classmethod
+    def of(cls, finding, **where) -> "OperationRisk":
+        """The report line for a classify.Finding, placed by `where` (migration, direction,
+        operation, reviewed)."""
+        shared = {f.name: getattr(finding, f.name) for f in fields(cls) if hasattr(finding, f.name)}
+        return cls(**{**shared, **where})
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -46,7 +53,8 @@ class PlannedMigration:
 class RiskReport:
     database: str
     vendor: str
-    has_data: bool
+    #: Whether any table holds data; None when nothing is planned (the data was not read).
+    has_data: bool | None = None
     migrations: list[PlannedMigration] = field(default_factory=list)
     operations: list[OperationRisk] = field(default_factory=list)
     #: False when a planned migration runs outside a transaction (Migration.atomic = False, or

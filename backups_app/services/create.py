@@ -10,7 +10,6 @@ from typing import IO, Any
 
 import django
 from django.db import connections
-from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -20,6 +19,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
 from backups_app.exceptions import BackupError, DumpError
 from backups_app.models import Backup, PendingBackupRequest
+from backups_app.selectors import applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
 from waitlist.models import Signup
 
@@ -83,7 +83,7 @@ def backup_create_locked(
     )
     clock = time.monotonic()
     try:
-        migrations = _applied_migrations(engine)
+        migrations = applied_migrations(alias=engine.alias)
         with files.atomic_file(backup_dir / name) as handle:
             if compression == "gzip":
                 sink = _GzipSink(handle)
@@ -164,13 +164,6 @@ def _unique_start(moment: datetime.datetime, compression: str) -> datetime.datet
     ):
         moment += datetime.timedelta(milliseconds=1)
     return moment
-
-
-def _applied_migrations(engine: BaseEngine) -> list[str]:
-    recorder = MigrationRecorder(connections[engine.alias])
-    if not recorder.has_table():
-        return []
-    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
 
 
 def _snapshot_queries(engine: BaseEngine) -> dict[str, str]:

@@ -117,8 +117,6 @@ def _missing_batches(scratch: ScratchDatabase):
 
 
 def _insert(records: list[dict[str, Any]], live_columns: set[str]) -> int:
-    if not {f.column for f in Signup._meta.concrete_fields} <= live_columns:
-        return _insert_columns(records, live_columns)
     taken = set(
         Signup.objects.filter(pk__in=[r["id"] for r in records if r.get("id")]).values_list(
             "pk", flat=True
@@ -130,6 +128,8 @@ def _insert(records: list[dict[str, Any]], live_columns: set[str]) -> int:
         if signup.pk in taken:
             signup.pk = None  # the id was reused since: keep the signup, give it a new id
         signups.setdefault(signup.email, signup)
+    if not {f.column for f in Signup._meta.concrete_fields} <= live_columns:
+        return _insert_columns(list(signups.values()), live_columns)
     try:
         with transaction.atomic():
             return len(Signup.objects.bulk_create(signups.values()))
@@ -146,20 +146,15 @@ def _insert(records: list[dict[str, Any]], live_columns: set[str]) -> int:
         return inserted
 
 
-def _insert_columns(records: list[dict[str, Any]], live_columns: set[str]) -> int:
+def _insert_columns(signups: list[Signup], live_columns: set[str]) -> int:
     """Insert into a live table whose columns differ from the model's (after a rollback to an
     older schema): only the columns it has, one savepoint per signup."""
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     fields = [f for f in Signup._meta.concrete_fields if f.column in live_columns]
     inserted = 0
-    for record in records:
-        signup = _signup_from(record)
-        if Signup.objects.filter(pk=signup.pk).exists():
-            signup.pk = None  # the id was reused since: keep the signup, give it a new id
-        row = [
-            f for f in fields if f.column in record and not (f.primary_key and signup.pk is None)
-        ]
+    for signup in signups:
+        row = [f for f in fields if not (f.primary_key and signup.pk is None)]
         values = [f.get_db_prep_save(getattr(signup, f.attname), connection) for f in row]
         sql = (
             f"INSERT INTO {quote(Signup._meta.db_table)} "  # noqa: S608 - quoted names only

@@ -15,6 +15,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
 from backups_app.exceptions import RestoreError
 from backups_app.models import Backup, SchemaChange
+from backups_app.selectors import schema_change_ledger_exists
 from backups_app.services.catalogue import catalogue_sync_locked
 from backups_app.services.create import backup_create_locked
 from backups_app.services.verify import check_files
@@ -118,13 +119,13 @@ def safety_backup_locked(engine: BaseEngine, *, reason: str, triggered_by: str) 
 def _ledger_rows(alias: str) -> list[dict[str, Any]] | None:
     """The schema-change ledger, read before a restore replaces it: it records what happened
     after the backup too (the rollback itself, above all), so it must outlive the restore."""
-    if not _has_ledger(alias):
+    if not schema_change_ledger_exists(alias=alias):
         return None
     return list(SchemaChange.objects.using(alias).values())
 
 
 def _ledger_put_back(alias: str, rows: list[dict[str, Any]] | None) -> None:
-    if not rows or not _has_ledger(alias):
+    if not rows or not schema_change_ledger_exists(alias=alias):
         return
     try:
         with transaction.atomic(using=alias):
@@ -137,12 +138,6 @@ def _ledger_put_back(alias: str, rows: list[dict[str, Any]] | None) -> None:
                     cursor.execute(statement)
     except DatabaseError as err:  # a backup from before the ledger had today's columns
         logger.warning("schema-change ledger not carried over the restore: %s", err)
-
-
-def _has_ledger(alias: str) -> bool:
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        return SchemaChange._meta.db_table in connection.introspection.table_names(cursor)
 
 
 def _known_migrations(engine: BaseEngine) -> set[str]:

@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from backups_app import files
@@ -21,7 +20,12 @@ from backups_app.migration_safety.report import RiskReport
 from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
 from backups_app.migration_safety.targets import migration_by_prefix
 from backups_app.models import Backup, SchemaChange
-from backups_app.selectors import schema_change_get, schema_change_later_undone
+from backups_app.selectors import (
+    applied_migrations,
+    schema_change_get,
+    schema_change_later_undone,
+    schema_change_ledger_exists,
+)
 from backups_app.services.create import backup_create
 from backups_app.services.merge import backup_merge
 from backups_app.services.restore import backup_restore
@@ -96,14 +100,14 @@ def _start(
         reason="; ".join(reasons)[:1000],
         allowed_dangerous=allow_dangerous,
         triggered_by=triggered_by[:150],
-        applied_before=_applied(report.database),
+        applied_before=applied_migrations(alias=report.database),
     )
     if fake:
         change.plan = {**change.plan, "action": "fake"}
         _save(change)
         return change
     if report.action(allow_dangerous=allow_dangerous) == "refuse":
-        _refuse(change, _refusal_message(report))
+        _refuse(change, *_refusal_message(report))
     if report.backup_required and report.database != "default":
         _refuse(
             change,
@@ -152,7 +156,7 @@ def _verified_backup(
 def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None:
     """Record how the migrations ended: applied, or failed (with what did get applied)."""
     try:
-        change.applied_after = _applied(change.database)
+        change.applied_after = applied_migrations(alias=change.database)
     except DatabaseError as err:  # the database went away: say so rather than stay "running"
         logger.error("schema change %s: cannot read the applied migrations: %s", change.pk, err)
     if error is None:
@@ -229,6 +233,8 @@ class RollbackResult:
     safety_backup: str
     reinserted_signups: int
     later_signups: int
+    #: Some later signups are only in the safety backup (the detail says how to merge them).
+    signups_left_behind: bool
     schema_matches: bool
     detail: str
 
@@ -243,7 +249,7 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     change = schema_change_rollback_check(change_id=change_id)
     undone_later = schema_change_later_undone(change=change)
     restored = backup_restore(name=change.backup_name, triggered_by=triggered_by)
-    reinserted, missing, notes = 0, 0, []
+    reinserted, missing, notes, merge_failed = 0, 0, [], False
     try:
         # The safety backup was taken a moment ago by the restore: no second one.
         merged = backup_merge(
@@ -252,13 +258,15 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         reinserted, missing = merged.inserted, merged.missing
     except (BackupError, ValidationError, DatabaseError) as err:
         notes.append(f"LATER SIGNUPS NOT RE-INSERTED ({err})")
-    if reinserted < missing or notes:
+        merge_failed = True
+    left_behind = merge_failed or reinserted < missing
+    if left_behind:
         notes.append(
             f"{missing - reinserted if missing else 'the'} later signup(s) are in the pinned "
             f"backup {restored.safety_backup}: once the code matches this schema, run "
             f"`manage.py restore {restored.safety_backup} --merge`"
         )
-    now_applied = _applied(change.database)
+    now_applied = applied_migrations(alias=change.database)
     matches = now_applied == sorted(change.applied_before)
     if not matches:
         notes.append("the applied migrations differ from those recorded before the change")
@@ -269,13 +277,12 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     if undone_later:
         notes.append(f"also undid schema change(s) {', '.join(f'#{c.pk}' for c in undone_later)}")
     detail = "; ".join([detail, *notes])
-    for later in undone_later:
-        SchemaChange.objects.filter(pk=later.pk).update(
-            outcome=SchemaChange.Outcome.ROLLED_BACK,
-            rolled_back_at=timezone.now(),
-            rolled_back_by=triggered_by[:150],
-            rollback_detail=f"undone by the rollback of schema change #{change_id}",
-        )
+    SchemaChange.objects.filter(pk__in=[c.pk for c in undone_later]).update(
+        outcome=SchemaChange.Outcome.ROLLED_BACK,
+        rolled_back_at=timezone.now(),
+        rolled_back_by=triggered_by[:150],
+        rollback_detail=f"undone by the rollback of schema change #{change_id}",
+    )
     change = schema_change_get(change_id=change_id)  # the restore put the ledger back
     change.outcome = SchemaChange.Outcome.ROLLED_BACK
     change.rolled_back_at = timezone.now()
@@ -289,33 +296,36 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         safety_backup=restored.safety_backup,
         reinserted_signups=reinserted,
         later_signups=missing,
+        signups_left_behind=left_behind,
         schema_matches=matches,
         detail=detail,
     )
 
 
-def _refusal_message(report: RiskReport) -> str:
-    lines = [f"Refused: {len(report.unreviewed_high)} high-risk operation(s), nothing applied."]
+def _refusal_message(report: RiskReport) -> tuple[str, str]:
+    """The refusal with every high-risk operation in it, and without (for after the report)."""
+    count = len(report.unreviewed_high)
+    details = []
     for op in report.unreviewed_high:
         rows = "" if op.rows is None else f" ({op.rows} row(s))"
-        lines.append(f"  {op.migration}: {op.operation}{rows}: {op.reason}")
+        details.append(f"  {op.migration}: {op.operation}{rows}: {op.reason}")
         if op.safe_alternative:
-            lines.append(f"    safer: {op.safe_alternative}")
+            details.append(f"    safer: {op.safe_alternative}")
     app_label, name = report.unreviewed_high[0].migration.split(".", 1)
-    lines.append(
+    hint = (
         'To go ahead anyway, run again with --allow-dangerous --reason "…" (a verified backup is '
         f"taken first), or record a review: manage.py review_migration {app_label} {name} "
         '--reason "…".'
     )
-    return "\n".join(lines)
+    full = "\n".join([f"Refused: {count} high-risk operation(s), nothing applied.", *details, hint])
+    brief = f"Refused: {count} high-risk operation(s) listed above; nothing applied.\n{hint}"
+    return full, brief
 
 
-def _refuse(change: SchemaChange, message: str) -> None:
+def _refuse(change: SchemaChange, message: str, brief: str = "") -> None:
     _end(change, SchemaChange.Outcome.REFUSED, message)
     logger.warning("migration refused: %s", message.splitlines()[0])
-    refusal = MigrationRiskRefused(message)
-    refusal.change_id = change.pk
-    raise refusal
+    raise MigrationRiskRefused(message, brief=brief, change_id=change.pk)
 
 
 def _end(change: SchemaChange, outcome: str, error: str) -> None:
@@ -327,23 +337,13 @@ def _end(change: SchemaChange, outcome: str, error: str) -> None:
 
 def _save(change: SchemaChange) -> None:
     """The first migrate creates the ledger table itself: save only once it is there."""
-    connection = connections["default"]
     try:
-        with connection.cursor() as cursor:
-            tables = connection.introspection.table_names(cursor)
-        if SchemaChange._meta.db_table in tables:
+        if schema_change_ledger_exists():
             change.save()
     except DatabaseError as err:
         logger.error("schema change %s (%s) not recorded: %s", change.pk, change.outcome, err)
         if change.outcome == SchemaChange.Outcome.RUNNING:
             raise  # never run migrations the ledger cannot record
-
-
-def _applied(database: str) -> list[str]:
-    recorder = MigrationRecorder(connections[database])
-    if not recorder.has_table():
-        return []
-    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
 
 
 def migration_review_record(

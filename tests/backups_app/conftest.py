@@ -4,14 +4,19 @@ Backups read the database from other connections (pg_dump, the sqlite3 shell), w
 committed rows, so these tests use transactional_db rather than a rolled-back transaction.
 """
 
+import io
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from tests.factories import SignupFactory
+from tests.migration_lab.lab import lab_app
 
 
 @pytest.fixture
@@ -89,3 +94,31 @@ def psql(url: str, *args: str, stdin=None) -> subprocess.CompletedProcess:
 def database_url() -> str:
     s = connection.settings_dict
     return f"postgresql://{s['USER']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def lab(tmp_path, backup_dir):
+    """The migration lab app installed with its 0001_initial applied (table lab_entry, empty);
+    tests write the migrations that follow (see tests/migration_lab/lab.py)."""
+    with lab_app(tmp_path / "lab") as lab:
+        call_command("migrate", "migration_lab", "0001", verbosity=0)
+        yield lab
+
+
+def migration_risk_json(*args: str) -> tuple[dict, bool]:
+    """`migration_risk --json`: the document, and whether the command exited zero."""
+    out = io.StringIO()
+    try:
+        call_command("migration_risk", *args, json=True, stdout=out)
+    except CommandError:
+        return json.loads(out.getvalue()), False
+    return json.loads(out.getvalue()), True
+
+
+def staff_with(django_user_model, *codenames):
+    """A staff user holding just these permissions."""
+    user = django_user_model.objects.create_user(
+        "helper", password="x-long-pass-123", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user

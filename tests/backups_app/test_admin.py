@@ -4,22 +4,14 @@ import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission
 
 from backups_app.models import Backup
 from backups_app.services import backup_create
+from tests.backups_app.conftest import staff_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/backups_app/backup/"
-
-
-def staff_with(django_user_model, *codenames):
-    user = django_user_model.objects.create_user(
-        "helper", password="x-long-pass-123", is_staff=True
-    )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
 
 
 def test_catalogue_shows_backups_at_a_glance(admin_client, signups):

@@ -11,9 +11,9 @@ from django.db import connection
 
 from backups_app.engines import get_engine
 from backups_app.models import Backup, SchemaChange
-from tests.backups_app.conftest import write_script
+from tests.backups_app.conftest import migration_risk_json, write_script
 from tests.factories import SignupFactory
-from tests.migration_lab.lab import ROWS, lab_app
+from tests.migration_lab.lab import ROWS
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,26 +27,10 @@ def recreate_signup_table(apps, schema_editor):
 """
 
 
-@pytest.fixture
-def lab(tmp_path, backup_dir):
-    with lab_app(tmp_path / "lab") as lab:
-        call_command("migrate", "migration_lab", "0001", verbosity=0)
-        yield lab
-
-
 def migrate(*args, **options):
     out = io.StringIO()
     call_command("migrate", *args, stdout=out, **{"verbosity": 1, **options})
     return out.getvalue()
-
-
-def risk(*args) -> tuple[dict, bool]:
-    out = io.StringIO()
-    try:
-        call_command("migration_risk", *args, json=True, stdout=out)
-        return json.loads(out.getvalue()), True
-    except CommandError:
-        return json.loads(out.getvalue()), False
 
 
 def drop_and_recreate_sql() -> str:
@@ -123,7 +107,7 @@ def test_allow_dangerous_without_a_reason_applies_nothing(lab):
 def test_a_reviewed_migration_runs_with_a_backup_and_an_edit_voids_the_review(lab):
     lab.insert_rows()
     path = lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
-    _, ok = risk("migration_lab")
+    _, ok = migration_risk_json("migration_lab")
     assert not ok
 
     call_command(
@@ -135,7 +119,7 @@ def test_a_reviewed_migration_runs_with_a_backup_and_an_edit_voids_the_review(la
     )
     lab.forget()
 
-    report, ok = risk("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
     assert ok
     assert report["action"] == "backup_then_apply"
     assert report["migrations"][0]["review"] == "reviewed"
@@ -144,7 +128,7 @@ def test_a_reviewed_migration_runs_with_a_backup_and_an_edit_voids_the_review(la
     path.write_text(path.read_text().replace('"nickname"', '"code"'))  # edited after review
     lab.forget()
 
-    report, ok = risk("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
     assert not ok
     assert report["migrations"][0]["review"] == "void"
     assert report["action"] == "refuse"
@@ -184,7 +168,7 @@ def test_review_needs_a_reason_and_an_existing_migration(lab):
 def test_migration_risk_json_says_what_migrate_then_does(lab, operations, action):
     lab.insert_rows()
     lab.migration("0002_change", operations)
-    report, ok = risk("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
     assert report["action"] == action
     assert ok == (action != "refuse")
 
@@ -228,7 +212,7 @@ def test_a_migration_failing_midway_is_recorded_and_its_backup_restores(lab):
 
 def test_unapplying_a_migration_that_created_a_table_with_rows_is_refused(lab):
     lab.insert_rows()
-    report, ok = risk("migration_lab", "zero")
+    report, ok = migration_risk_json("migration_lab", "zero")
     assert not ok
     assert report["operations"][0]["direction"] == "unapply"
     with pytest.raises(CommandError, match="drops table lab_entry and its 3 row"):
@@ -326,7 +310,7 @@ def test_undoing_a_migration_is_read_too(lab):
     migrate("migration_lab")  # an empty table: nothing at risk
     lab.insert_rows()
 
-    report, ok = risk("migration_lab", "0001")
+    report, ok = migration_risk_json("migration_lab", "0001")
 
     assert not ok
     assert report["operations"][0]["direction"] == "unapply"
@@ -356,12 +340,12 @@ def test_a_reviewed_data_migration_loses_its_review_when_its_helper_changes(lab)
         stdout=io.StringIO(),
     )
     lab.forget()
-    assert risk("migration_lab")[1]
+    assert migration_risk_json("migration_lab")[1]
 
     helper.write_text(helper.read_text().replace("code=None", "code__isnull=False"))
     lab.forget()
 
-    report, ok = risk("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
     assert not ok
     assert report["migrations"][0]["review"] == "void"
 
@@ -436,7 +420,7 @@ def test_dropping_order_with_respect_to_is_a_dropped_column(lab):
         depends="0002_ordered",
     )
 
-    report, ok = risk("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
 
     assert not ok
     assert report["operations"][0]["column"] == "_order"
@@ -511,7 +495,7 @@ def test_a_backup_that_fails_its_restore_test_applies_nothing(lab, settings, tmp
 def test_djangos_own_data_migrations_are_backed_up_not_refused(backup_dir, signups):
     call_command("migrate", "auth", "0010", verbosity=0, allow_dangerous=True, reason="test")
 
-    report, ok = risk("auth")
+    report, ok = migration_risk_json("auth")
 
     assert ok  # auth.0011 runs Python on a database with data, but Django reviewed it
     assert report["migrations"][0]["review"] == "reviewed"
@@ -623,3 +607,12 @@ def test_schemachanges_lists_the_ledger_for_the_command_line(lab):
     assert "refused" in text
     listed = json.loads(document.getvalue())["schema_changes"]
     assert [c["outcome"] for c in listed] == ["applied", "refused"]
+
+
+def test_nothing_pending_reads_no_data_and_applies_nothing(lab):
+    lab.insert_rows()
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert ok
+    assert (report["action"], report["migrations"], report["has_data"]) == ("nothing", [], None)

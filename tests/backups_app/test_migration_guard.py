@@ -1,7 +1,6 @@
 """The guarded `migrate` (§7): one test per row of the classification table, each with and
 without data, on real migration files applied to the real database."""
 
-import json
 from dataclasses import dataclass
 
 import pytest
@@ -9,8 +8,9 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 
 from backups_app.models import Backup, SchemaChange
+from tests.backups_app.conftest import migration_risk_json
 from tests.factories import SignupFactory
-from tests.migration_lab.lab import ROWS, lab_app
+from tests.migration_lab.lab import ROWS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -242,28 +242,8 @@ CASES = {
 }
 
 
-def risk_json(*args) -> tuple[dict, bool]:
-    """migration_risk --json: the document, and whether it exited zero."""
-    from io import StringIO
-
-    out = StringIO()
-    try:
-        call_command("migration_risk", *args, json=True, stdout=out)
-        ok = True
-    except CommandError:
-        ok = False
-    return json.loads(out.getvalue()), ok
-
-
 def pre_migration_backups():
     return Backup.objects.filter(kind=Backup.Kind.PRE_MIGRATION, status="succeeded")
-
-
-@pytest.fixture
-def lab(tmp_path, backup_dir):
-    with lab_app(tmp_path / "lab") as lab:
-        call_command("migrate", "migration_lab", "0001", verbosity=0)
-        yield lab
 
 
 def applies_here(case: Case) -> bool:
@@ -277,7 +257,7 @@ def test_without_data_nothing_is_at_risk_and_no_backup_is_taken(lab, name):
     case = CASES[name]
     lab.migration("0002_change", case.operations, functions=case.functions)
 
-    report, ok = risk_json("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
 
     assert ok
     assert report["risk"] in ("none", "low")
@@ -298,7 +278,7 @@ def test_an_empty_table_carries_no_risk_even_with_data_elsewhere(lab, name):
     SignupFactory.create_batch(2)
     lab.migration("0002_change", case.operations, functions=case.functions)
 
-    report, ok = risk_json("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
 
     assert report["has_data"]
     if not case.table_bound:  # code that may touch any table: the signups count
@@ -318,7 +298,7 @@ def test_with_data_the_level_and_what_migrate_does_match_the_table(lab, name):
     lab.insert_rows()
     lab.migration("0002_change", case.operations, functions=case.functions)
 
-    report, ok = risk_json("migration_lab")
+    report, ok = migration_risk_json("migration_lab")
 
     assert report["risk"] == case.level, [(o["level"], o["reason"]) for o in report["operations"]]
     risky = [op for op in report["operations"] if op["level"] == case.level]

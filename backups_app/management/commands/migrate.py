@@ -72,15 +72,11 @@ class Command(DjangoMigrateCommand):
         except ValidationError as err:
             raise CommandError("; ".join(err.messages)) from err
         except MigrationRiskRefused as err:
-            lines = str(err).splitlines()
-            if len(lines) > 2 and verbosity >= 1:  # the report above has the details already
-                lines = [
-                    lines[0].replace(", nothing applied", " listed above; nothing applied"),
-                    lines[-1],
-                ]
-            if getattr(err, "change_id", None):
-                lines.append(f"Recorded as schema change #{err.change_id}.")
-            raise CommandError("\n".join(lines)) from err
+            # With the report printed above, the brief refusal; else every detail.
+            message = err.brief if verbosity >= 1 else str(err)
+            if err.change_id:
+                message += f"\nRecorded as schema change #{err.change_id}."
+            raise CommandError(message) from err
         except BackupError as err:
             raise CommandError(str(err)) from err
         if change.pk and verbosity >= 1:

@@ -27,7 +27,7 @@ class Command(BackupCommand):
         if not options["yes"]:
             self._confirm(change_id)
         result = schema_change_rollback(change_id=change_id, triggered_by=self.who())
-        if result.reinserted_signups < result.later_signups or "NOT RE-INSERTED" in result.detail:
+        if result.signups_left_behind:
             self.stderr.write(
                 self.style.WARNING(
                     "Not every signup that arrived after the backup is back in the live table; "
