@@ -1,4 +1,5 @@
-"""The waitlist signup, kept on the original `waitlist_responses` table."""
+"""The waitlist signup, kept on the original `waitlist_responses` table, and the signup rate
+limit's counters."""
 
 from django.core.validators import RegexValidator
 from django.db import models
@@ -45,3 +46,21 @@ class Signup(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
+
+
+class RateLimitWindow(models.Model):
+    """How many hits one client made in one fixed window of a rate limit (waitlist/ratelimit.py).
+
+    Counted by one upsert per hit, so concurrent processes never lose an increment; rows are
+    deleted once their window has passed.
+    """
+
+    key = models.CharField(max_length=255, primary_key=True)
+    hits = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "waitlist_ratelimit_window"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits}"

@@ -105,11 +105,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache
-# Shared by every process (the signup rate limit depends on it): the database by default, so
-# nothing else has to run; any django-environ cache URL (e.g. redis://127.0.0.1:6379/1) works.
+# Shared by every process: the database by default, so nothing else has to run; any
+# django-environ cache URL (e.g. redis://127.0.0.1:6379/1) works. The signup rate limit counts in
+# Redis or Memcached when one is set here, else in its own table (waitlist/ratelimit.py).
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://waitlist_cache")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
-    # Django's default of 300 entries would cull rate-limit counters of busy clients.
+    # Django's default of 300 entries culls too eagerly for a busy site.
     CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
 
 # --- Auth
@@ -199,6 +200,9 @@ BACKUP_API_TOKEN = env.str("BACKUP_API_TOKEN", default="") or None
 BACKUP_RPO_SECONDS = env.float("BACKUP_RPO_SECONDS", default=300)
 BACKUP_LOCK_TIMEOUT_SECONDS = env.float("BACKUP_LOCK_TIMEOUT_SECONDS", default=60)
 BACKUP_SHRINK_THRESHOLD = env.float("BACKUP_SHRINK_THRESHOLD", default=0.2)
+# The signup rate limit deletes its counters once their window passes: that table shrinking is
+# normal, not lost data.
+BACKUP_SHRINK_IGNORE_TABLES = ["waitlist_ratelimit_window"]
 BACKUP_PG_DUMP = env.str("BACKUP_PG_DUMP", default="pg_dump")
 BACKUP_PSQL = env.str("BACKUP_PSQL", default="psql")
 BACKUP_SQLITE3 = env.str("BACKUP_SQLITE3", default="sqlite3")
