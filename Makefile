@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/waitlist
 
-.PHONY: run test test-sqlite test-postgresql lint format superuser clean bench
+.PHONY: run test test-sqlite test-postgresql lint format superuser clean bench loadtest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,8 @@ clean:
 # §10 performance figures, as ratios against the raw tools measured in the same run.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/run.py
+
+# Signups through gunicorn with the backup worker and a full restore in the middle, on SQLite
+# and PostgreSQL (LOADTEST_DATABASES=sqlite for one); fails if an accepted signup is lost.
+loadtest: $(VENV)/.runtime-installed
+	$(BIN)/python bench/loadtest.py
