@@ -1,10 +1,14 @@
 """The backup API (§6.3): who may call it, what it answers, and that refusals change nothing."""
 
 import json
+from http.client import HTTPConnection
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.test.client import MULTIPART_CONTENT
 
 from backups_app.models import Backup, Export
 from backups_app.services import backup_create
@@ -169,3 +173,127 @@ def test_note_in_a_json_body_is_stored_and_bad_json_is_400(client, signups, toke
     assert ok.status_code == 201
     assert Backup.objects.get().note == "nightly"
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("path", [CREATE, EXPORT])
+@pytest.mark.parametrize(
+    "content_type", ["", "text/plain", "application/octet-stream", "application/json"]
+)
+def test_malformed_body_of_a_non_form_type_is_a_json_400_and_changes_nothing(
+    client, signups, token, path, content_type
+):
+    response = client.generic("POST", path, b"{nope", content_type=content_type, **bearer(token))
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "not JSON" in response.json()["error"]
+    assert not Backup.objects.exists()
+    assert not Export.objects.exists()
+
+
+def test_malformed_json_without_a_content_type_header_is_refused_over_http(
+    live_server, signups, token
+):
+    # The test client always sends some CONTENT_TYPE; a real client may send none at all.
+    server = urlsplit(live_server.url)
+    http = HTTPConnection(server.hostname, server.port, timeout=30)
+    http.request("POST", CREATE, body=b"{nope", headers={"Authorization": f"Bearer {token}"})
+    response = http.getresponse()
+
+    assert response.status == 400
+    assert "not JSON" in json.loads(response.read())["error"]
+    assert not Backup.objects.exists()
+
+
+def test_json_object_without_a_content_type_is_read_as_json(client, signups, token):
+    body = json.dumps({"note": "from a script"})
+
+    response = client.generic("POST", CREATE, body, content_type="", **bearer(token))
+
+    assert response.status_code == 201
+    assert Backup.objects.get().note == "from a script"
+
+
+def test_empty_body_without_a_content_type_creates_a_backup(client, signups, token):
+    response = client.generic("POST", CREATE, b"", content_type="", **bearer(token))
+
+    assert response.status_code == 201
+    assert Backup.objects.get().note == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"note": "from a form"}, MULTIPART_CONTENT),
+        ("note=from+a+form", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_note_in_a_form_post_is_stored(client, signups, token, body, content_type):
+    response = client.post(CREATE, body, content_type, **bearer(token))
+
+    assert response.status_code == 201
+    assert Backup.objects.get().note == "from a form"
+
+
+THREE_MB = 3 * 1024 * 1024
+
+
+@pytest.mark.parametrize("path", [CREATE, EXPORT])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (lambda: json.dumps({"note": "x" * THREE_MB}), "application/json"),
+        (lambda: b"x" * THREE_MB, ""),
+        (lambda: "note=" + "x" * THREE_MB, "application/x-www-form-urlencoded"),
+        (lambda: {"file": SimpleUploadedFile("big.bin", b"x" * THREE_MB)}, MULTIPART_CONTENT),
+    ],
+    ids=["json", "no-type", "form", "multipart-file"],
+)
+def test_body_over_the_upload_limit_is_a_json_413_and_changes_nothing(
+    client, signups, token, path, body, content_type
+):
+    response = client.post(path, body(), content_type, **bearer(token))
+
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert "too large" in response.json()["error"]
+    assert not Backup.objects.exists()
+    assert not Export.objects.exists()
+
+
+def test_staff_form_post_over_the_upload_limit_is_a_json_413(signups, admin_user):
+    # The CSRF check reads a form body before the view does.
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    browser.get("/admin/")
+    csrf = browser.cookies["csrftoken"].value
+
+    response = browser.post(
+        CREATE,
+        "note=" + "x" * THREE_MB,
+        "application/x-www-form-urlencoded",
+        HTTP_X_CSRFTOKEN=csrf,
+    )
+
+    assert response.status_code == 413
+    assert "too large" in response.json()["error"]
+    assert not Backup.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"--nope\r\n", "multipart/form-data"),
+        ("&".join(f"f{n}=1" for n in range(1001)), "application/x-www-form-urlencoded"),
+    ],
+    ids=["multipart-without-boundary", "too-many-fields"],
+)
+def test_unreadable_form_body_is_a_json_400_and_changes_nothing(
+    client, signups, token, body, content_type
+):
+    response = client.generic("POST", CREATE, body, content_type=content_type, **bearer(token))
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]
+    assert not Backup.objects.exists()
