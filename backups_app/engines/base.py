@@ -22,6 +22,38 @@ class DumpSnapshot:
     query_rows: dict[str, list[tuple]]
 
 
+@dataclass(frozen=True)
+class RestoreRules:
+    """What a full restore keeps from the live database at the moment of the swap (§4.5).
+
+    `kept_tables` keep their live rows (staff accounts, sessions, the catalogue, the ledgers);
+    the signups of `signup_table` that the backup lacks (by `signup_key`, case-insensitive)
+    are kept too unless `exact` asks for the backup's signups only. When the backup's schema
+    cannot take them, the restore fails, unless `later_signups_may_stay_behind` (a rollback
+    into an older schema, which re-inserts what it can afterwards and names the rest).
+    """
+
+    kept_tables: tuple[str, ...] = ()
+    signup_table: str = ""
+    signup_key: str = "email"
+    signup_pk: str = "id"
+    exact: bool = False
+    later_signups_may_stay_behind: bool = False
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    """What a full restore did to the signups the backup lacked."""
+
+    #: Live signups the backup lacked, kept in the restored table.
+    signups_kept: int = 0
+    #: Live signups the backup lacked, removed (`exact`).
+    signups_removed: int = 0
+    #: Live signups the backup lacked that its older schema could not take (left in the
+    #: safety backup; only with `later_signups_may_stay_behind`).
+    signups_left_behind: int = 0
+
+
 class ScratchDatabase:
     """A throwaway database restored from a dump, for restore tests and merge restores."""
 
@@ -67,11 +99,15 @@ class BaseEngine:
         """
         raise NotImplementedError("subclasses of BaseEngine must provide a dump() method")
 
-    def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:
+    def restore(
+        self, *, sql: IO[bytes], expected_counts: dict[str, int], rules: RestoreRules
+    ) -> RestoreOutcome:
         """Replace the live database with the dump, atomically, or leave it exactly as it was.
 
-        The row counts are checked against `expected_counts` before the change becomes visible.
-        Raises RestoreError.
+        Atomic even when this process is killed at any moment: the change commits only after
+        the dump was read to its end, the row counts match `expected_counts`, and the live rows
+        `rules` keep were carried over, all under a lock that makes signups arriving meanwhile
+        wait, so none is lost. Raises RestoreError.
         """
         raise NotImplementedError("subclasses of BaseEngine must provide a restore() method")
 

@@ -25,6 +25,8 @@ from backups_app.engines.base import (
     ROW_BATCH,
     BaseEngine,
     DumpSnapshot,
+    RestoreOutcome,
+    RestoreRules,
     ScratchDatabase,
     child_stdout,
     drain,
@@ -36,6 +38,10 @@ from backups_app.engines.base import (
 from backups_app.exceptions import BackupBusy, BackupError, DumpError, RestoreError
 
 CHUNK_SIZE = 1 << 20
+# Where a restore parks the live tables it keeps, inside its own transaction (so a killed
+# restore leaves nothing behind: the schema never commits).
+KEEP_SCHEMA = "waitlist_restore_live"
+OUTCOME_MARKER = "waitlist-restore-outcome|"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"waitlist-site backups").digest()[:8], "big", signed=True)
 TABLES_SQL = """
     SELECT schemaname, tablename FROM pg_catalog.pg_tables
@@ -180,27 +186,50 @@ class PostgreSQLEngine(BaseEngine):
             snapshot_connection.close()
 
     # --- restore ---------------------------------------------------------------------------------
-    def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:
-        """psql in one transaction, with the row-count check appended inside that transaction: a
-        failed statement or a wrong count rolls everything back and the live data is untouched."""
-        self._psql(sql=sql, dbname=None, trailer=count_check_sql(expected_counts))
+    def restore(
+        self, *, sql: IO[bytes], expected_counts: dict[str, int], rules: RestoreRules
+    ) -> RestoreOutcome:
+        """One psql session, one explicit transaction: lock every table (signups wait, they do
+        not fail), move the live tables the restore keeps aside, run the dump, check its row
+        counts, carry the kept rows over, COMMIT. Not `--single-transaction`: psql commits
+        that one when its input ends early, so a killed restore would leave half a database;
+        here an early end of input closes the session with the transaction open, which
+        PostgreSQL rolls back."""
+        output = self._psql(
+            sql=sql,
+            dbname=None,
+            prologue=restore_prologue_sql(rules),
+            epilogue=count_check_sql(expected_counts) + "\n" + restore_epilogue_sql(rules),
+        )
+        for line in output.splitlines():
+            if line.startswith(OUTCOME_MARKER):
+                kept, removed, left_behind = (int(n) for n in line.split("|")[1:4])
+                return RestoreOutcome(
+                    signups_kept=kept, signups_removed=removed, signups_left_behind=left_behind
+                )
+        raise RestoreError("psql ended without reporting the restore's outcome; nothing changed.")
 
-    def _psql(self, *, sql: IO[bytes], dbname: str | None, trailer: str = "") -> None:
+    def _psql(
+        self, *, sql: IO[bytes], dbname: str | None, prologue: str = "", epilogue: str = ""
+    ) -> str:
+        """Run the dump in one transaction that only COMMITs after `epilogue`; return what psql
+        printed (unaligned, tuples only)."""
         command = [
             conf.psql_path(),
             "--no-psqlrc",
             "--quiet",
             "--no-password",
-            "--single-transaction",
+            "--no-align",
+            "--tuples-only",
             "--set=ON_ERROR_STOP=1",
             "--file=-",
         ]
-        with tempfile.TemporaryFile() as stderr:
+        with tempfile.TemporaryFile() as stderr, tempfile.TemporaryFile() as stdout:
             try:
                 process = subprocess.Popen(
                     command,
                     stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
+                    stdout=stdout,
                     stderr=stderr,
                     env=self.tool_environment(dbname, lock_timeout=True),
                 )
@@ -210,10 +239,10 @@ class PostgreSQLEngine(BaseEngine):
                     "Install the PostgreSQL client or set BACKUP_PSQL."
                 ) from err
             try:
+                process.stdin.write(b"BEGIN;\n" + prologue.encode() + b"\n")
                 while chunk := sql.read(CHUNK_SIZE):
                     process.stdin.write(chunk)
-                if trailer:
-                    process.stdin.write(b"\n" + trailer.encode() + b"\n")
+                process.stdin.write(b"\n" + epilogue.encode() + b"\nCOMMIT;\n")
                 process.stdin.close()
             except BrokenPipeError:
                 pass  # psql stopped at an error; its exit code and stderr say which
@@ -227,6 +256,8 @@ class PostgreSQLEngine(BaseEngine):
                     f"psql failed ({exit_description(returncode)}); nothing was changed: "
                     f"{stderr_tail(stderr)}"
                 )
+            stdout.seek(0)
+            return stdout.read().decode(errors="replace")
 
     # --- scratch database ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -330,3 +361,133 @@ def count_check_sql(expected_counts: dict[str, int]) -> str:
         for key, count in sorted(expected_counts.items())
     )
     return f"DO $check$\nDECLARE n bigint;\nBEGIN\n{checks}\nEND\n$check$;"
+
+
+def restore_prologue_sql(rules: RestoreRules) -> str:
+    """Lock every table, then move the live tables whose rows the restore keeps out of the
+    dump's way (O(1), indexes and sequences go with them)."""
+    moved = [rules.signup_table, *rules.kept_tables] if rules.signup_table else rules.kept_tables
+    moves = "\n".join(
+        f"ALTER TABLE IF EXISTS public.{quote_name(t)} SET SCHEMA {KEEP_SCHEMA};" for t in moved
+    )
+    return f"""
+DO $lock$
+DECLARE tables text;
+BEGIN
+  SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
+    FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema');
+  IF tables IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+  END IF;
+END
+$lock$;
+CREATE SCHEMA {KEEP_SCHEMA};
+{moves}
+"""
+
+
+def restore_epilogue_sql(rules: RestoreRules) -> str:
+    """After the dump and its count check: the kept tables get their live rows back, the live
+    signups the backup lacks are kept (or counted as removed with `exact`), sequences move past
+    every id either side used, and the outcome is printed for the caller."""
+    kept = ", ".join(quote_text(t) for t in rules.kept_tables) or "NULL"
+    return f"""
+CREATE FUNCTION pg_temp.waitlist_columns(source regclass, target regclass, skip text)
+RETURNS text LANGUAGE sql AS $f$
+  SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+  FROM pg_catalog.pg_attribute a
+  WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+    AND a.attname IS DISTINCT FROM skip
+    AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b WHERE b.attrelid = source
+                AND b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped)
+$f$;
+CREATE FUNCTION pg_temp.waitlist_sequences_past(live regclass, restored regclass)
+RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+  col text; seq text; old_seq text; next bigint;
+BEGIN
+  FOR col IN SELECT attname FROM pg_catalog.pg_attribute
+             WHERE attrelid = restored AND attnum > 0 AND NOT attisdropped LOOP
+    seq := pg_catalog.pg_get_serial_sequence(restored::text, col);
+    CONTINUE WHEN seq IS NULL;
+    EXECUTE format('SELECT coalesce(max(%I), 0) FROM %s', col, restored) INTO next;
+    EXECUTE format('SELECT greatest(%s, last_value) FROM %s', next, seq) INTO next;
+    IF live IS NOT NULL THEN
+      old_seq := pg_catalog.pg_get_serial_sequence(live::text, col);
+      IF old_seq IS NOT NULL THEN
+        EXECUTE format('SELECT greatest(%s, last_value) FROM %s', next, old_seq) INTO next;
+      END IF;
+    END IF;
+    PERFORM pg_catalog.setval(seq, next + 1, false);
+  END LOOP;
+END
+$f$;
+CREATE TEMP TABLE waitlist_restore_outcome (kept bigint, removed bigint, left_behind bigint)
+  ON COMMIT DROP;
+DO $keep$
+DECLARE
+  kept_tables text[] := ARRAY[{kept}]::text[];
+  signup_table text := {quote_text(rules.signup_table)};
+  signup_key text := {quote_text(rules.signup_key)};
+  signup_pk text := {quote_text(rules.signup_pk)};
+  exact boolean := {"true" if rules.exact else "false"};
+  may_stay_behind boolean := {"true" if rules.later_signups_may_stay_behind else "false"};
+  t text; live regclass; restored regclass; cols text; cols_no_pk text;
+  later bigint := 0; kept bigint := 0; removed bigint := 0; left_behind bigint := 0;
+BEGIN
+  FOREACH t IN ARRAY coalesce(kept_tables, ARRAY[]::text[]) LOOP
+    live := to_regclass(format('{KEEP_SCHEMA}.%I', t));
+    restored := to_regclass(format('public.%I', t));
+    CONTINUE WHEN live IS NULL OR restored IS NULL;
+    cols := pg_temp.waitlist_columns(live, restored, NULL);
+    EXECUTE format('DELETE FROM %s', restored);
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', restored, cols, cols, live);
+    PERFORM pg_temp.waitlist_sequences_past(live, restored);
+  END LOOP;
+
+  live := to_regclass(format('{KEEP_SCHEMA}.%I', signup_table));
+  restored := to_regclass(format('public.%I', signup_table));
+  IF signup_table <> '' AND live IS NOT NULL THEN
+    IF restored IS NULL THEN
+      EXECUTE format('SELECT count(*) FROM %s', live) INTO later;
+    ELSE
+      EXECUTE format(
+        'CREATE TEMP TABLE waitlist_restore_later ON COMMIT DROP AS '
+        'SELECT l.*, EXISTS (SELECT 1 FROM %2$s r WHERE r.%4$I = l.%4$I) AS waitlist_pk_taken '
+        'FROM %1$s l WHERE NOT EXISTS '
+        '(SELECT 1 FROM %2$s r WHERE lower(r.%3$I) = lower(l.%3$I))',
+        live, restored, signup_key, signup_pk);
+      GET DIAGNOSTICS later = ROW_COUNT;
+    END IF;
+    IF exact THEN
+      removed := later;
+    ELSIF later > 0 THEN
+      BEGIN
+        IF restored IS NULL THEN
+          RAISE EXCEPTION 'the backup has no table %', signup_table;
+        END IF;
+        PERFORM pg_temp.waitlist_sequences_past(live, restored);
+        cols := pg_temp.waitlist_columns(live, restored, NULL);
+        cols_no_pk := pg_temp.waitlist_columns(live, restored, signup_pk);
+        EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM waitlist_restore_later '
+                       'WHERE NOT waitlist_pk_taken', restored, cols, cols);
+        EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM waitlist_restore_later '
+                       'WHERE waitlist_pk_taken', restored, cols_no_pk, cols_no_pk);
+        kept := later;
+      EXCEPTION WHEN others THEN
+        IF NOT may_stay_behind THEN
+          RAISE EXCEPTION 'The % signup(s) the backup lacks cannot be kept in its schema (%);'
+            ' nothing was changed. Restore with --merge instead, or --exact to drop them.',
+            later, SQLERRM;
+        END IF;
+        left_behind := later;
+      END;
+    END IF;
+  END IF;
+  INSERT INTO waitlist_restore_outcome VALUES (kept, removed, left_behind);
+END
+$keep$;
+SELECT {quote_text(OUTCOME_MARKER)} || kept || '|' || removed || '|' || left_behind || '|'
+  FROM waitlist_restore_outcome;
+DROP SCHEMA {KEEP_SCHEMA} CASCADE;
+"""

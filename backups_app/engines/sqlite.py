@@ -3,8 +3,9 @@
 Dumps read one transaction in WAL mode, so signups keep committing meanwhile, and the row counts
 come from that same transaction. The sqlite3 shell writes the dump when it is installed (it is
 about three times faster than Python); otherwise Python's `iterdump()` writes the same SQL.
-Restores are built in a scratch file, checked, then copied into the live database with SQLite's
-backup API in one step: every other connection sees the old database or the restored one.
+Restores are built in a scratch file and checked; then one IMMEDIATE transaction on the live
+database carries over the live rows a restore keeps and replaces every table: every other
+connection sees the old database or the restored one, and a killed restore commits nothing.
 """
 
 import contextlib
@@ -24,6 +25,8 @@ from backups_app.engines.base import (
     ROW_BATCH,
     BaseEngine,
     DumpSnapshot,
+    RestoreOutcome,
+    RestoreRules,
     ScratchDatabase,
     child_stdout,
     compare_counts,
@@ -175,25 +178,40 @@ class SQLiteEngine(BaseEngine):
         return DumpSnapshot(row_counts=row_counts, query_rows=query_rows)
 
     # --- restore ---------------------------------------------------------------------------------
-    def restore(self, *, sql: IO[bytes], expected_counts: dict[str, int]) -> None:
+    def restore(
+        self, *, sql: IO[bytes], expected_counts: dict[str, int], rules: RestoreRules
+    ) -> RestoreOutcome:
+        """Build the dump in a scratch file and check its counts (the live database untouched),
+        then, in one IMMEDIATE transaction on the live database (signups wait on the busy
+        timeout; none fails or is lost): carry the kept live rows into the scratch copy and
+        replace every table with it. A killed process leaves that transaction uncommitted."""
         with self._scratch_file() as scratch_path:
             self._build(scratch_path, sql)
             with contextlib.closing(self.open(scratch_path)) as scratch:
                 mismatches = compare_counts(count_rows(scratch), expected_counts)
-                if mismatches:
-                    raise RestoreError(
-                        "The restored data does not match the manifest; nothing was changed: "
-                        + "; ".join(mismatches)
-                    )
-                try:
-                    with contextlib.closing(self.open()) as live:
-                        # One step (pages=-1): other connections see the old or the new database.
-                        scratch.backup(live)
-                except sqlite3.Error as err:
-                    raise RestoreError(
-                        f"Copying the restored database into place failed; nothing was changed: "
-                        f"{err}"
-                    ) from err
+            if mismatches:
+                raise RestoreError(
+                    "The restored data does not match the manifest; nothing was changed: "
+                    + "; ".join(mismatches)
+                )
+            live = self.open()
+            try:
+                live.execute("ATTACH DATABASE ? AS restored", [str(scratch_path)])
+                live.execute("PRAGMA restored.journal_mode=MEMORY")
+                live.execute("PRAGMA restored.synchronous=OFF")
+                live.execute("BEGIN IMMEDIATE")
+                outcome = _carry_live_rows(live, rules)
+                _replace_main_with_restored(live)
+                live.execute("COMMIT")
+            except sqlite3.Error as err:
+                raise RestoreError(
+                    f"Putting the restored data in place failed; nothing was changed: {err}"
+                ) from err
+            finally:
+                if live.in_transaction:
+                    live.execute("ROLLBACK")
+                live.close()
+        return outcome
 
     @contextlib.contextmanager
     def scratch(self, *, sql: IO[bytes]) -> Iterator[ScratchDatabase]:
@@ -213,13 +231,9 @@ class SQLiteEngine(BaseEngine):
 
     def _build(self, scratch_path: Path, sql: IO[bytes]) -> None:
         """Run the dump's SQL into a new database file, in chunks of whole statements."""
-        with contextlib.closing(self.open()) as live:
-            page_size = live.execute("PRAGMA page_size").fetchone()[0]
         connection = self.open(scratch_path)
         try:
-            # A throwaway file: no journal, no fsync. Same page size as the live database so the
-            # backup API can copy it into a WAL database.
-            connection.execute(f"PRAGMA page_size={int(page_size)}")
+            # A throwaway file: no journal, no fsync.
             connection.execute("PRAGMA journal_mode=OFF")
             connection.execute("PRAGMA synchronous=OFF")
             text = io.TextIOWrapper(sql, encoding="utf-8", newline="")
@@ -292,3 +306,139 @@ def count_rows(connection: sqlite3.Connection) -> dict[str, int]:
     if not tables:
         return {}
     return {table: count for table, count in connection.execute(count_sql(tables))}
+
+
+def _columns(connection: sqlite3.Connection, schema: str, table: str) -> list[str]:
+    return [
+        row[1] for row in connection.execute(f"PRAGMA {schema}.table_info({quote_name(table)})")
+    ]
+
+
+def _common_columns(connection: sqlite3.Connection, table: str, skip: str = "") -> str:
+    live = set(_columns(connection, "main", table))
+    return ", ".join(
+        quote_name(c) for c in _columns(connection, "restored", table) if c in live and c != skip
+    )
+
+
+def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> RestoreOutcome:
+    """Into the restored copy (attached as `restored`): the kept tables' live rows, the live
+    signups the backup lacks (unless `exact`), and sequences past every id either side used."""
+    for table in rules.kept_tables:
+        if not (_exists(connection, "main", table) and _exists(connection, "restored", table)):
+            continue
+        columns = _common_columns(connection, table)
+        connection.execute(f"DELETE FROM restored.{quote_name(table)}")
+        connection.execute(
+            f"INSERT INTO restored.{quote_name(table)} ({columns}) "
+            f"SELECT {columns} FROM main.{quote_name(table)}"
+        )
+    table = rules.signup_table
+    outcome = RestoreOutcome()
+    if table and _exists(connection, "main", table):
+        key, pk = quote_name(rules.signup_key), quote_name(rules.signup_pk)
+        target = quote_name(table)
+        has_table = _exists(connection, "restored", table)
+        lacking = (
+            f"lower({key}) NOT IN (SELECT lower({key}) FROM restored.{target})"
+            if has_table
+            else "1"
+        )
+        later = connection.execute(
+            f"SELECT count(*) FROM main.{target} WHERE {lacking}"
+        ).fetchone()[0]
+        if rules.exact:
+            outcome = RestoreOutcome(signups_removed=later)
+        elif later:
+            connection.execute("SAVEPOINT keep_later_signups")
+            try:
+                if not has_table:
+                    raise sqlite3.OperationalError(f"the backup has no table {table}")
+                _sequences_past(connection, [*rules.kept_tables, table])
+                columns = _common_columns(connection, table)
+                without_pk = _common_columns(connection, table, skip=rules.signup_pk)
+                connection.execute(
+                    f"INSERT INTO restored.{target} ({columns}) SELECT {columns} "
+                    f"FROM main.{target} WHERE {lacking} "
+                    f"AND {pk} NOT IN (SELECT {pk} FROM restored.{target})"
+                )
+                connection.execute(
+                    f"INSERT INTO restored.{target} ({without_pk}) SELECT {without_pk} "
+                    f"FROM main.{target} WHERE {lacking}"
+                )
+                connection.execute("RELEASE keep_later_signups")
+                outcome = RestoreOutcome(signups_kept=later)
+            except sqlite3.Error as err:
+                connection.execute("ROLLBACK TO keep_later_signups")
+                connection.execute("RELEASE keep_later_signups")
+                if not rules.later_signups_may_stay_behind:
+                    raise RestoreError(
+                        f"The {later} signup(s) the backup lacks cannot be kept in its schema "
+                        f"({err}); nothing was changed. Restore with --merge instead, or "
+                        "--exact to drop them."
+                    ) from err
+                outcome = RestoreOutcome(signups_left_behind=later)
+    _sequences_past(connection, list(rules.kept_tables))
+    return outcome
+
+
+def _sequences_past(connection: sqlite3.Connection, tables: list[str]) -> None:
+    """AUTOINCREMENT counters of the restored copy past the live ones: no id is used twice."""
+    if not (
+        _exists(connection, "main", "sqlite_sequence")
+        and _exists(connection, "restored", "sqlite_sequence")
+    ):
+        return
+    for table in tables:
+        live = connection.execute(
+            "SELECT seq FROM main.sqlite_sequence WHERE name = ?", [table]
+        ).fetchone()
+        if live is None:
+            continue
+        connection.execute(
+            "UPDATE restored.sqlite_sequence SET seq = max(seq, ?) WHERE name = ?",
+            [live[0], table],
+        )
+
+
+def _exists(connection: sqlite3.Connection, schema: str, table: str) -> bool:
+    return (
+        connection.execute(
+            f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?", [table]
+        ).fetchone()
+        is not None
+    )
+
+
+def _replace_main_with_restored(connection: sqlite3.Connection) -> None:
+    """Inside the caller's transaction: drop every object of the live database and recreate it
+    from the restored copy, tables first, then the rows, then indexes, triggers and views."""
+    for kind in ("view", "trigger", "table"):
+        names = connection.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'",
+            [kind],
+        ).fetchall()
+        for (name,) in names:
+            connection.execute(f"DROP {kind.upper()} main.{quote_name(name)}")
+    objects = connection.execute(
+        "SELECT type, name, sql FROM restored.sqlite_master "
+        "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+    ).fetchall()
+    for kind, _, sql in objects:
+        if kind == "table":
+            connection.execute(sql)
+    for kind, name, _ in objects:
+        if kind == "table":
+            connection.execute(
+                f"INSERT INTO main.{quote_name(name)} SELECT * FROM restored.{quote_name(name)}"
+            )
+    for kind in ("index", "trigger", "view"):
+        for object_kind, _, sql in objects:
+            if object_kind == kind:
+                connection.execute(sql)
+    if _exists(connection, "restored", "sqlite_sequence"):
+        connection.execute("DELETE FROM main.sqlite_sequence")
+        connection.execute(
+            "INSERT INTO main.sqlite_sequence (name, seq) "
+            "SELECT name, seq FROM restored.sqlite_sequence"
+        )

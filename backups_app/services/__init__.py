@@ -10,13 +10,20 @@ from backups_app.services.auto import (
 from backups_app.services.catalogue import backup_catalogue_sync
 from backups_app.services.create import backup_create
 from backups_app.services.export import export_rotate, waitlist_export_csv
-from backups_app.services.merge import MergeResult, backup_diff, backup_merge
+from backups_app.services.merge import (
+    MergeResult,
+    RestorePreview,
+    backup_diff,
+    backup_merge,
+    backup_restore_preview,
+)
 from backups_app.services.restore import RestoreResult, backup_restore
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import Verification, backup_verify
 
 __all__ = [
     "MergeResult",
+    "RestorePreview",
     "RestoreResult",
     "Verification",
     "WorkerPass",
@@ -27,6 +34,7 @@ __all__ = [
     "backup_request_record",
     "backup_requests_flush",
     "backup_restore",
+    "backup_restore_preview",
     "backup_rotate",
     "backup_scheduled_run",
     "backup_verify",

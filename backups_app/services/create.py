@@ -19,6 +19,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
 from backups_app.exceptions import BackupError, DumpError
 from backups_app.models import Backup, PendingBackupRequest
+from backups_app.restore_record import restored_state
 from backups_app.selectors import applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
 from waitlist.models import Signup
@@ -233,10 +234,16 @@ def _shrink_guard(record: Backup) -> None:
     )
     if previous is None:
         return
+    # After a deliberate restore, what it put back is the baseline, not the data it replaced.
+    restored = restored_state(after=previous.started_at)
+    if restored is not None and restored["at"] < record.started_at:
+        baseline, against = restored["row_counts"], f"the restore of {restored['restored']}"
+    else:
+        baseline, against = previous.row_counts, f"{previous.name}, now pinned"
     threshold = conf.shrink_threshold()
     ignored = conf.shrink_ignored_tables()
     shrunk = []
-    for table, before in sorted(previous.row_counts.items()):
+    for table, before in sorted(baseline.items()):
         if table in ignored or table.startswith("backups_app_") or before <= 0:
             continue
         after = record.row_counts.get(table, 0)
@@ -248,7 +255,7 @@ def _shrink_guard(record: Backup) -> None:
     if not shrunk:
         return
     detail = "; ".join(f"{s['table']}: {s['before']} -> {s['after']} rows" for s in shrunk)
-    detail = f"{detail} (against {previous.name}, now pinned)"
+    detail = f"{detail} (against {against})"
     shrink = {"previous": previous.name, "tables": shrunk, "detail": detail}
     manifest_update(record, shrink=shrink)
     manifest_update(

@@ -53,6 +53,42 @@ def backup_diff(*, name: str) -> MergeResult:
     return result
 
 
+@dataclass
+class RestorePreview:
+    """What a full restore of a backup would do to the signups, as of now (§4.5)."""
+
+    name: str
+    backup_signups: int
+    live_signups: int
+    #: Signups in the backup that the live table lacks: a restore brings them back.
+    brought_back: int
+    #: Live signups the backup lacks: kept by a restore, removed by `--exact`.
+    later: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def backup_restore_preview(*, name: str) -> RestorePreview:
+    """Count, without changing anything, what restoring backup `name` would bring back and
+    which live signups it lacks (emails are unique on both sides, case-insensitive)."""
+    engine = get_engine()
+    dump, _ = checked_backup(name, engine)
+    brought_back = 0
+    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+        in_backup = scratch.row_counts().get(Signup._meta.db_table, 0)
+        for batch in _missing_batches(scratch):
+            brought_back += len(batch)
+        live = Signup.objects.count()
+    return RestorePreview(
+        name=dump.name,
+        backup_signups=in_backup,
+        live_signups=live,
+        brought_back=brought_back,
+        later=max(0, live - (in_backup - brought_back)),
+    )
+
+
 def backup_merge(*, name: str, triggered_by: str = "", safety_backup: bool = True) -> MergeResult:
     """Re-insert the signups in backup `name` that are missing from the live table.
 

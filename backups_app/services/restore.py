@@ -5,20 +5,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.core.management.color import no_style
-from django.db import DatabaseError, connections, transaction
+from django.apps import apps
+from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
-from backups_app.engines.base import BaseEngine
+from backups_app.engines.base import BaseEngine, RestoreRules
 from backups_app.exceptions import RestoreError
-from backups_app.models import Backup, SchemaChange
-from backups_app.selectors import schema_change_ledger_exists
+from backups_app.models import Backup
+from backups_app.restore_record import restored_state_record
 from backups_app.services.catalogue import catalogue_sync_locked
 from backups_app.services.create import backup_create_locked
 from backups_app.services.verify import check_files
+from waitlist.models import Signup
 
 
 @dataclass
@@ -27,6 +28,12 @@ class RestoreResult:
     safety_backup: str
     seconds: float
     row_counts: dict[str, int]
+    #: Live signups the backup lacked: kept, removed (--exact), or left in the safety backup.
+    signups_kept: int = 0
+    signups_removed: int = 0
+    signups_left_behind: int = 0
+    exact: bool = False
+    accounts_kept: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,7 +41,43 @@ class RestoreResult:
             "safety_backup": self.safety_backup,
             "seconds": self.seconds,
             "row_counts": self.row_counts,
+            "signups_kept": self.signups_kept,
+            "signups_removed": self.signups_removed,
+            "signups_left_behind": self.signups_left_behind,
+            "exact": self.exact,
+            "accounts_kept": self.accounts_kept,
         }
+
+
+# Apps whose tables are "staff accounts" (users, groups, permissions, sessions, the admin's log):
+# a restore keeps them as they are now unless asked for the backup's (--include-accounts).
+ACCOUNT_APPS = ("auth", "contenttypes", "sessions", "admin")
+# Apps whose tables always keep their live rows: the backup catalogue and the ledgers.
+LEDGER_APPS = ("backups_app",)
+
+
+def kept_tables(*, include_accounts: bool = False) -> tuple[str, ...]:
+    """The tables a full restore leaves as they are now (§4.5)."""
+    labels = LEDGER_APPS if include_accounts else (*LEDGER_APPS, *ACCOUNT_APPS)
+    tables = []
+    for label in labels:
+        if apps.is_installed(f"django.contrib.{label}") or label in LEDGER_APPS:
+            config = apps.get_app_config(label)
+            tables += [m._meta.db_table for m in config.get_models(include_auto_created=True)]
+    return tuple(dict.fromkeys(t for t in tables if t != Signup._meta.db_table))
+
+
+def restore_rules(
+    *, exact: bool = False, include_accounts: bool = False, later_may_stay_behind: bool = False
+) -> RestoreRules:
+    return RestoreRules(
+        kept_tables=kept_tables(include_accounts=include_accounts),
+        signup_table=Signup._meta.db_table,
+        signup_key=Signup._meta.get_field("email").column,
+        signup_pk=Signup._meta.pk.column,
+        exact=exact,
+        later_signups_may_stay_behind=later_may_stay_behind,
+    )
 
 
 def checked_backup(name: str, engine: BaseEngine) -> tuple[Path, dict[str, Any]]:
@@ -60,40 +103,60 @@ def checked_backup(name: str, engine: BaseEngine) -> tuple[Path, dict[str, Any]]
     return dump, manifest
 
 
-def backup_restore(*, name: str, triggered_by: str = "") -> RestoreResult:
-    """Replace the live data with backup `name`.
+def backup_restore(
+    *,
+    name: str,
+    triggered_by: str = "",
+    exact: bool = False,
+    include_accounts: bool = False,
+    later_may_stay_behind: bool = False,
+) -> RestoreResult:
+    """Put backup `name` back over the live data.
 
-    Checks the backup first, takes a pinned pre_restore backup of the current data, restores
-    atomically with the row counts checked, and re-syncs the catalogue. On any failure the
-    current data is exactly as it was and RestoreError (or a refusal) says why.
+    Checks the backup first, takes a pinned pre_restore backup of the current data, then
+    restores atomically (even if this process is killed) with the row counts checked, and
+    re-syncs the catalogue. Every signup the backup holds comes back as it was there; every live
+    signup it lacks, down to those committed a moment before the swap, is kept, unless `exact`
+    (the point-in-time restore) removes them. Staff accounts, sessions, the catalogue and the
+    ledgers stay as they are now (`include_accounts` takes the backup's accounts). On any
+    failure the current data is exactly as it was and RestoreError (or a refusal) says why.
     """
     engine = get_engine()
     if connections[engine.alias].in_atomic_block:
         raise RestoreError("A restore cannot run inside a database transaction.")
     dump, manifest = checked_backup(name, engine)
+    rules = restore_rules(
+        exact=exact, include_accounts=include_accounts, later_may_stay_behind=later_may_stay_behind
+    )
     with engine.lock(timeout=conf.lock_timeout_seconds()):
         safety = safety_backup_locked(
             engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
         # Our own connection must not hold a transaction or a cached view of the old tables.
-        ledger = _ledger_rows(engine.alias)
         connections[engine.alias].close()
         clock = time.monotonic()
         try:
             with files.open_sql(dump) as sql:
-                engine.restore(sql=sql, expected_counts=manifest.get("row_counts") or {})
+                outcome = engine.restore(
+                    sql=sql, expected_counts=manifest.get("row_counts") or {}, rules=rules
+                )
         except RestoreError as err:
             alert_admins(f"Restore of {dump.name} failed", f"{err} (data unchanged)")
             raise
         seconds = round(time.monotonic() - clock, 3)
         connections[engine.alias].close()
         catalogue_sync_locked()
-        _ledger_put_back(engine.alias, ledger)
+        restored_state_record(name=dump.name, row_counts=engine.row_counts())
     logger.info(
-        "restore succeeded name=%s safety_backup=%s seconds=%.3f by=%s",
+        "restore succeeded name=%s safety_backup=%s seconds=%.3f signups_kept=%d "
+        "signups_removed=%d signups_left_behind=%d accounts=%s by=%s",
         dump.name,
         safety.name,
         seconds,
+        outcome.signups_kept,
+        outcome.signups_removed,
+        outcome.signups_left_behind,
+        "from-backup" if include_accounts else "kept",
         triggered_by or "-",
     )
     return RestoreResult(
@@ -101,6 +164,11 @@ def backup_restore(*, name: str, triggered_by: str = "") -> RestoreResult:
         safety_backup=safety.name,
         seconds=seconds,
         row_counts=manifest.get("row_counts") or {},
+        signups_kept=outcome.signups_kept,
+        signups_removed=outcome.signups_removed,
+        signups_left_behind=outcome.signups_left_behind,
+        exact=exact,
+        accounts_kept=not include_accounts,
     )
 
 
@@ -114,30 +182,6 @@ def safety_backup_locked(engine: BaseEngine, *, reason: str, triggered_by: str) 
         pin_reason=f"the data as it was {reason}",
         triggered_by=triggered_by,
     )
-
-
-def _ledger_rows(alias: str) -> list[dict[str, Any]] | None:
-    """The schema-change ledger, read before a restore replaces it: it records what happened
-    after the backup too (the rollback itself, above all), so it must outlive the restore."""
-    if not schema_change_ledger_exists(alias=alias):
-        return None
-    return list(SchemaChange.objects.using(alias).values())
-
-
-def _ledger_put_back(alias: str, rows: list[dict[str, Any]] | None) -> None:
-    if not rows or not schema_change_ledger_exists(alias=alias):
-        return
-    try:
-        with transaction.atomic(using=alias):
-            for row in rows:
-                values = {k: v for k, v in row.items() if k != "id"}
-                SchemaChange.objects.using(alias).update_or_create(id=row["id"], defaults=values)
-            connection = connections[alias]
-            with connection.cursor() as cursor:
-                for statement in connection.ops.sequence_reset_sql(no_style(), [SchemaChange]):
-                    cursor.execute(statement)
-    except DatabaseError as err:  # a backup from before the ledger had today's columns
-        logger.warning("schema-change ledger not carried over the restore: %s", err)
 
 
 def _known_migrations(engine: BaseEngine) -> set[str]:

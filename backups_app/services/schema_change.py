@@ -248,14 +248,24 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     the signups that arrived after that backup. The ledger survives and says so."""
     change = schema_change_rollback_check(change_id=change_id)
     undone_later = schema_change_later_undone(change=change)
-    restored = backup_restore(name=change.backup_name, triggered_by=triggered_by)
-    reinserted, missing, notes, merge_failed = 0, 0, [], False
+    # The restore keeps the later signups the older schema can take, in its own transaction;
+    # any it cannot are re-inserted column by column from the safety backup just below.
+    restored = backup_restore(
+        name=change.backup_name, triggered_by=triggered_by, later_may_stay_behind=True
+    )
+    reinserted, missing, notes, merge_failed = (
+        restored.signups_kept,
+        restored.signups_kept,
+        [],
+        False,
+    )
     try:
         # The safety backup was taken a moment ago by the restore: no second one.
         merged = backup_merge(
             name=restored.safety_backup, triggered_by=triggered_by, safety_backup=False
         )
-        reinserted, missing = merged.inserted, merged.missing
+        reinserted += merged.inserted
+        missing += merged.missing
     except (BackupError, ValidationError, DatabaseError) as err:
         notes.append(f"LATER SIGNUPS NOT RE-INSERTED ({err})")
         merge_failed = True

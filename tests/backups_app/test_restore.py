@@ -37,21 +37,107 @@ def reseal(backup_dir, backup):
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])
-def test_round_trip_brings_back_identical_rows(signups, backup_dir, settings, compression):
+def test_exact_round_trip_brings_back_identical_rows(signups, backup_dir, settings, compression):
     settings.BACKUP_COMPRESSION = compression
     before = signup_rows()
     backup = backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.all().delete()
     SignupFactory(email="after-the-backup@example.com")
 
-    result = backup_restore(name=backup.name, triggered_by="test")
+    result = backup_restore(name=backup.name, triggered_by="test", exact=True)
 
     assert signup_rows() == before
     assert result.name == backup.name
+    assert (result.signups_removed, result.signups_kept) == (1, 0)
     safety = Backup.objects.get(name=result.safety_backup)
     assert safety.kind == Backup.Kind.PRE_RESTORE
     assert safety.pinned
     assert safety.row_counts["waitlist_responses"] == 1
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_full_restore_brings_back_the_backup_and_keeps_later_signups(
+    signups, backup_dir, settings, compression
+):
+    settings.BACKUP_COMPRESSION = compression
+    backed_up = signup_rows()
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="ada@example.com").delete()
+    Signup.objects.filter(email="zoe@example.com").update(full_name="Overwritten by a bug")
+    later = SignupFactory(email="after-the-backup@example.com")
+
+    result = backup_restore(name=backup.name)
+
+    rows = signup_rows()
+    assert [r for r in rows if r[0] != later.pk] == backed_up
+    assert Signup.objects.get(email="after-the-backup@example.com").full_name == later.full_name
+    assert (result.signups_kept, result.signups_removed) == (1, 0)
+
+
+def test_a_later_signup_whose_id_the_backup_uses_is_kept_under_a_new_id(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    ada = Signup.objects.get(email="ada@example.com")
+    ada_id = ada.pk
+    ada.delete()
+    SignupFactory(id=ada_id, email="took-adas-id@example.com")
+
+    result = backup_restore(name=backup.name)
+
+    assert Signup.objects.get(pk=ada_id).email == "ada@example.com"
+    moved = Signup.objects.get(email="took-adas-id@example.com")
+    assert moved.pk > max(s.pk for s in signups)
+    assert result.signups_kept == 1
+    assert SignupFactory(email="next@example.com").pk > moved.pk
+
+
+def test_restore_keeps_staff_accounts_unless_asked(signups, backup_dir, django_user_model):
+    backup = backup_create(kind=Backup.Kind.MANUAL)  # no account exists yet
+    django_user_model.objects.create_superuser("admin", "admin@example.com", "a-long-pass-123")
+
+    backup_restore(name=backup.name)
+    assert django_user_model.objects.filter(username="admin", is_superuser=True).exists()
+
+    result = backup_restore(name=backup.name, include_accounts=True)
+    assert not result.accounts_kept
+    assert not django_user_model.objects.exists()
+
+
+def test_restore_keeps_sessions_catalogue_and_ledger_rows(signups, backup_dir, client):
+    from django.contrib.auth import get_user_model
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    user = get_user_model().objects.create_superuser("admin", "a@example.com", "a-long-pass-123")
+    client.force_login(user)
+    later = backup_create(kind=Backup.Kind.MANUAL, note="taken after the restored one")
+
+    backup_restore(name=backup.name)
+
+    assert client.get("/admin/").status_code == 200  # still logged in: the session was kept
+    assert Backup.objects.get(name=later.name).note == "taken after the restored one"
+
+
+def test_a_deliberate_exact_restore_raises_no_shrink_alarm(signups, backup_dir, mailoutbox):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory(email="later@example.com")
+    backup_create(kind=Backup.Kind.MANUAL)
+
+    backup_restore(name=backup.name, exact=True)
+    mailoutbox.clear()
+    after = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert not after.shrink_detected
+    assert mailoutbox == []
+
+
+def test_a_shrink_after_a_restore_is_still_caught(signups, backup_dir, mailoutbox):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    backup_restore(name=backup.name)
+    Signup.objects.filter(email="ada@example.com").delete()
+
+    after = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert after.shrink_detected
+    assert "the restore of" in after.shrink_detail
 
 
 def test_new_signups_after_a_restore_get_fresh_ids(signups, backup_dir):

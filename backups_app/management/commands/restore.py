@@ -6,14 +6,21 @@ from django.core.management.base import CommandError
 
 from backups_app.engines import get_engine
 from backups_app.management.base import BackupCommand
-from backups_app.services import backup_diff, backup_merge, backup_restore
+from backups_app.services import (
+    backup_diff,
+    backup_merge,
+    backup_restore,
+    backup_restore_preview,
+)
 from backups_app.services.restore import checked_backup
 
 
 class Command(BackupCommand):
     help = (
         "Restore a backup over the live database (a pinned pre_restore backup is taken first). "
-        "--merge only re-inserts signups missing from the live table; --diff shows what it would."
+        "Signups the backup lacks are kept and staff accounts stay as they are, unless --exact "
+        "or --include-accounts. --merge only re-inserts missing signups; --diff shows what it "
+        "would."
     )
 
     def add_arguments(self, parser) -> None:
@@ -27,49 +34,107 @@ class Command(BackupCommand):
         mode.add_argument(
             "--diff", action="store_true", help="Show what --merge would add; change nothing."
         )
+        mode.add_argument(
+            "--exact",
+            action="store_true",
+            help="Point-in-time restore: also REMOVE the signups the backup lacks.",
+        )
+        parser.add_argument(
+            "--include-accounts",
+            action="store_true",
+            help="Also replace staff accounts and sessions with the backup's.",
+        )
 
     def handle(self, *args, **options) -> None:
         name = options["backup"]
+        if options["include_accounts"] and (options["merge"] or options["diff"]):
+            raise CommandError("--include-accounts goes with a full restore, not --merge/--diff.")
         if options["diff"]:
             result = backup_diff(name=name)
             self.emit(result.as_dict(), self._merge_text(result, "would re-insert"))
             return
         dump, manifest = checked_backup(name, get_engine())
         if not options["yes"]:
-            self._confirm(dump.name, manifest, merge=options["merge"])
+            self._confirm(dump.name, manifest, options)
         if options["merge"]:
             result = backup_merge(name=dump.name, triggered_by=self.who())
             text = self._merge_text(result, "re-inserted")
             text += f"\nThe data before the merge is in {result.safety_backup}."
             self.emit(result.as_dict(), text)
             return
-        result = backup_restore(name=dump.name, triggered_by=self.who())
+        result = backup_restore(
+            name=dump.name,
+            triggered_by=self.who(),
+            exact=options["exact"],
+            include_accounts=options["include_accounts"],
+        )
         counts = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
+        if result.exact:
+            later = f"{result.signups_removed} signup(s) the backup lacked were removed (--exact)"
+        else:
+            later = f"{result.signups_kept} signup(s) the backup lacked were kept"
+        accounts = (
+            "staff accounts and sessions are the backup's"
+            if options["include_accounts"]
+            else "staff accounts and sessions were kept as they were"
+        )
         self.emit(
             result.as_dict(),
             f"Restored {result.name} in {result.seconds:.2f} s; row counts verified ({counts}).\n"
+            f"{later}; {accounts}.\n"
             f"The data before the restore is in {result.safety_backup} (pinned).",
         )
 
-    def _confirm(self, name: str, manifest: dict, *, merge: bool) -> None:
+    def _confirm(self, name: str, manifest: dict, options: dict) -> None:
         if not sys.stdin.isatty():
             raise CommandError(
                 "Refusing to restore without confirmation: there is no terminal to ask on. "
                 "Run again with --yes."
             )
-        action = (
-            "re-insert the signups it has that the live table lacks"
-            if merge
-            else "REPLACE ALL CURRENT DATA with it"
-        )
-        self.stdout.write(
-            f"Backup {name} (taken {manifest.get('created_at')}, "
-            f"{manifest.get('row_counts', {})} rows by table).\n"
-            f"This will {action}. A pinned safety backup is taken first."
-        )
+        self.stdout.write(f"Backup {name} (taken {manifest.get('created_at')}).")
+        if options["merge"]:
+            self.stdout.write(
+                "This will re-insert the signups it has that the live table lacks, and change "
+                "nothing else. A pinned safety backup is taken first."
+            )
+        else:
+            preview = backup_restore_preview(name=name)
+            self.stdout.write(self._preview_text(preview, options))
+        if options["exact"] and not options["merge"] and preview.later:
+            answer = input(
+                f"Type the number of signups to remove to confirm ({preview.later}): "
+            ).strip()
+            if answer != str(preview.later):
+                raise CommandError("Not confirmed; nothing was changed.")
+            return
         answer = input(f"Type the backup's name to confirm ({name}): ").strip()
         if answer != name:
             raise CommandError("Not confirmed; nothing was changed.")
+
+    @staticmethod
+    def _preview_text(preview, options: dict) -> str:
+        lines = [
+            f"The backup holds {preview.backup_signups} signup(s); the live table has "
+            f"{preview.live_signups}.",
+            f"- {preview.brought_back} signup(s) in the backup and missing now will come back; "
+            "every signup the backup holds gets its backed-up values.",
+        ]
+        if options["exact"]:
+            lines.append(
+                f"- {preview.later} live signup(s) the backup lacks will be REMOVED (--exact)."
+            )
+        else:
+            lines.append(
+                f"- {preview.later} live signup(s) the backup lacks will be kept, and so will "
+                "any that arrive while the restore runs."
+            )
+        lines.append(
+            "- Staff accounts and sessions will be replaced by the backup's (--include-accounts)."
+            if options["include_accounts"]
+            else "- Staff accounts, sessions, the catalogue and the ledgers stay as they are."
+        )
+        lines.append("A pinned safety backup of the current data is taken first.")
+        return "\n".join(lines)
 
     @staticmethod
     def _merge_text(result, verb: str) -> str:
