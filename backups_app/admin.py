@@ -26,9 +26,9 @@ from backups_app.management.base import human_size
 from backups_app.models import Backup, Export, SchemaChange
 from backups_app.services import (
     backup_create,
-    backup_diff,
     backup_merge,
     backup_restore,
+    backup_restore_preview,
     backup_rotate,
     backup_verify,
 )
@@ -205,10 +205,12 @@ class BackupAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
 
     def restore_view(self, request: HttpRequest, backup_id: int):
-        """Like Django's delete confirmation: show what will happen, then ask for the name.
+        """Like Django's delete confirmation: say what will happen, then ask for the name.
 
-        "compare" previews a merge (read-only); "merge" re-inserts the missing signups; "restore"
-        replaces everything. The last two need the backup's name typed exactly.
+        "compare" previews, read-only, what a restore would bring back and which live signups
+        the backup lacks; "merge" re-inserts the missing signups; "restore" puts the backup back
+        and keeps the later signups and staff accounts (the name typed exactly);
+        "restore_exact" also removes the later signups (their number typed exactly).
         """
         if not self.has_restore_permission(request):
             raise PermissionDenied
@@ -221,32 +223,46 @@ class BackupAdmin(admin.ModelAdmin):
             "backup": backup,
             "manifest_json": json.dumps(backup.manifest, indent=2, sort_keys=True),
             "comparison": self._compare_counts(backup),
+            "backup_signups": backup.row_counts.get(Signup._meta.db_table, 0),
+            "live_signups": Signup.objects.count(),
         }
         if request.method == "POST":
             operation = request.POST.get("operation")
             typed = request.POST.get("confirm_name", "").strip()
+            include_accounts = request.POST.get("include_accounts") == "on"
+            who = request.user.get_username()
             try:
                 if operation == "compare":
-                    context["diff"] = backup_diff(name=backup.name)
+                    context["preview"] = backup_restore_preview(name=backup.name)
                 elif operation in {"restore", "merge"} and typed != backup.name:
                     context["error"] = (
                         "The name you typed does not match this backup; nothing was changed."
                     )
                 elif operation == "restore":
                     result = backup_restore(
-                        name=backup.name, triggered_by=request.user.get_username()
+                        name=backup.name, triggered_by=who, include_accounts=include_accounts
                     )
-                    self._log_on_restored_database(request, result.name, "Restored")
-                    self.message_user(
-                        request,
-                        f"Restored {result.name} in {result.seconds:.2f} s; the data before it is "
-                        f"in {result.safety_backup} (pinned).",
-                    )
+                    self._report_restore(request, result)
                     return HttpResponseRedirect(changelist)
+                elif operation == "restore_exact":
+                    preview = backup_restore_preview(name=backup.name)
+                    if request.POST.get("confirm_count", "").strip() != str(preview.later):
+                        context["preview"] = preview
+                        context["error"] = (
+                            f"To remove the {preview.later} signup(s) this backup lacks, type "
+                            f"that number; nothing was changed."
+                        )
+                    else:
+                        result = backup_restore(
+                            name=backup.name,
+                            triggered_by=who,
+                            exact=True,
+                            include_accounts=include_accounts,
+                        )
+                        self._report_restore(request, result)
+                        return HttpResponseRedirect(changelist)
                 elif operation == "merge":
-                    result = backup_merge(
-                        name=backup.name, triggered_by=request.user.get_username()
-                    )
+                    result = backup_merge(name=backup.name, triggered_by=who)
                     self.log_change(
                         request, backup, f"Re-inserted {result.inserted} missing signups"
                     )
@@ -263,6 +279,22 @@ class BackupAdmin(admin.ModelAdmin):
                 context["error"] = f"{message} Nothing was changed."
         return TemplateResponse(request, "admin/backups_app/backup/restore.html", context)
 
+    def _report_restore(self, request: HttpRequest, result) -> None:
+        if result.exact:
+            later = f"{result.signups_removed} signup(s) it lacked were removed"
+        else:
+            later = f"{result.signups_kept} signup(s) it lacked were kept"
+        accounts = "staff accounts kept" if result.accounts_kept else "the backup's accounts"
+        summary = f"Restored ({later}; {accounts})"
+        backup = Backup.objects.filter(name=result.name).first()
+        if backup is not None:
+            self.log_change(request, backup, summary)
+        self.message_user(
+            request,
+            f"Restored {result.name} in {result.seconds:.2f} s: {later}, {accounts}. The data "
+            f"before it is in {result.safety_backup} (pinned).",
+        )
+
     @staticmethod
     def _compare_counts(backup: Backup) -> list[tuple[str, int, int | str]]:
         live = get_engine().row_counts()
@@ -270,12 +302,6 @@ class BackupAdmin(admin.ModelAdmin):
             (table, count, live.get(table, "missing"))
             for table, count in sorted(backup.row_counts.items())
         ]
-
-    def _log_on_restored_database(self, request: HttpRequest, name: str, message: str) -> None:
-        # The restore replaced the log table too: record the restore in the restored database.
-        backup = Backup.objects.filter(name=name).first()
-        if backup is not None:
-            self.log_change(request, backup, message)
 
     def download_view(self, request: HttpRequest, backup_id: int) -> FileResponse:
         if not self.has_download_permission(request):

@@ -64,6 +64,12 @@ class RestorePreview:
     brought_back: int
     #: Live signups the backup lacks: kept by a restore, removed by `--exact`.
     later: int
+    #: The first signups it would bring back.
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return self.brought_back
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -74,19 +80,17 @@ def backup_restore_preview(*, name: str) -> RestorePreview:
     which live signups it lacks (emails are unique on both sides, case-insensitive)."""
     engine = get_engine()
     dump, _ = checked_backup(name, engine)
-    brought_back = 0
-    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
-        in_backup = scratch.row_counts().get(Signup._meta.db_table, 0)
-        for batch in _missing_batches(scratch):
-            brought_back += len(batch)
-        live = Signup.objects.count()
-    return RestorePreview(
-        name=dump.name,
-        backup_signups=in_backup,
-        live_signups=live,
-        brought_back=brought_back,
-        later=max(0, live - (in_backup - brought_back)),
+    preview = RestorePreview(
+        name=dump.name, backup_signups=0, live_signups=0, brought_back=0, later=0
     )
+    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+        preview.backup_signups = scratch.row_counts().get(Signup._meta.db_table, 0)
+        for batch in _missing_batches(scratch):
+            preview.brought_back += len(batch)
+            _add_sample(preview, batch)
+        preview.live_signups = Signup.objects.count()
+    preview.later = max(0, preview.live_signups - (preview.backup_signups - preview.brought_back))
+    return preview
 
 
 def backup_merge(*, name: str, triggered_by: str = "", safety_backup: bool = True) -> MergeResult:
@@ -228,7 +232,7 @@ def _reset_sequence(alias: str) -> None:
                 cursor.execute(statement)
 
 
-def _add_sample(result: MergeResult, batch: list[dict[str, Any]]) -> None:
+def _add_sample(result: MergeResult | RestorePreview, batch: list[dict[str, Any]]) -> None:
     for record in batch[: SAMPLE_SIZE - len(result.sample)]:
         result.sample.append(
             {

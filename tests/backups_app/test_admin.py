@@ -8,6 +8,7 @@ from django.contrib.admin.models import LogEntry
 from backups_app.models import Backup
 from backups_app.services import backup_create
 from tests.backups_app.conftest import staff_with
+from tests.factories import SignupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -129,7 +130,8 @@ def test_restore_page_shows_the_manifest_and_what_will_be_replaced(admin_client,
 
     assert backup.sha256 in html
     assert "waitlist_responses" in html
-    assert "replaces every table" in html
+    assert "Signups kept" in html
+    assert "Staff accounts kept" in html
     assert 'name="confirm_name"' in html
 
 
@@ -153,14 +155,51 @@ def test_restore_with_the_typed_name_brings_the_data_back(admin_client, signups)
 
     backup = backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.all().delete()
+    SignupFactory(email="later@example.com")
 
     response = admin_client.post(
         restore_url(backup), {"operation": "restore", "confirm_name": backup.name}, follow=True
     )
 
-    assert Signup.objects.count() == 3
-    assert "Restored" in response.content.decode()
+    assert Signup.objects.count() == 4  # the backup's three and the later one, kept
+    page = response.content.decode()
+    assert "Restored" in page and "1 signup(s) it lacked were kept" in page
     assert Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE, pinned=True).exists()
+    # The admin account did not exist when the backup was taken: it was kept, still logged in.
+    assert admin_client.get(CHANGELIST).status_code == 200
+
+
+def test_compare_says_how_many_later_signups_an_exact_restore_would_remove(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory(email="later-1@example.com")
+    SignupFactory(email="later-2@example.com")
+
+    html = admin_client.post(restore_url(backup), {"operation": "compare"}).content.decode()
+
+    assert "2 live signups are not in this backup" in html
+    assert 'name="confirm_count"' in html
+    assert "removes the 2 live signups" in html
+
+
+def test_exact_restore_needs_the_number_of_removed_signups_typed(admin_client, signups):
+    from waitlist.models import Signup
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory(email="later@example.com")
+
+    refused = admin_client.post(
+        restore_url(backup), {"operation": "restore_exact", "confirm_count": "2"}
+    )
+    assert "type that number; nothing was changed" in refused.content.decode()
+    assert Signup.objects.filter(email="later@example.com").exists()
+    assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
+
+    done = admin_client.post(
+        restore_url(backup), {"operation": "restore_exact", "confirm_count": "1"}, follow=True
+    )
+    assert "1 signup(s) it lacked were removed" in done.content.decode()
+    assert not Signup.objects.filter(email="later@example.com").exists()
+    assert Signup.objects.count() == 3
 
 
 def test_compare_with_live_and_reinsert_missing(admin_client, signups):

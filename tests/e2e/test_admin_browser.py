@@ -43,16 +43,18 @@ def test_superuser_backs_up_and_restores_through_the_confirmation_page(
 
     Signup.objects.all().delete()  # the data is lost
     page.get_by_role("link", name="Restore…").first.click()
-    page.wait_for_selector("text=replaces every table")
+    page.wait_for_selector("text=Signups kept")
     page.get_by_label("type the backup's name").fill("not-the-name")
-    page.get_by_role("button", name="Yes, replace all data").click()
+    page.get_by_role("button", name="Yes, restore this backup").click()
     page.wait_for_selector("text=does not match")
     assert Signup.objects.count() == 0
 
     page.get_by_label("type the backup's name").fill(backup.name)
-    page.get_by_role("button", name="Yes, replace all data").click()
+    page.get_by_role("button", name="Yes, restore this backup").click()
     page.wait_for_selector("text=Restored")
 
+    # The superuser was created after the backup: the restore kept the account and session.
+    assert "/admin/login/" not in page.url
     assert Signup.objects.count() == 3
     page.goto(live_site.url + "/admin/waitlist/signup/")
     assert page.locator("#result_list tbody tr").count() == 3
