@@ -119,12 +119,13 @@ class SQLiteEngine(BaseEngine):
             for name, query in queries.items():
                 script += [f".once {quote_text(str(query_files[name]))}", query + ";"]
             script += [".dump", "COMMIT;", ""]
+            stdout = child_stdout(out)
             with tempfile.TemporaryFile() as stderr:
                 try:
                     process = subprocess.Popen(
                         [shell, "-batch", "-bail", str(self.path)],
                         stdin=subprocess.PIPE,
-                        stdout=child_stdout(out),
+                        stdout=stdout,
                         stderr=stderr,
                     )
                 except OSError as err:
@@ -144,6 +145,32 @@ class SQLiteEngine(BaseEngine):
                     raise DumpError(
                         f"sqlite3 .dump failed ({exit_description(returncode)}): "
                         f"{stderr_tail(stderr)}"
+                    )
+            if stdout is not subprocess.PIPE:
+                # The shell ignores its failed writes (a full disk) and still exits 0. So the
+                # file it wrote must end complete; if not, writing there again says why.
+                raw = getattr(out, "raw", out)
+                size = raw.seek(0, io.SEEK_END)
+                raw.seek(max(0, size - 256))
+                if not self.is_complete(raw.read()):
+                    error = None
+                    try:
+                        for _ in range(16):  # a short write first, then the error it hid
+                            raw.write(b"\n" * 65536)
+                    except OSError as err:
+                        error = err
+                    finally:
+                        raw.truncate(size)
+                        raw.seek(size)
+                    where = Path(str(getattr(out, "name", "."))).parent
+                    if error is not None:
+                        raise DumpError(
+                            f"Writing the dump into {where} failed: {error.strerror} (the sqlite3 "
+                            f"shell had written {size:,} bytes when it could write no more)."
+                        ) from error
+                    raise DumpError(
+                        f"The sqlite3 shell exited normally, but the dump it wrote into {where} "
+                        f"stops after {size:,} bytes, before its final COMMIT (a write failed)."
                     )
             row_counts = {}
             if tables:
