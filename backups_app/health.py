@@ -10,7 +10,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from backups_app import conf
+from backups_app import conf, files
 from backups_app.models import Backup
 from backups_app.selectors import backup_latest
 from backups_app.services.auto import queue_state
@@ -62,9 +62,26 @@ def check_newest_backup(now: datetime.datetime) -> Check:
         return Check("newest_backup", False, "no successful backup yet", {"max_age_seconds": limit})
     age = (now - newest.started_at).total_seconds()
     figures = {"name": newest.name, "age_seconds": round(age, 1), "max_age_seconds": limit}
+    if problem := _missing_files(newest):
+        return Check("newest_backup", False, f"{newest.name}: {problem}", figures)
     if age > limit:
         return Check("newest_backup", False, f"{newest.name} is {age:.0f} s old", figures)
     return Check("newest_backup", True, f"{newest.name}, {age:.0f} s old", figures)
+
+
+def _missing_files(backup: Backup) -> str:
+    """What is wrong with the backup's files on disk ('' when its dump has the size the
+    catalogue recorded and its manifest is there): the catalogue alone proves nothing."""
+    dump = conf.backup_dir() / backup.name
+    try:
+        size = dump.stat().st_size
+    except FileNotFoundError:
+        return f"its dump file is missing from {dump.parent}"
+    if size != backup.size_bytes:
+        return f"its dump file is {size} bytes, the catalogue recorded {backup.size_bytes}"
+    if not (dump.parent / files.manifest_name_for(backup.name)).is_file():
+        return "its manifest is missing"
+    return ""
 
 
 def check_rpo(now: datetime.datetime) -> Check:

@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from backups_app import files
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.services import backup_create, backup_requests_flush, backup_verify
 from tests.factories import SignupFactory
@@ -137,3 +138,31 @@ def test_non_staff_user_sees_no_internals(client, fresh_backup, django_user_mode
 
 def test_post_is_not_allowed(client, transactional_db):
     assert client.post("/health/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("delete the dump", "its dump file is missing"),
+        ("truncate the dump", "the catalogue recorded"),
+        ("delete the manifest", "its manifest is missing"),
+    ],
+)
+def test_unhealthy_when_the_newest_backups_files_are_not_as_recorded(
+    admin_client, fresh_backup, backup_dir, damage, problem
+):
+    dump = backup_dir / fresh_backup.name
+    if damage == "delete the dump":
+        dump.unlink()
+    elif damage == "truncate the dump":
+        dump.write_bytes(dump.read_bytes()[:100])
+    else:
+        (backup_dir / files.manifest_name_for(fresh_backup.name)).unlink()
+
+    response = admin_client.get("/health/")
+
+    assert response.status_code == 503
+    check = response.json()["checks"]["newest_backup"]
+    assert check["ok"] is False
+    assert check["detail"].startswith(fresh_backup.name)
+    assert problem in check["detail"]
