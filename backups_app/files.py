@@ -5,6 +5,7 @@ The files are the source of truth; the `Backup` table is only an index over them
 
 import contextlib
 import datetime
+import fcntl
 import gzip
 import hashlib
 import json
@@ -113,11 +114,11 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
     """Write to a hidden temporary file beside `final`; fsync and rename only on success.
 
     A failure, or a killed process, leaves at most a `.partial-*` file, never one that looks like
-    a backup; `remove_stale_partials()` clears those up.
+    a backup. The writer holds a lock on that file while it lives, so `remove_dead_partials()`
+    can tell a killed writer's file from one still being written (on this host or another).
     """
     ensure_dir(final.parent)
-    fd, temporary = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=final.parent)
-    os.close(fd)
+    lock_fd, temporary = _locked_temporary(final)
     try:
         # Opened by name so that `handle.name` is the path (the checksum reader opens it too).
         with open(temporary, "w+b") as handle:
@@ -130,6 +131,20 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    finally:
+        os.close(lock_fd)  # releases the lock
+
+
+def _locked_temporary(final: Path) -> tuple[int, str]:
+    """A new `.partial-<final name>.<random>` file, locked by us (the open descriptor)."""
+    for _ in range(3):
+        fd, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{final.name}.", dir=final.parent)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # A clean-up may have taken it for a dead writer's in the instant before we locked it.
+        if os.fstat(fd).st_nlink:
+            return fd, temporary
+        os.close(fd)
+    raise OSError(f"Cannot create a temporary file in {final.parent}: removed as soon as made.")
 
 
 def fsync_dir(path: Path) -> None:
@@ -140,20 +155,65 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def remove_stale_partials(older_than_seconds: float = 3600) -> list[Path]:
-    """Delete `.partial-*` files left by killed backups (old ones only: a running backup's is
-    its own)."""
+def remove_dead_partials(folder: Path) -> list[Path]:
+    """Delete the `.partial-*` files in `folder` whose writer is gone (killed, or its host
+    crashed): partial dumps and exports hold personal data. A file still being written is
+    locked by its writer (or by a dump program it started) and is left alone."""
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.glob(PARTIAL_PREFIX + "*")):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def remove_backup(name: str) -> list[Path]:
+    """Delete a backup's files: the dump first, so a dump never stays without its manifest."""
+    backup_dir = conf.backup_dir()
+    removed = []
+    for path in (backup_dir / name, backup_dir / manifest_name_for(name)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def lone_backup_files() -> list[str]:
+    """Names of backups of which only one file is on disk: a dump without its manifest, or a
+    manifest without its dump. Each name is the dump's (`backup-….sql[.gz]`)."""
     backup_dir = conf.backup_dir()
     if not backup_dir.is_dir():
         return []
-    now = datetime.datetime.now().timestamp()
-    removed = []
-    for path in backup_dir.glob(PARTIAL_PREFIX + "*"):
-        with contextlib.suppress(FileNotFoundError):
-            if now - path.stat().st_mtime > older_than_seconds:
-                path.unlink()
-                removed.append(path)
-    return removed
+    dumps, manifests = {}, set()
+    for path in backup_dir.iterdir():
+        if match := NAME_PATTERN.match(path.name):
+            dumps[match.group("stamp")] = path.name
+        elif MANIFEST_PATTERN.match(path.name):
+            manifests.add(path.name[len("backup-") : -len(".manifest.json")])
+    lone = [name for stamp, name in dumps.items() if stamp not in manifests]
+    for stamp in manifests - set(dumps):
+        try:
+            manifest = read_manifest(backup_dir / f"backup-{stamp}.manifest.json")
+        except ValidationError:
+            continue  # not ours to judge: the catalogue sync reports it as unreadable
+        name = str(manifest["name"])
+        if NAME_PATTERN.match(name) and manifest_name_for(name) == f"backup-{stamp}.manifest.json":
+            lone.append(name)
+    return sorted(lone)
 
 
 def sha256_of(path: Path) -> str:

@@ -13,6 +13,7 @@ from backups_app.exceptions import BackupBusy, BackupError
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.request_buffer import request_buffer
 from backups_app.selectors import backup_latest
+from backups_app.services.catalogue import Leftovers, backup_leftovers_clean
 from backups_app.services.create import CLOCK_SKEW, backup_create_locked
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import backup_verify
@@ -151,6 +152,8 @@ class WorkerPass:
     pending: int = 0
     backup: Backup | None = None
     detail: str = ""
+    #: What this pass cleared up after killed or failed operations.
+    leftovers: Leftovers | None = None
 
 
 def _reason_to_back_up(state: QueueState, now: datetime.datetime) -> str | None:
@@ -168,12 +171,22 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     """
     now = now or timezone.now()
     backup_requests_flush()  # requests this process buffered (a worker inside the web process)
+    # Before anything else, so a backup killed mid-dump is settled (and retried) at once.
+    leftovers = backup_leftovers_clean()
+    pass_result = _worker_pass(now)
+    pass_result.leftovers = leftovers
+    return pass_result
+
+
+def _worker_pass(now: datetime.datetime) -> WorkerPass:
     mark_held_requests()
     state = queue_state()
     reason = _reason_to_back_up(state, now)
     if reason is None:
         if state.empty and (newest := restore_test_due(now)) is not None:
-            result = backup_verify(backup=newest, restore_test=True)
+            result = backup_verify(backup=newest, restore_test=True, lock_timeout=0)
+            if result.busy:
+                return WorkerPass("busy", detail="another backup or restore is running")
             return WorkerPass("restore-tested", backup=newest, detail=result.detail)
         return WorkerPass("idle" if state.empty else "waiting", pending=state.pending)
     retry_at = retry_wait_until(now)

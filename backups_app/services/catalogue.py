@@ -1,18 +1,36 @@
-"""The catalogue is an index over the manifests; this keeps the two in step (§4.2)."""
+"""The catalogue is an index over the manifests; this keeps the two in step (§4.2), and clears
+up what killed or failed operations leave behind (§9)."""
 
 import contextlib
-from dataclasses import dataclass, field
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from psycopg import sql as pgsql
 
 from backups_app import conf, files
-from backups_app.alerts import logger
+from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
-from backups_app.exceptions import BackupBusy
+from backups_app.engines.base import BaseEngine
+from backups_app.exceptions import BackupBusy, BackupError, VerificationError
 from backups_app.models import Backup
+
+INTERRUPTED = "Interrupted: the process taking it stopped before it finished."
+# Scratch databases and folders as the engines name them (PostgreSQLEngine.scratch(),
+# SQLiteEngine._scratch_file()).
+SCRATCH_DATABASE_SUFFIX = re.compile(r"_scratch_[0-9a-f]{8}")
+SCRATCH_FOLDER_PREFIX = ".restore-"
+# Where /proc cannot say whether a scratch folder is open, one untouched this long is left over.
+SCRATCH_IDLE_SECONDS = 3600
 
 
 @dataclass
@@ -22,6 +40,30 @@ class SyncResult:
     removed: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    leftovers: "Leftovers | None" = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Leftovers:
+    """What a clean-up found: a `busy` one (a backup or restore was running) only removed the
+    partial files of writers that are gone."""
+
+    busy: bool = False
+    #: Entries left running by a process that is gone: marked failed, admins told.
+    interrupted: list[str] = field(default_factory=list)
+    #: Entries left running whose files were complete and correct: recorded as succeeded.
+    completed: list[str] = field(default_factory=list)
+    #: Files removed: dumps or manifests alone, partial files.
+    files: list[str] = field(default_factory=list)
+    #: Scratch databases and folders removed.
+    scratch: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.interrupted or self.completed or self.files or self.scratch)
 
 
 def fields_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -77,17 +119,25 @@ def manifest_update(backup: Backup, **changes: Any) -> Backup:
 def backup_catalogue_sync() -> SyncResult:
     """Rebuild the catalogue from the manifests in BACKUP_DIR.
 
-    Every backup on disk gets an entry; entries whose files are gone are removed; entries left
-    `running` by a killed process are marked failed when no backup is running now.
+    Every backup on disk gets an entry; entries whose files are gone are removed. When no backup
+    or restore is running, what killed ones left behind is cleared up first
+    (`backup_leftovers_clean`).
     """
+    engine = get_engine()
     try:
-        with get_engine().lock(timeout=0):
-            return catalogue_sync_locked()
+        with engine.lock(timeout=0):
+            leftovers = leftovers_clean_locked(engine=engine)
+            result = catalogue_sync_locked()
     except BackupBusy:
-        return catalogue_sync_locked(mark_interrupted=False)
+        leftovers = Leftovers(busy=True, files=_remove_dead_partials())
+        result = catalogue_sync_locked(mark_interrupted=False)
+    result.leftovers = leftovers
+    return result
 
 
 def catalogue_sync_locked(*, mark_interrupted: bool = True) -> SyncResult:
+    """backup_catalogue_sync() for callers that hold the lock; `mark_interrupted` settles the
+    entries left running (with the lock held, their process is gone)."""
     result = SyncResult()
     on_disk = set()
     for path in files.manifest_paths():
@@ -107,16 +157,174 @@ def catalogue_sync_locked(*, mark_interrupted: bool = True) -> SyncResult:
     result.removed = list(gone.values_list("name", flat=True))
     gone.delete()
     if mark_interrupted:
-        running = Backup.objects.filter(status=Backup.Status.RUNNING)
-        result.interrupted = list(running.values_list("name", flat=True))
-        running.update(
-            status=Backup.Status.FAILED,
-            error="Interrupted: the process taking it stopped before it finished.",
-            finished_at=timezone.now(),
-        )
-    with contextlib.suppress(OSError):
-        files.remove_stale_partials()
+        result.interrupted, _ = interrupted_settle_locked()
     return result
+
+
+def backup_leftovers_clean() -> Leftovers:
+    """Clear up after killed or failed operations (§9), on every worker pass.
+
+    Only while no backup or restore runs (the lock is tried, never waited for): entries left
+    running are settled, a dump or manifest alone and partial files are removed, and so are
+    scratch databases and folders nothing has open. While one runs, only the partial files of
+    writers that are gone are removed, and the next pass does the rest.
+    """
+    engine = get_engine()
+    try:
+        with engine.lock(timeout=0):
+            return leftovers_clean_locked(engine=engine)
+    except BackupBusy:
+        return Leftovers(busy=True, files=_remove_dead_partials())
+
+
+def leftovers_clean_locked(*, engine: BaseEngine) -> Leftovers:
+    """backup_leftovers_clean() for callers that hold the lock."""
+    result = Leftovers()
+    result.interrupted, result.completed = interrupted_settle_locked()
+    for name in files.lone_backup_files():
+        if Backup.objects.filter(name=name, status=Backup.Status.SUCCEEDED).exists():
+            # Not a leftover: a recorded backup lost a file. Verification and /health/ say so.
+            logger.error("backup %s has lost its dump or its manifest", name)
+            continue
+        result.files += [path.name for path in files.remove_backup(name)]
+    result.files += _remove_dead_partials()
+    if engine.vendor == "postgresql":
+        result.scratch = _drop_scratch_databases(engine)
+    elif engine.vendor == "sqlite":
+        result.scratch = _remove_scratch_folders(engine)
+    if result.files or result.scratch:
+        logger.warning(
+            "removed leftovers of killed or failed operations files=%s scratch=%s",
+            ",".join(result.files) or "-",
+            ",".join(result.scratch) or "-",
+        )
+    return result
+
+
+def interrupted_settle_locked() -> tuple[list[str], list[str]]:
+    """Settle the entries left `running` (the caller holds the lock, so their process is gone):
+    one whose dump and manifest are complete and correct is recorded from its manifest; any
+    other is marked failed, its files removed, and ADMINS told. Returns (failed, completed)."""
+    from backups_app.services.verify import check_files  # verify records through this module
+
+    failed, completed = [], []
+    for record in Backup.objects.filter(status=Backup.Status.RUNNING):
+        dump = conf.backup_dir() / record.name
+        try:
+            manifest = check_files(dump)
+        except (VerificationError, ValidationError, OSError):
+            manifest = None
+        if manifest is not None and manifest.get("name") == record.name:
+            for name, value in fields_from_manifest(manifest).items():
+                setattr(record, name, value)
+            record.save()
+            completed.append(record.name)
+            logger.warning("backup %s was complete when its process stopped", record.name)
+            continue
+        with contextlib.suppress(ValidationError):
+            files.remove_backup(record.name)
+        record.status = Backup.Status.FAILED
+        record.error = INTERRUPTED
+        record.finished_at = timezone.now()
+        record.save()
+        failed.append(record.name)
+        alert_admins(
+            f"Backup {record.name} was interrupted",
+            f"kind={record.kind} started={record.started_at.isoformat()}: the process taking it "
+            "stopped before it finished (killed, or its host or database went away). It is "
+            "marked failed and its partial files are removed; older backups are untouched.",
+        )
+    return failed, completed
+
+
+def _remove_dead_partials() -> list[str]:
+    removed = []
+    for folder in (conf.backup_dir(), conf.export_dir()):
+        with contextlib.suppress(OSError):
+            removed += [path.name for path in files.remove_dead_partials(folder)]
+    return removed
+
+
+def _drop_scratch_databases(engine: BaseEngine) -> list[str]:
+    """Drop this database's scratch databases that no session uses. The lock keeps restore
+    tests, restores and merges out; a diff does not take it, and DROP DATABASE (without FORCE)
+    refuses a database someone is connected to, as psql and the diff are while they use it."""
+    prefix = str(engine.settings_dict["NAME"])[:30]
+    with connections[engine.alias].cursor() as cursor:
+        # Skip those in use here: DROP DATABASE would wait seconds for their sessions to end.
+        cursor.execute(
+            "SELECT datname FROM pg_database AS d WHERE starts_with(datname, %s) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_stat_activity AS a WHERE a.datname = d.datname) ORDER BY datname",
+            [prefix + "_scratch_"],
+        )
+        names = [
+            name
+            for (name,) in cursor.fetchall()
+            if SCRATCH_DATABASE_SUFFIX.fullmatch(name, len(prefix))
+        ]
+    if not names:
+        return []
+    dropped = []
+    with contextlib.closing(_maintenance_connection(engine)) as maintenance:
+        for name in names:
+            try:
+                maintenance.execute(
+                    pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name))
+                )
+            except psycopg.errors.ObjectInUse:
+                continue
+            except psycopg.Error as err:
+                logger.warning("cannot drop the scratch database %s: %s", name, err)
+                continue
+            dropped.append(name)
+    return dropped
+
+
+def _maintenance_connection(engine: BaseEngine) -> psycopg.Connection:
+    for dbname in ("postgres", "template1"):
+        try:
+            return engine.connect(dbname, autocommit=True)
+        except BackupError:
+            continue
+    raise BackupError("Cannot connect to the 'postgres' or 'template1' database.")
+
+
+def _remove_scratch_folders(engine: BaseEngine) -> list[str]:
+    """Remove `.restore-*` scratch folders beside the SQLite database that no process has open
+    (a diff builds and reads one without the lock)."""
+    try:
+        folder = engine.path.parent
+    except BackupError:  # an in-memory database has no folder
+        return []
+    removed = []
+    for path in sorted(folder.glob(SCRATCH_FOLDER_PREFIX + "*")):
+        if not path.is_dir() or _in_use(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether any process has a file in `folder` open (read from /proc). Where /proc cannot
+    tell, a folder with anything changed in the last SCRATCH_IDLE_SECONDS counts as in use."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        newest = max((p.stat().st_mtime for p in [folder, *folder.iterdir()]), default=time.time())
+        return time.time() - newest < SCRATCH_IDLE_SECONDS
+    inside = str(folder.resolve()) + os.sep
+    for fd_folder in proc.glob("[0-9]*/fd"):
+        try:
+            descriptors = os.listdir(fd_folder)
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(fd_folder / descriptor).startswith(inside):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def _datetime(value: str | None):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import django
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -97,51 +97,57 @@ def backup_create_locked(
                 stored = digest.result
             if not engine.is_complete(stored.tail):
                 raise DumpError("The dump ended without its completion marker; it was discarded.")
-        finished_at = timezone.now()
-        manifest = {
-            "format": 1,
-            "name": name,
-            "created_at": started_at.isoformat(),
-            "finished_at": finished_at.isoformat(),
-            "duration_seconds": round(time.monotonic() - clock, 3),
-            "kind": kind,
-            "vendor": engine.vendor,
-            "compression": compression,
-            "size_bytes": stored.size,
-            "sha256": stored.sha256,
-            "row_counts": snapshot.row_counts,
-            "migrations": migrations,
-            "newest_signup": _newest_signup(snapshot.query_rows.get("newest_signup")),
-            "database": str(engine.settings_dict["NAME"]),
-            "django_version": django.get_version(),
-            "pinned": pin,
-            "pin_reason": (pin_reason or ("pinned when taken" if pin else ""))[:200],
-            "note": note[:500],
-            "triggered_by": triggered_by[:150],
-            "shrink": None,
-            "verification": None,
-        }
-        files.write_manifest(backup_dir / files.manifest_name_for(name), manifest)
-    except (BackupError, OSError) as err:
-        record.status = Backup.Status.FAILED
-        record.finished_at = timezone.now()
-        record.duration_seconds = round(time.monotonic() - clock, 3)
-        record.error = str(err)[:4000]
-        record.save()
-        alert_admins(f"Backup {name} failed", f"kind={kind} error={err}")
+            finished_at = timezone.now()
+            manifest = {
+                "format": 1,
+                "name": name,
+                "created_at": started_at.isoformat(),
+                "finished_at": finished_at.isoformat(),
+                "duration_seconds": round(time.monotonic() - clock, 3),
+                "kind": kind,
+                "vendor": engine.vendor,
+                "compression": compression,
+                "size_bytes": stored.size,
+                "sha256": stored.sha256,
+                "row_counts": snapshot.row_counts,
+                "migrations": migrations,
+                "newest_signup": _newest_signup(snapshot.query_rows.get("newest_signup")),
+                "database": str(engine.settings_dict["NAME"]),
+                "django_version": django.get_version(),
+                "pinned": pin,
+                "pin_reason": (pin_reason or ("pinned when taken" if pin else ""))[:200],
+                "note": note[:500],
+                "triggered_by": triggered_by[:150],
+                "shrink": None,
+                "verification": None,
+            }
+            # The manifest goes into place before the dump does: whenever this process stops
+            # (killed, a full disk), no dump is ever on disk without its manifest. A manifest
+            # left without its dump is cleared up by the next worker pass.
+            files.write_manifest(backup_dir / files.manifest_name_for(name), manifest)
+    except (BackupError, OSError, DatabaseError, InterfaceError) as err:
+        files.remove_backup(name)
+        unrecorded = _record_failure(
+            record, error=str(err), seconds=round(time.monotonic() - clock, 3)
+        )
+        alert_admins(f"Backup {name} failed", f"kind={kind} error={err}{unrecorded}")
         if isinstance(err, DumpError):
             raise
         raise DumpError(f"Writing the backup failed: {err}") from err
     except BaseException:  # Ctrl-C, a stop signal: no backup, and the catalogue says so
-        record.status = Backup.Status.FAILED
-        record.finished_at = timezone.now()
-        record.error = "interrupted before the backup was complete"
-        record.save()
+        files.remove_backup(name)
+        _record_failure(record, error="interrupted before the backup was complete")
         raise
 
     for field, value in fields_from_manifest(manifest).items():
         setattr(record, field, value)
-    record.save()
+    try:
+        _save_entry(record)
+    except (DatabaseError, InterfaceError) as err:
+        raise DumpError(
+            f"{name} is complete on disk, but the catalogue cannot record it ({err}); the next "
+            "worker pass or `listbackups --sync` will."
+        ) from err
     covered = _mark_requests_covered(record, snapshot.query_rows.get("pending_requests", []))
     _shrink_guard(record)
     logger.info(
@@ -155,6 +161,38 @@ def backup_create_locked(
         record.duration_seconds,
     )
     return record
+
+
+def _save_entry(record: Backup) -> None:
+    """Save the catalogue entry, reconnecting once if Django's connection died meanwhile.
+
+    pg_dump and the snapshot read on connections of their own, so Django's may be terminated
+    (or the server restarted) while they run without the backup being any worse for it.
+    """
+    try:
+        record.save()
+    except (DatabaseError, InterfaceError):
+        connection = connections[record._state.db or DEFAULT_DB_ALIAS]
+        if connection.in_atomic_block:  # closing would end the caller's transaction
+            raise
+        connection.close()
+        record.save()
+
+
+def _record_failure(record: Backup, *, error: str, seconds: float | None = None) -> str:
+    """Mark the entry failed; '' when saved, else a note for the alert (the catalogue's own
+    database is failing, so the next worker pass marks it failed instead)."""
+    record.status = Backup.Status.FAILED
+    record.finished_at = timezone.now()
+    if seconds is not None:
+        record.duration_seconds = seconds
+    record.error = error[:4000]
+    try:
+        _save_entry(record)
+    except (DatabaseError, InterfaceError) as err:
+        logger.error("backup %s failed and the catalogue cannot record it: %s", record.name, err)
+        return f" (the catalogue could not record the failure: {err})"
+    return ""
 
 
 def _unique_start(moment: datetime.datetime, compression: str) -> datetime.datetime:

@@ -13,7 +13,7 @@ from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import compare_counts
-from backups_app.exceptions import BackupError, VerificationError
+from backups_app.exceptions import BackupBusy, BackupError, VerificationError
 from backups_app.models import Backup
 from backups_app.services.catalogue import manifest_update
 
@@ -25,6 +25,8 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     restore_tested: bool = False
     restore_seconds: float | None = None
+    #: Another backup or restore held the lock: nothing was checked or recorded.
+    busy: bool = False
 
     @property
     def detail(self) -> str:
@@ -44,6 +46,7 @@ class Verification:
             "problems": self.problems,
             "restore_tested": self.restore_tested,
             "restore_seconds": self.restore_seconds,
+            "busy": self.busy,
         }
 
 
@@ -79,13 +82,29 @@ def check_files(dump: Path) -> dict[str, Any]:
     return manifest
 
 
-def backup_verify(*, backup: Backup, restore_test: bool = False) -> Verification:
+def backup_verify(
+    *, backup: Backup, restore_test: bool = False, lock_timeout: float | None = None
+) -> Verification:
     """Verify a backup and record the result in its manifest and catalogue entry.
 
     With `restore_test`, also restore it into a scratch database, compare every row count with
-    the manifest, and record the measured restore time (our RTO). Never raises for a bad backup:
-    the result says what is wrong.
+    the manifest, and record the measured restore time (our RTO). A restore test holds the
+    backup-or-restore lock, waiting up to `lock_timeout` (BACKUP_LOCK_TIMEOUT_SECONDS) for it,
+    so that the clean-up of killed operations never takes its scratch database for a leftover;
+    when it stays busy the result says so and nothing is recorded. Never raises for a bad
+    backup: the result says what is wrong.
     """
+    if restore_test:
+        timeout = conf.lock_timeout_seconds() if lock_timeout is None else lock_timeout
+        try:
+            with get_engine().lock(timeout=timeout):
+                return _verify(backup, restore_test=True)
+        except BackupBusy as err:
+            return Verification(name=backup.name, ok=False, problems=[str(err)], busy=True)
+    return _verify(backup, restore_test=False)
+
+
+def _verify(backup: Backup, *, restore_test: bool) -> Verification:
     result = Verification(name=backup.name, ok=True, restore_tested=restore_test)
     try:
         dump = files.resolve_dump(backup.name)

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
+from backups_app.engines import get_engine
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.request_buffer import request_buffer
 from backups_app.services import backup_create, backup_requests_flush, backup_worker_pass
@@ -213,6 +214,33 @@ def test_idle_worker_restore_tests_the_newest_backup_daily(backup_dir, settings)
     backup.refresh_from_db()
     assert backup.restore_tested and backup.verification_ok
     assert backup_worker_pass(now=later(20)).action == "idle"
+
+
+def test_idle_worker_leaves_the_restore_test_for_later_while_the_lock_is_held(backup_dir):
+    backup_create(kind=Backup.Kind.MANUAL)
+
+    with get_engine().lock(timeout=1):
+        result = backup_worker_pass(now=later(10))
+
+    assert result.action == "busy"
+    assert not Backup.objects.filter(restore_tested=True).exists()
+    assert backup_worker_pass(now=later(20)).action == "restore-tested"
+
+
+def test_worker_pass_marks_a_killed_backup_failed_and_tells_admins(backup_dir, mailoutbox):
+    killed = Backup.objects.create(
+        name="backup-2001-01-01T00-00-00-000Z.sql", kind="auto", vendor=connection.vendor
+    )
+    (backup_dir).mkdir(parents=True, exist_ok=True)
+    (backup_dir / killed.name).write_text("-- the start of a dump, and no manifest")
+
+    result = backup_worker_pass(now=later(6))
+
+    killed.refresh_from_db()
+    assert killed.status == Backup.Status.FAILED
+    assert result.leftovers.interrupted == [killed.name]
+    assert not (backup_dir / killed.name).exists()
+    assert [m.subject for m in mailoutbox] == [f"[Django] Backup {killed.name} was interrupted"]
 
 
 def test_every_automatic_backup_is_checksum_verified(backup_dir):

@@ -64,13 +64,34 @@ def test_listbackups_sync_rebuilds_the_catalogue_from_disk(signups, backup_dir):
     assert len(document["sync"]["added"]) == 2
 
 
-def test_listbackups_sync_marks_a_killed_backup_interrupted(signups, backup_dir):
+def test_listbackups_sync_marks_a_killed_backup_interrupted(signups, backup_dir, mailoutbox):
     Backup.objects.create(name="backup-2001-01-01T00-00-00-000Z.sql", kind="auto", vendor="x")
 
     run("listbackups", "--sync")
 
     assert Backup.objects.get().status == Backup.Status.FAILED
     assert "Interrupted" in Backup.objects.get().error
+    assert [m.subject for m in mailoutbox] == [
+        "[Django] Backup backup-2001-01-01T00-00-00-000Z.sql was interrupted"
+    ]
+
+
+def test_listbackups_sync_clears_up_after_killed_backups(signups, backup_dir):
+    run("backup")
+    lone_dump = backup_dir / "backup-2001-01-01T00-00-00-000Z.sql"
+    lone_dump.write_text("-- renamed into place, then killed before its manifest")
+    partial = backup_dir / ".partial-backup-2002-01-01T00-00-00-000Z.sql.abcdef"
+    partial.write_text("COPY public.waitlist_responses ... ada@example.com")
+
+    text = run("listbackups", "--sync")
+
+    assert "Cleared up after killed operations: 2 files, 0 scratch" in text
+    assert not lone_dump.exists()
+    assert not partial.exists()
+    partial.write_text("another")
+    document = run_json("listbackups", "--sync")
+    assert document["sync"]["leftovers"]["files"] == [partial.name]
+    assert len(document["backups"]) == 1
 
 
 def test_listbackups_sync_skips_an_unreadable_manifest(signups, backup_dir):

@@ -7,6 +7,7 @@ import json
 import stat
 import threading
 
+import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
@@ -260,3 +261,76 @@ def test_backup_folder_and_files_are_private(signups, backup_dir):
 
     assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((backup_dir / backup.name).stat().st_mode) == 0o600
+
+
+def _terminate_during_pg_dump(*, also_pg_dump: bool) -> tuple[threading.Thread, list]:
+    """Terminate Django's own connection (and pg_dump's, if asked) once pg_dump is running."""
+    django_pid = connection.connection.info.backend_pid
+    killed = []
+
+    def terminate():
+        with psycopg.connect(**get_engine().connect_params(), autocommit=True) as watcher:
+            for _ in range(20_000):
+                running = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE application_name = 'pg_dump' AND datname = current_database()"
+                ).fetchall()
+                if running:
+                    pids = [django_pid] + ([row[0] for row in running] if also_pg_dump else [])
+                    for pid in pids:
+                        watcher.execute("SELECT pg_terminate_backend(%s)", [pid])
+                    killed.extend(pids)
+                    return
+
+    thread = threading.Thread(target=terminate)
+    thread.start()
+    return thread, killed
+
+
+def _big_waitlist(rows: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, "
+            "consent, created_at) SELECT 'Fan ' || g, 'fan' || g || '@example.com', '', '', '', "
+            "repeat('x', 200), true, now() FROM generate_series(1, %s) AS g",
+            [rows],
+        )
+
+
+@pytest.mark.postgresql_only
+def test_django_connection_terminated_mid_dump_still_records_the_backup(
+    transactional_db, backup_dir
+):
+    _big_waitlist(100_000)
+    connection.ensure_connection()
+    killer, killed = _terminate_during_pg_dump(also_pg_dump=False)
+    try:
+        backup = backup_create(kind=Backup.Kind.MANUAL)
+    finally:
+        killer.join()
+
+    assert killed
+    assert Backup.objects.get(name=backup.name).status == Backup.Status.SUCCEEDED
+    assert backup.row_counts["waitlist_responses"] == 100_000
+    assert hashlib.sha256((backup_dir / backup.name).read_bytes()).hexdigest() == backup.sha256
+
+
+@pytest.mark.postgresql_only
+def test_connection_terminated_mid_dump_records_the_failure_and_tells_admins(
+    transactional_db, backup_dir, mailoutbox
+):
+    _big_waitlist(100_000)
+    connection.ensure_connection()
+    killer, killed = _terminate_during_pg_dump(also_pg_dump=True)
+    try:
+        with pytest.raises(DumpError, match="pg_dump failed"):
+            backup_create(kind=Backup.Kind.MANUAL)
+    finally:
+        killer.join()
+
+    assert len(killed) >= 2
+    failed = Backup.objects.get()
+    assert failed.status == Backup.Status.FAILED
+    assert "pg_dump failed" in failed.error
+    assert [m.subject for m in mailoutbox] == [f"[Django] Backup {failed.name} failed"]
+    assert not list(backup_dir.iterdir())

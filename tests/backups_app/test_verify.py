@@ -5,6 +5,7 @@ import json
 import pytest
 
 from backups_app import files
+from backups_app.engines import get_engine
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_verify
 from tests.factories import SignupFactory
@@ -139,3 +140,22 @@ def test_verification_result_survives_a_rebuilt_catalogue(signups, backup_dir):
     rebuilt = Backup.objects.get(name=backup.name)
     assert rebuilt.verification_ok is True
     assert rebuilt.restore_seconds is not None
+
+
+def test_restore_test_holds_the_backup_lock_and_says_when_it_is_busy(
+    signups, backup_dir, mailoutbox
+):
+    """The clean-up of killed operations runs only while nobody holds the lock, so a restore
+    test's scratch database is never taken for a leftover."""
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    with get_engine().lock(timeout=1):
+        result = backup_verify(backup=backup, restore_test=True, lock_timeout=0.2)
+
+    assert result.busy
+    assert not result.ok
+    assert "Another backup or restore is running" in result.detail
+    backup.refresh_from_db()
+    assert backup.verified_at is None  # nothing recorded against a good backup
+    assert mailoutbox == []
+    assert backup_verify(backup=backup, restore_test=True).ok

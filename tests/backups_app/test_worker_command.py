@@ -24,6 +24,18 @@ def test_once_prints_what_it_did(backup_dir, settings):
     assert out.getvalue().startswith("backed-up: 1 pending; backup-")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_once_says_what_it_cleared_up(backup_dir):
+    backup_dir.mkdir(parents=True)
+    (backup_dir / ".partial-backup-2001-01-01T00-00-00-000Z.sql.abcdef").write_text("half")
+    out = StringIO()
+
+    call_command("backup_worker", "--once", stdout=out)
+
+    assert "cleared up 0 interrupted backups, 1 files" in out.getvalue()
+    assert not list(backup_dir.glob(".partial-*"))
+
+
 def test_worker_backs_up_new_signups_and_stops_cleanly_on_sigterm(tmp_path):
     environment = {
         "DJANGO_DEBUG": "1",

@@ -29,6 +29,8 @@ class Command(BackupCommand):
             line = f"{result.action}: {result.pending} pending"
             if result.backup is not None:
                 line += f"; {result.backup.name}"
+            if result.leftovers is not None and result.leftovers.found:
+                line += f"; cleared up {_leftovers_text(result.leftovers)}"
             self.stdout.write(line + (f" ({result.detail})" if result.detail else ""))
             return
         stopping = []
@@ -58,3 +60,12 @@ class Command(BackupCommand):
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.1)
         logger.info("backup worker stopped")
+
+
+def _leftovers_text(leftovers) -> str:
+    parts = [
+        f"{len(leftovers.interrupted)} interrupted backups",
+        f"{len(leftovers.files)} files",
+        f"{len(leftovers.scratch)} scratch databases or folders",
+    ]
+    return ", ".join(parts)

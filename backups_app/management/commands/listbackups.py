@@ -28,6 +28,13 @@ class Command(BackupCommand):
                 f"{len(sync.interrupted)} marked interrupted, "
                 f"{len(sync.unreadable)} unreadable manifests."
             )
+            if sync.leftovers.busy:
+                lines.append("A backup or restore is running: leftovers are cleared up later.")
+            elif sync.leftovers.found:
+                lines.append(
+                    f"Cleared up after killed operations: {len(sync.leftovers.files)} files, "
+                    f"{len(sync.leftovers.scratch)} scratch databases or folders."
+                )
         if not backups:
             lines.append("No backups yet. Take one with: manage.py backup")
         else:
@@ -48,5 +55,5 @@ class Command(BackupCommand):
                 )
         document = {"backups": [backup_summary(b) for b in backups]}
         if sync is not None:
-            document["sync"] = vars(sync)
+            document["sync"] = sync.as_dict()
         self.emit(document, "\n".join(lines))
