@@ -161,9 +161,11 @@ def exit_description(returncode: int) -> str:
 
 
 def stderr_tail(stderr: IO[bytes], limit: int = 1500) -> str:
-    """The end of what a program wrote to its (temporary-file) stderr, for error messages."""
+    """What a program wrote to its (temporary-file) stderr, as one line for error messages:
+    commands end with one clear line, and psql/pg_dump spread one failure over several."""
     stderr.seek(0)
-    text = stderr.read().decode(errors="replace").strip()
+    lines = stderr.read().decode(errors="replace").splitlines()
+    text = " / ".join(line.strip() for line in lines if line.strip())
     return text[-limit:] or "(no message)"
 
 

@@ -176,13 +176,6 @@ def dump_interrupted(throwaway_postgresql, waitlist_template, tmp_path_factory) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pg_dump's whole stderr tail (5 lines: PQgetCopyData failed, 'server closed the "
-    "connection unexpectedly' and its two tab-indented lines, 'Command was: COPY ...') is "
-    "carried into the CommandError unchanged (engines/base.py stderr_tail, used by the "
-    "PostgreSQL dump), so the command does not end with one clear line",
-)
 def test_backup_interrupted_by_the_server_fails_with_one_clear_line(dump_interrupted):
     assert dump_interrupted.returncode != 0
     message = error_line(dump_interrupted.stderr)
@@ -271,13 +264,6 @@ def restore_interrupted(throwaway_postgresql, waitlist_template, tmp_path_factor
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="psql's whole stderr tail (WARNING terminating connection, 'server closed the "
-    "connection unexpectedly' and its two tab-indented lines, 'invalid socket', 'connection "
-    "to server was lost') is carried into the CommandError unchanged (engines/base.py "
-    "stderr_tail, used by PostgreSQLEngine._psql), so the command does not end with one line",
-)
 def test_restore_interrupted_by_the_server_fails_with_one_clear_line(restore_interrupted):
     assert restore_interrupted.returncode != 0
     message = error_line(restore_interrupted.stderr)
