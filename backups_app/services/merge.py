@@ -46,7 +46,12 @@ def backup_diff(*, name: str) -> MergeResult:
     engine = get_engine()
     dump, _ = checked_backup(name, engine)
     result = MergeResult(name=dump.name)
-    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+    # Under the lock, like every scratch database: the worker's clean-up never races it.
+    with (
+        engine.lock(timeout=conf.lock_timeout_seconds()),
+        files.open_sql(dump) as sql,
+        engine.scratch(sql=sql) as scratch,
+    ):
         for batch in _missing_batches(scratch):
             result.missing += len(batch)
             _add_sample(result, batch)
@@ -83,7 +88,11 @@ def backup_restore_preview(*, name: str) -> RestorePreview:
     preview = RestorePreview(
         name=dump.name, backup_signups=0, live_signups=0, brought_back=0, later=0
     )
-    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+    with (
+        engine.lock(timeout=conf.lock_timeout_seconds()),
+        files.open_sql(dump) as sql,
+        engine.scratch(sql=sql) as scratch,
+    ):
         preview.backup_signups = scratch.row_counts().get(Signup._meta.db_table, 0)
         for batch in _missing_batches(scratch):
             preview.brought_back += len(batch)
