@@ -115,6 +115,14 @@ class BaseEngine:
         """Restore the dump into a temporary database; drop it on exit. Raises RestoreError."""
         raise NotImplementedError("subclasses of BaseEngine must provide a scratch() method")
 
+    def scratch_leftovers_remove(self) -> list[str]:
+        """Remove the scratch databases or folders that killed processes left (they hold
+        personal data); the caller holds the lock, and any still open is kept. Returns their
+        names."""
+        raise NotImplementedError(
+            "subclasses of BaseEngine must provide a scratch_leftovers_remove() method"
+        )
+
     def row_counts(self) -> dict[str, int]:
         """Rows per table in the live database, read in one snapshot."""
         raise NotImplementedError("subclasses of BaseEngine must provide a row_counts() method")

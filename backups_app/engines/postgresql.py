@@ -9,6 +9,7 @@ dump exactly while signups keep arriving.
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from backups_app import conf
+from backups_app.alerts import logger
 from backups_app.engines.base import (
     ROW_BATCH,
     BaseEngine,
@@ -42,6 +44,8 @@ CHUNK_SIZE = 1 << 20
 # restore leaves nothing behind: the schema never commits).
 KEEP_SCHEMA = "waitlist_restore_live"
 OUTCOME_MARKER = "waitlist-restore-outcome|"
+# Scratch databases are named <database name[:30]>_scratch_<8 hex digits>.
+SCRATCH_SUFFIX = re.compile(r"[0-9a-f]{8}")
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"waitlist-site backups").digest()[:8], "big", signed=True)
 TABLES_SQL = """
     SELECT schemaname, tablename FROM pg_catalog.pg_tables
@@ -262,8 +266,7 @@ class PostgreSQLEngine(BaseEngine):
     # --- scratch database ------------------------------------------------------------------------
     @contextlib.contextmanager
     def scratch(self, *, sql: IO[bytes]) -> Iterator[ScratchDatabase]:
-        base = str(self.settings_dict["NAME"])[:30]
-        name = f"{base}_scratch_{secrets.token_hex(4)}"
+        name = self.scratch_prefix() + secrets.token_hex(4)
         maintenance = self._maintenance_connection()
         try:
             maintenance.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
@@ -279,6 +282,38 @@ class PostgreSQLEngine(BaseEngine):
                 pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
             )
             maintenance.close()
+
+    def scratch_leftovers_remove(self) -> list[str]:
+        """Drop this database's scratch databases that no session uses (DROP DATABASE without
+        FORCE also refuses one that a session opened meanwhile)."""
+        prefix = self.scratch_prefix()
+        with self.connect(autocommit=True) as connection:
+            rows = connection.execute(
+                "SELECT datname FROM pg_database AS d WHERE starts_with(datname, %s) "
+                "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a WHERE a.datname = d.datname)"
+                " ORDER BY datname",
+                [prefix],
+            ).fetchall()
+        names = [name for (name,) in rows if SCRATCH_SUFFIX.fullmatch(name, len(prefix))]
+        if not names:
+            return []
+        dropped = []
+        with contextlib.closing(self._maintenance_connection()) as maintenance:
+            for name in names:
+                try:
+                    maintenance.execute(
+                        pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name))
+                    )
+                except psycopg.errors.ObjectInUse:
+                    continue
+                except psycopg.Error as err:
+                    logger.warning("cannot drop the scratch database %s: %s", name, err)
+                    continue
+                dropped.append(name)
+        return dropped
+
+    def scratch_prefix(self) -> str:
+        return f"{str(self.settings_dict['NAME'])[:30]}_scratch_"
 
     def _maintenance_connection(self) -> psycopg.Connection:
         for dbname in ("postgres", "template1"):

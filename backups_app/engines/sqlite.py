@@ -11,6 +11,7 @@ connection sees the old database or the restored one, and a killed restore commi
 import contextlib
 import fcntl
 import io
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -39,6 +40,9 @@ from backups_app.engines.base import (
 from backups_app.exceptions import BackupBusy, DumpError, EngineNotSupported, RestoreError
 
 CHUNK_SIZE = 1 << 20
+SCRATCH_PREFIX = ".restore-"
+# Where /proc cannot say whether a scratch folder is open, one untouched this long is left over.
+SCRATCH_IDLE_SECONDS = 3600
 TABLES_SQL = (
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
 )
@@ -247,10 +251,20 @@ class SQLiteEngine(BaseEngine):
             with contextlib.closing(self.open(scratch_path)) as connection:
                 yield SQLiteScratch(connection)
 
+    def scratch_leftovers_remove(self) -> list[str]:
+        """Remove the `.restore-*` scratch folders beside the database that no process has open."""
+        removed = []
+        for path in sorted(self.path.parent.glob(SCRATCH_PREFIX + "*")):
+            if not path.is_dir() or _in_use(path):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        return removed
+
     @contextlib.contextmanager
     def _scratch_file(self) -> Iterator[Path]:
         # Beside the live database: same file system, and a folder SQLite can already write in.
-        folder = Path(tempfile.mkdtemp(prefix=".restore-", dir=self.path.parent))
+        folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self.path.parent))
         try:
             yield folder / "scratch.sqlite3"
         finally:
@@ -469,3 +483,25 @@ def _replace_main_with_restored(connection: sqlite3.Connection) -> None:
             "INSERT INTO main.sqlite_sequence (name, seq) "
             "SELECT name, seq FROM restored.sqlite_sequence"
         )
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether any process has a file in `folder` open (read from /proc). Where /proc cannot
+    tell, a folder with anything changed in the last SCRATCH_IDLE_SECONDS counts as in use."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        newest = max((p.stat().st_mtime for p in [folder, *folder.iterdir()]), default=time.time())
+        return time.time() - newest < SCRATCH_IDLE_SECONDS
+    inside = str(folder.resolve()) + os.sep
+    for fd_folder in proc.glob("[0-9]*/fd"):
+        try:
+            descriptors = os.listdir(fd_folder)
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(fd_folder / descriptor).startswith(inside):
+                    return True
+            except OSError:
+                continue
+    return False

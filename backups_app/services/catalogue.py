@@ -2,35 +2,21 @@
 up what killed or failed operations leave behind (§9)."""
 
 import contextlib
-import os
-import re
-import shutil
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import psycopg
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from psycopg import sql as pgsql
 
 from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
-from backups_app.exceptions import BackupBusy, BackupError, VerificationError
+from backups_app.exceptions import BackupBusy, VerificationError
 from backups_app.models import Backup
 
 INTERRUPTED = "Interrupted: the process taking it stopped before it finished."
-# Scratch databases and folders as the engines name them (PostgreSQLEngine.scratch(),
-# SQLiteEngine._scratch_file()).
-SCRATCH_DATABASE_SUFFIX = re.compile(r"_scratch_[0-9a-f]{8}")
-SCRATCH_FOLDER_PREFIX = ".restore-"
-# Where /proc cannot say whether a scratch folder is open, one untouched this long is left over.
-SCRATCH_IDLE_SECONDS = 3600
 
 
 @dataclass
@@ -188,10 +174,7 @@ def leftovers_clean_locked(*, engine: BaseEngine) -> Leftovers:
             continue
         result.files += [path.name for path in files.remove_backup(name)]
     result.files += _remove_dead_partials()
-    if engine.vendor == "postgresql":
-        result.scratch = _drop_scratch_databases(engine)
-    elif engine.vendor == "sqlite":
-        result.scratch = _remove_scratch_folders(engine)
+    result.scratch = engine.scratch_leftovers_remove()
     if result.files or result.scratch:
         logger.warning(
             "removed leftovers of killed or failed operations files=%s scratch=%s",
@@ -243,88 +226,6 @@ def _remove_dead_partials() -> list[str]:
         with contextlib.suppress(OSError):
             removed += [path.name for path in files.remove_dead_partials(folder)]
     return removed
-
-
-def _drop_scratch_databases(engine: BaseEngine) -> list[str]:
-    """Drop this database's scratch databases that no session uses. The lock keeps restore
-    tests, restores and merges out; a diff does not take it, and DROP DATABASE (without FORCE)
-    refuses a database someone is connected to, as psql and the diff are while they use it."""
-    prefix = str(engine.settings_dict["NAME"])[:30]
-    with connections[engine.alias].cursor() as cursor:
-        # Skip those in use here: DROP DATABASE would wait seconds for their sessions to end.
-        cursor.execute(
-            "SELECT datname FROM pg_database AS d WHERE starts_with(datname, %s) AND NOT EXISTS "
-            "(SELECT 1 FROM pg_stat_activity AS a WHERE a.datname = d.datname) ORDER BY datname",
-            [prefix + "_scratch_"],
-        )
-        names = [
-            name
-            for (name,) in cursor.fetchall()
-            if SCRATCH_DATABASE_SUFFIX.fullmatch(name, len(prefix))
-        ]
-    if not names:
-        return []
-    dropped = []
-    with contextlib.closing(_maintenance_connection(engine)) as maintenance:
-        for name in names:
-            try:
-                maintenance.execute(
-                    pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name))
-                )
-            except psycopg.errors.ObjectInUse:
-                continue
-            except psycopg.Error as err:
-                logger.warning("cannot drop the scratch database %s: %s", name, err)
-                continue
-            dropped.append(name)
-    return dropped
-
-
-def _maintenance_connection(engine: BaseEngine) -> psycopg.Connection:
-    for dbname in ("postgres", "template1"):
-        try:
-            return engine.connect(dbname, autocommit=True)
-        except BackupError:
-            continue
-    raise BackupError("Cannot connect to the 'postgres' or 'template1' database.")
-
-
-def _remove_scratch_folders(engine: BaseEngine) -> list[str]:
-    """Remove `.restore-*` scratch folders beside the SQLite database that no process has open
-    (a diff builds and reads one without the lock)."""
-    try:
-        folder = engine.path.parent
-    except BackupError:  # an in-memory database has no folder
-        return []
-    removed = []
-    for path in sorted(folder.glob(SCRATCH_FOLDER_PREFIX + "*")):
-        if not path.is_dir() or _in_use(path):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
-    return removed
-
-
-def _in_use(folder: Path) -> bool:
-    """Whether any process has a file in `folder` open (read from /proc). Where /proc cannot
-    tell, a folder with anything changed in the last SCRATCH_IDLE_SECONDS counts as in use."""
-    proc = Path("/proc")
-    if not (proc / "self" / "fd").is_dir():
-        newest = max((p.stat().st_mtime for p in [folder, *folder.iterdir()]), default=time.time())
-        return time.time() - newest < SCRATCH_IDLE_SECONDS
-    inside = str(folder.resolve()) + os.sep
-    for fd_folder in proc.glob("[0-9]*/fd"):
-        try:
-            descriptors = os.listdir(fd_folder)
-        except OSError:  # gone meanwhile, or another user's
-            continue
-        for descriptor in descriptors:
-            try:
-                if os.readlink(fd_folder / descriptor).startswith(inside):
-                    return True
-            except OSError:
-                continue
-    return False
 
 
 def _datetime(value: str | None):

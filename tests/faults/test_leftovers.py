@@ -146,7 +146,8 @@ def test_a_partial_file_still_being_written_is_kept_even_without_the_lock(backup
 
 
 def test_a_scratch_database_in_use_without_the_lock_is_kept(backup_dir):
-    """A diff restores the backup aside without taking the lock: its scratch stays while open."""
+    """Every scratch is made under the lock; as a second safeguard, one that something opened
+    without it (older code, an operator's script) is kept while open."""
     insert_signups(3)
     backup = backup_create(kind=Backup.Kind.MANUAL)
     engine = get_engine()
