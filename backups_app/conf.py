@@ -92,8 +92,11 @@ def sqlite3_path() -> str:
 
 
 def shrink_ignored_tables() -> set[str]:
-    """Tables whose shrinking is normal (sessions expire, caches and our own catalogue rotate)."""
-    ignored = {"django_session"}
+    """Tables whose shrinking is normal (sessions expire, caches, rate-limit windows and our own
+    catalogue rotate), plus BACKUP_SHRINK_IGNORE_TABLES."""
+    from waitlist.models import RateLimitWindow
+
+    ignored = {"django_session", RateLimitWindow._meta.db_table}
     for cache in settings.CACHES.values():
         if cache.get("BACKEND") == "django.core.cache.backends.db.DatabaseCache":
             ignored.add(cache["LOCATION"])

@@ -200,9 +200,8 @@ BACKUP_API_TOKEN = env.str("BACKUP_API_TOKEN", default="") or None
 BACKUP_RPO_SECONDS = env.float("BACKUP_RPO_SECONDS", default=300)
 BACKUP_LOCK_TIMEOUT_SECONDS = env.float("BACKUP_LOCK_TIMEOUT_SECONDS", default=60)
 BACKUP_SHRINK_THRESHOLD = env.float("BACKUP_SHRINK_THRESHOLD", default=0.2)
-# The signup rate limit deletes its counters once their window passes: that table shrinking is
-# normal, not lost data.
-BACKUP_SHRINK_IGNORE_TABLES = ["waitlist_ratelimit_window"]
+# Tables whose shrinking is normal besides sessions, caches and rate-limit windows (always ignored).
+BACKUP_SHRINK_IGNORE_TABLES = env.list("BACKUP_SHRINK_IGNORE_TABLES", default=[])
 BACKUP_PG_DUMP = env.str("BACKUP_PG_DUMP", default="pg_dump")
 BACKUP_PSQL = env.str("BACKUP_PSQL", default="psql")
 BACKUP_SQLITE3 = env.str("BACKUP_SQLITE3", default="sqlite3")
