@@ -47,9 +47,10 @@ OUTCOME_MARKER = "waitlist-restore-outcome|"
 # Scratch databases are named <database name[:30]>_scratch_<8 hex digits>.
 SCRATCH_SUFFIX = re.compile(r"[0-9a-f]{8}")
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"waitlist-site backups").digest()[:8], "big", signed=True)
+# Other sessions' temporary tables (schemas pg_temp_N) are neither ours to count nor dumped.
 TABLES_SQL = """
     SELECT schemaname, tablename FROM pg_catalog.pg_tables
-    WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+    WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_'
     ORDER BY schemaname, tablename
 """
 # libpq environment variables for the settings Django passes through OPTIONS.
@@ -410,7 +411,8 @@ DO $lock$
 DECLARE tables text;
 BEGIN
   SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
-    FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema');
+    FROM pg_catalog.pg_tables
+    WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_';
   IF tables IS NOT NULL THEN
     EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
   END IF;

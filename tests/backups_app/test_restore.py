@@ -377,3 +377,22 @@ def test_sqlite_restore_keeps_the_live_database_in_wal_mode(signups, backup_dir)
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
+
+
+@pytest.mark.postgresql_only
+def test_another_sessions_temporary_table_stops_neither_backup_nor_restore(signups, backup_dir):
+    import psycopg
+
+    s = connection.settings_dict
+    with psycopg.connect(
+        dbname=s["NAME"], user=s["USER"], host=s["HOST"] or None, port=s["PORT"] or None
+    ) as other:
+        other.execute("CREATE TEMP TABLE scratch_work (n int)")
+        other.commit()
+
+        backup = backup_create(kind=Backup.Kind.MANUAL)
+        Signup.objects.filter(email="ada@example.com").delete()
+        backup_restore(name=backup.name)
+
+    assert "pg_temp" not in " ".join(backup.row_counts)
+    assert Signup.objects.filter(email="ada@example.com").exists()
