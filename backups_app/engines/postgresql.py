@@ -488,12 +488,21 @@ BEGIN
     IF restored IS NULL THEN
       EXECUTE format('SELECT count(*) FROM %s', live) INTO later;
     ELSE
+      -- Most live signups are the backup's own under the same id and email: a merge join on
+      -- the primary keys rules them out cheaply, and only the few left are looked up by
+      -- email (case-insensitive) once they are counted, so the planner sees how few they are.
+      EXECUTE format(
+        'CREATE TEMP TABLE waitlist_restore_changed ON COMMIT DROP AS '
+        'SELECT l.* FROM %1$s l WHERE NOT EXISTS '
+        '(SELECT 1 FROM %2$s r WHERE r.%4$I = l.%4$I AND r.%3$I = l.%3$I)',
+        live, restored, signup_key, signup_pk);
+      ANALYZE waitlist_restore_changed;
       EXECUTE format(
         'CREATE TEMP TABLE waitlist_restore_later ON COMMIT DROP AS '
-        'SELECT l.*, EXISTS (SELECT 1 FROM %2$s r WHERE r.%4$I = l.%4$I) AS waitlist_pk_taken '
-        'FROM %1$s l WHERE NOT EXISTS '
-        '(SELECT 1 FROM %2$s r WHERE lower(r.%3$I) = lower(l.%3$I))',
-        live, restored, signup_key, signup_pk);
+        'SELECT c.*, EXISTS (SELECT 1 FROM %1$s r WHERE r.%3$I = c.%3$I) AS waitlist_pk_taken '
+        'FROM waitlist_restore_changed c WHERE NOT EXISTS '
+        '(SELECT 1 FROM %1$s r WHERE lower(r.%2$I) = lower(c.%2$I))',
+        restored, signup_key, signup_pk);
       GET DIAGNOSTICS later = ROW_COUNT;
     END IF;
     IF exact THEN
