@@ -153,6 +153,10 @@ class PostgreSQLEngine(BaseEngine):
                 "--if-exists",
                 "--no-owner",
                 "--no-privileges",
+                # Large objects come with a BEGIN/COMMIT of their own, which would end a
+                # restore's transaction midway; Django keeps none, and a restore leaves any
+                # that exist as they are.
+                "--no-blobs",
                 "--no-password",
                 f"--snapshot={snapshot_id}",
                 # Behind a migration's exclusive lock, fail rather than wait for ever.
@@ -245,14 +249,14 @@ class PostgreSQLEngine(BaseEngine):
                 ) from err
             try:
                 process.stdin.write(b"BEGIN;\n" + prologue.encode() + b"\n")
-                while chunk := sql.read(CHUNK_SIZE):
+                for chunk in without_transaction_control(sql):
                     process.stdin.write(chunk)
                 process.stdin.write(b"\n" + epilogue.encode() + b"\nCOMMIT;\n")
                 process.stdin.close()
             except BrokenPipeError:
                 pass  # psql stopped at an error; its exit code and stderr say which
             except BaseException:
-                process.kill()
+                process.kill()  # before COMMIT was sent: the transaction dies with the session
                 process.wait()
                 raise
             returncode = process.wait()
@@ -397,6 +401,37 @@ def count_check_sql(expected_counts: dict[str, int]) -> str:
         for key, count in sorted(expected_counts.items())
     )
     return f"DO $check$\nDECLARE n bigint;\nBEGIN\n{checks}\nEND\n$check$;"
+
+
+TRANSACTION_LINES = (b"BEGIN;", b"COMMIT;", b"ROLLBACK;", b"END;", b"START TRANSACTION;")
+
+
+def without_transaction_control(sql: IO[bytes]) -> Iterator[bytes]:
+    """The dump's bytes in whole lines, refused (RestoreError, before anything commits) if a
+    line of its own would end the restore's transaction midway, as the BEGIN/COMMIT pg_dump
+    writes around large objects does. A line is passed on only once it has been checked, so
+    psql never holds the start of one that is then refused."""
+    pending = b""
+    while chunk := sql.read(CHUNK_SIZE):
+        text = pending + chunk
+        cut = text.rfind(b"\n") + 1
+        complete, pending = text[:cut], text[cut:]
+        if complete:
+            _refuse_transaction_control(b"\n" + complete)
+            yield complete
+    if pending:
+        _refuse_transaction_control(b"\n" + pending + b"\n")
+        yield pending
+
+
+def _refuse_transaction_control(lines: bytes) -> None:
+    for statement in TRANSACTION_LINES:
+        if b"\n" + statement + b"\n" in lines:
+            raise RestoreError(
+                f"The backup contains its own {statement.decode()!r} line (large objects, or a "
+                "file not written by pg_dump for us); a restore runs in one transaction of its "
+                "own, so it was refused and nothing was changed."
+            )
 
 
 def restore_prologue_sql(rules: RestoreRules) -> str:

@@ -396,3 +396,45 @@ def test_another_sessions_temporary_table_stops_neither_backup_nor_restore(signu
 
     assert "pg_temp" not in " ".join(backup.row_counts)
     assert Signup.objects.filter(email="ada@example.com").exists()
+
+
+@pytest.mark.postgresql_only
+def test_large_objects_do_not_end_the_restores_transaction(signups, backup_dir):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lo_from_bytea(0, 'not a signup')")
+        oid = cursor.fetchone()[0]
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="ada@example.com").delete()
+    SignupFactory(email="later@example.com")
+
+    backup_restore(name=backup.name)
+
+    emails = set(Signup.objects.values_list("email", flat=True))
+    assert {"ada@example.com", "later@example.com"} <= emails
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_largeobject_metadata WHERE oid = %s", [oid])
+        assert cursor.fetchone()[0] == 1  # left as it was
+        cursor.execute("SELECT lo_unlink(%s)", [oid])
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.parametrize("statement", ["COMMIT;", "BEGIN;", "ROLLBACK;"])
+def test_a_dump_with_its_own_transaction_control_is_refused(signups, backup_dir, statement):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    text = dump.read_text()
+    # Right after the signups were loaded, where pg_dump puts large objects' BEGIN/COMMIT.
+    position = text.index("\n\\.\n", text.index("grace@example.com")) + len("\n\\.\n")
+    dump.write_text(text[:position] + statement + "\n" + text[position:])
+    reseal(backup_dir, backup)
+    Signup.objects.filter(email="ada@example.com").delete()
+    SignupFactory(email="later@example.com")
+    before = signup_rows()
+
+    with pytest.raises(RestoreError, match="its own .* line"):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'waitlist_restore_live'")
+        assert cursor.fetchone()[0] == 0
