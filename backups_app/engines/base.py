@@ -49,9 +49,11 @@ class RestoreOutcome:
     signups_kept: int = 0
     #: Live signups the backup lacked, removed (`exact`).
     signups_removed: int = 0
-    #: Live signups the backup lacked that its older schema could not take (left in the
-    #: safety backup; only with `later_signups_may_stay_behind`).
+    #: Live signups the backup lacked that its older schema could not take (only with
+    #: `later_signups_may_stay_behind`): kept, in the same transaction, in the table
+    #: `left_behind_table` (all their columns), and so in every backup from then on.
     signups_left_behind: int = 0
+    left_behind_table: str = ""
 
 
 class ScratchDatabase:

@@ -208,13 +208,18 @@ class PostgreSQLEngine(BaseEngine):
             sql=sql,
             dbname=None,
             prologue=restore_prologue_sql(rules),
-            epilogue=count_check_sql(expected_counts) + "\n" + restore_epilogue_sql(rules),
+            epilogue=count_check_sql(expected_counts)
+            + "\n"
+            + restore_epilogue_sql(rules, backup_tables=sorted(expected_counts)),
         )
         for line in output.splitlines():
             if line.startswith(OUTCOME_MARKER):
-                kept, removed, left_behind = (int(n) for n in line.split("|")[1:4])
+                kept, removed, left_behind, parked = line.split("|")[1:5]
                 return RestoreOutcome(
-                    signups_kept=kept, signups_removed=removed, signups_left_behind=left_behind
+                    signups_kept=int(kept),
+                    signups_removed=int(removed),
+                    signups_left_behind=int(left_behind),
+                    left_behind_table=parked,
                 )
         raise RestoreError("psql ended without reporting the restore's outcome; nothing changed.")
 
@@ -458,11 +463,13 @@ CREATE SCHEMA {KEEP_SCHEMA};
 """
 
 
-def restore_epilogue_sql(rules: RestoreRules) -> str:
+def restore_epilogue_sql(rules: RestoreRules, *, backup_tables: list[str]) -> str:
     """After the dump and its count check: the kept tables get their live rows back, the live
     signups the backup lacks are kept (or counted as removed with `exact`), sequences move past
     every id either side used, and the outcome is printed for the caller."""
     kept = ", ".join(quote_text(t) for t in rules.kept_tables) or "NULL"
+    in_backup = ", ".join(quote_text(t) for t in backup_tables if "." not in t) or "NULL"
+    parked_name = f"{rules.signup_table}_left_behind_{time.strftime('%Y%m%d%H%M%S')}"
     return f"""
 CREATE FUNCTION pg_temp.waitlist_columns(source regclass, target regclass, skip text)
 RETURNS text LANGUAGE sql AS $f$
@@ -494,23 +501,37 @@ BEGIN
   END LOOP;
 END
 $f$;
-CREATE TEMP TABLE waitlist_restore_outcome (kept bigint, removed bigint, left_behind bigint)
-  ON COMMIT DROP;
+CREATE TEMP TABLE waitlist_restore_outcome (
+  kept bigint, removed bigint, left_behind bigint, parked text
+) ON COMMIT DROP;
 DO $keep$
 DECLARE
   kept_tables text[] := ARRAY[{kept}]::text[];
+  backup_tables text[] := ARRAY[{in_backup}]::text[];
   signup_table text := {quote_text(rules.signup_table)};
   signup_key text := {quote_text(rules.signup_key)};
   signup_pk text := {quote_text(rules.signup_pk)};
   exact boolean := {"true" if rules.exact else "false"};
   may_stay_behind boolean := {"true" if rules.later_signups_may_stay_behind else "false"};
-  t text; live regclass; restored regclass; cols text; cols_no_pk text;
+  parked_name text := {quote_text(parked_name)};
+  t text; live regclass; restored regclass; cols text; cols_no_pk text; has_rows boolean;
+  row_id tid; taken boolean; failed tid[] := ARRAY[]::tid[]; parked text := '';
   later bigint := 0; kept bigint := 0; removed bigint := 0; left_behind bigint := 0;
 BEGIN
   FOREACH t IN ARRAY coalesce(kept_tables, ARRAY[]::text[]) LOOP
     live := to_regclass(format('{KEEP_SCHEMA}.%I', t));
     restored := to_regclass(format('public.%I', t));
-    CONTINUE WHEN live IS NULL OR restored IS NULL;
+    CONTINUE WHEN live IS NULL;
+    IF restored IS NULL THEN
+      -- The backup predates this table: it would go, and its live rows with it.
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', live) INTO has_rows;
+      IF has_rows THEN
+        RAISE EXCEPTION 'The backup predates the table % (staff accounts, sessions or a '
+          'ledger), whose live rows a restore keeps; nothing was changed. Restore a newer '
+          'backup, or re-insert its signups with --merge.', t;
+      END IF;
+      CONTINUE;
+    END IF;
     cols := pg_temp.waitlist_columns(live, restored, NULL);
     EXECUTE format('DELETE FROM %s', restored);
     EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', restored, cols, cols, live);
@@ -523,6 +544,8 @@ BEGIN
     IF restored IS NULL THEN
       EXECUTE format('SELECT count(*) FROM %s', live) INTO later;
     ELSE
+      -- Ids never go backwards: a signup taken after the restore must not reuse one.
+      PERFORM pg_temp.waitlist_sequences_past(live, restored);
       -- Most live signups are the backup's own under the same id and email: a merge join on
       -- the primary keys rules them out cheaply, and only the few left are looked up by
       -- email (case-insensitive) once they are counted, so the planner sees how few they are.
@@ -542,14 +565,13 @@ BEGIN
     END IF;
     IF exact THEN
       removed := later;
+    ELSIF later > 0 AND restored IS NULL THEN
+      RAISE EXCEPTION 'The backup has no table %, so the % signup(s) it lacks cannot be kept; '
+        'nothing was changed. Restore with --exact to drop them.', signup_table, later;
     ELSIF later > 0 THEN
+      cols := pg_temp.waitlist_columns(live, restored, NULL);
+      cols_no_pk := pg_temp.waitlist_columns(live, restored, signup_pk);
       BEGIN
-        IF restored IS NULL THEN
-          RAISE EXCEPTION 'the backup has no table %', signup_table;
-        END IF;
-        PERFORM pg_temp.waitlist_sequences_past(live, restored);
-        cols := pg_temp.waitlist_columns(live, restored, NULL);
-        cols_no_pk := pg_temp.waitlist_columns(live, restored, signup_pk);
         EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM waitlist_restore_later '
                        'WHERE NOT waitlist_pk_taken', restored, cols, cols);
         EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM waitlist_restore_later '
@@ -561,14 +583,55 @@ BEGIN
             ' nothing was changed. Restore with --merge instead, or --exact to drop them.',
             later, SQLERRM;
         END IF;
-        left_behind := later;
       END;
+      IF kept = 0 THEN
+        -- One by one: keep each that the older schema takes; park the others, durably and
+        -- in this same transaction, in a table of their own (in every backup from now on).
+        FOR row_id, taken IN SELECT ctid, waitlist_pk_taken FROM waitlist_restore_later LOOP
+          BEGIN
+            EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM waitlist_restore_later '
+                           'WHERE ctid = $1', restored,
+                           CASE WHEN taken THEN cols_no_pk ELSE cols END,
+                           CASE WHEN taken THEN cols_no_pk ELSE cols END) USING row_id;
+            kept := kept + 1;
+          EXCEPTION WHEN others THEN
+            failed := failed || row_id;
+          END;
+        END LOOP;
+        left_behind := cardinality(failed);
+        IF left_behind > 0 THEN
+          parked := parked_name;
+          EXECUTE format('CREATE TABLE public.%I AS SELECT * FROM waitlist_restore_later '
+                         'WHERE ctid = ANY($1)', parked) USING failed;
+          EXECUTE format('ALTER TABLE public.%I DROP COLUMN waitlist_pk_taken', parked);
+        END IF;
+      END IF;
     END IF;
   END IF;
-  INSERT INTO waitlist_restore_outcome VALUES (kept, removed, left_behind);
+
+  -- Tables the backup lacks (newer than it, and not kept) go, as the backup's own migration
+  -- state says they do not exist; their rows are in the safety backup.
+  FOR t IN SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'
+           AND tablename <> ALL (backup_tables) AND tablename <> parked
+           AND tablename <> ALL (coalesce(kept_tables, ARRAY[]::text[])) LOOP
+    EXECUTE format('DROP TABLE public.%I', t);
+  END LOOP;
+  INSERT INTO waitlist_restore_outcome VALUES (kept, removed, left_behind, parked);
 END
 $keep$;
 SELECT {quote_text(OUTCOME_MARKER)} || kept || '|' || removed || '|' || left_behind || '|'
-  FROM waitlist_restore_outcome;
-DROP SCHEMA {KEEP_SCHEMA} CASCADE;
+  || parked || '|' FROM waitlist_restore_outcome;
+DO $drop$
+DECLARE tables text;
+BEGIN
+  -- No CASCADE: anything of the operator's that depends on the live tables (a view, a
+  -- foreign key) stops the restore with an error instead of vanishing with them.
+  SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
+    FROM pg_catalog.pg_tables WHERE schemaname = '{KEEP_SCHEMA}';
+  IF tables IS NOT NULL THEN
+    EXECUTE 'DROP TABLE ' || tables;
+  END IF;
+END
+$drop$;
+DROP SCHEMA {KEEP_SCHEMA};
 """

@@ -11,6 +11,7 @@ connection sees the old database or the restored one, and a killed restore commi
 import contextlib
 import fcntl
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -366,7 +367,16 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     """Into the restored copy (attached as `restored`): the kept tables' live rows, the live
     signups the backup lacks (unless `exact`), and sequences past every id either side used."""
     for table in rules.kept_tables:
-        if not (_exists(connection, "main", table) and _exists(connection, "restored", table)):
+        if not _exists(connection, "main", table):
+            continue
+        if not _exists(connection, "restored", table):
+            # The backup predates this table: it would go, and its live rows with it.
+            if connection.execute(f"SELECT 1 FROM main.{quote_name(table)} LIMIT 1").fetchone():
+                raise RestoreError(
+                    f"The backup predates the table {table} (staff accounts, sessions or a "
+                    "ledger), whose live rows a restore keeps; nothing was changed. Restore a "
+                    "newer backup, or re-insert its signups with --merge."
+                )
             continue
         columns = _common_columns(connection, table)
         connection.execute(f"DELETE FROM restored.{quote_name(table)}")
@@ -374,53 +384,101 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
             f"INSERT INTO restored.{quote_name(table)} ({columns}) "
             f"SELECT {columns} FROM main.{quote_name(table)}"
         )
+    _sequences_past(connection, [*rules.kept_tables, rules.signup_table])
     table = rules.signup_table
-    outcome = RestoreOutcome()
-    if table and _exists(connection, "main", table):
-        key, pk = quote_name(rules.signup_key), quote_name(rules.signup_pk)
-        target = quote_name(table)
-        has_table = _exists(connection, "restored", table)
-        lacking = (
-            f"lower({key}) NOT IN (SELECT lower({key}) FROM restored.{target})"
-            if has_table
-            else "1"
+    if not (table and _exists(connection, "main", table)):
+        return RestoreOutcome()
+    key, target = quote_name(rules.signup_key), quote_name(table)
+    if not _exists(connection, "restored", table):
+        later = connection.execute(f"SELECT count(*) FROM main.{target}").fetchone()[0]
+        if rules.exact or not later:
+            return RestoreOutcome(signups_removed=later)
+        raise RestoreError(
+            f"The backup has no table {table}, so the {later} signup(s) it lacks cannot be "
+            "kept; nothing was changed. Restore with --exact to drop them."
         )
-        later = connection.execute(
-            f"SELECT count(*) FROM main.{target} WHERE {lacking}"
-        ).fetchone()[0]
-        if rules.exact:
-            outcome = RestoreOutcome(signups_removed=later)
-        elif later:
-            connection.execute("SAVEPOINT keep_later_signups")
-            try:
-                if not has_table:
-                    raise sqlite3.OperationalError(f"the backup has no table {table}")
-                _sequences_past(connection, [*rules.kept_tables, table])
-                columns = _common_columns(connection, table)
-                without_pk = _common_columns(connection, table, skip=rules.signup_pk)
+    lacking = f"lower({key}) NOT IN (SELECT lower({key}) FROM restored.{target})"
+    rowids = [
+        row[0] for row in connection.execute(f"SELECT rowid FROM main.{target} WHERE {lacking}")
+    ]
+    if rules.exact:
+        return RestoreOutcome(signups_removed=len(rowids))
+    kept, failed, error = _keep_later_signups(connection, rules, rowids)
+    if failed and not rules.later_signups_may_stay_behind:
+        raise RestoreError(
+            f"The {len(rowids)} signup(s) the backup lacks cannot be kept in its schema "
+            f"({error}); nothing was changed. Restore with --merge instead, or --exact to drop "
+            "them."
+        )
+    parked = ""
+    if failed:
+        # Parked durably, in this same transaction, in a table of their own.
+        parked = f"{table}_left_behind_{time.strftime('%Y%m%d%H%M%S')}"
+        marks = ", ".join("?" * len(failed))
+        connection.execute(
+            f"CREATE TABLE restored.{quote_name(parked)} AS "
+            f"SELECT * FROM main.{target} WHERE rowid IN ({marks})",
+            failed,
+        )
+    return RestoreOutcome(
+        signups_kept=kept, signups_left_behind=len(failed), left_behind_table=parked
+    )
+
+
+def _keep_later_signups(
+    connection: sqlite3.Connection, rules: RestoreRules, rowids: list[int]
+) -> tuple[int, list[int], str]:
+    """Insert the live signups `rowids` into the restored table (under a new id where the
+    backup uses theirs): all at once, or else one by one. Returns (kept, rowids the restored
+    schema refused, the first refusal)."""
+    if not rowids:
+        return 0, [], ""
+    target, pk = quote_name(rules.signup_table), quote_name(rules.signup_pk)
+    taken = {
+        row[0]
+        for row in connection.execute(
+            f"SELECT rowid FROM main.{target} WHERE rowid IN (SELECT value FROM json_each(?)) "
+            f"AND {pk} IN (SELECT {pk} FROM restored.{target})",
+            [json.dumps(rowids)],
+        )
+    }
+    with_pk = _common_columns(connection, rules.signup_table)
+    without_pk = _common_columns(connection, rules.signup_table, skip=rules.signup_pk)
+
+    def insert(batch: list[int]) -> None:
+        for names, chosen in (
+            (with_pk, [r for r in batch if r not in taken]),
+            (without_pk, [r for r in batch if r in taken]),
+        ):
+            if chosen:
                 connection.execute(
-                    f"INSERT INTO restored.{target} ({columns}) SELECT {columns} "
-                    f"FROM main.{target} WHERE {lacking} "
-                    f"AND {pk} NOT IN (SELECT {pk} FROM restored.{target})"
+                    f"INSERT INTO restored.{target} ({names}) SELECT {names} "
+                    f"FROM main.{target} WHERE rowid IN (SELECT value FROM json_each(?))",
+                    [json.dumps(chosen)],
                 )
-                connection.execute(
-                    f"INSERT INTO restored.{target} ({without_pk}) SELECT {without_pk} "
-                    f"FROM main.{target} WHERE {lacking}"
-                )
-                connection.execute("RELEASE keep_later_signups")
-                outcome = RestoreOutcome(signups_kept=later)
-            except sqlite3.Error as err:
-                connection.execute("ROLLBACK TO keep_later_signups")
-                connection.execute("RELEASE keep_later_signups")
-                if not rules.later_signups_may_stay_behind:
-                    raise RestoreError(
-                        f"The {later} signup(s) the backup lacks cannot be kept in its schema "
-                        f"({err}); nothing was changed. Restore with --merge instead, or "
-                        "--exact to drop them."
-                    ) from err
-                outcome = RestoreOutcome(signups_left_behind=later)
-    _sequences_past(connection, list(rules.kept_tables))
-    return outcome
+
+    connection.execute("SAVEPOINT keep_later_signups")
+    try:
+        insert(rowids)
+        connection.execute("RELEASE keep_later_signups")
+        return len(rowids), [], ""
+    except sqlite3.Error as err:
+        connection.execute("ROLLBACK TO keep_later_signups")
+        connection.execute("RELEASE keep_later_signups")
+        first_error = str(err)
+    if not rules.later_signups_may_stay_behind:
+        return 0, rowids, first_error
+    kept, failed = 0, []
+    for rowid in rowids:
+        connection.execute("SAVEPOINT keep_one_signup")
+        try:
+            insert([rowid])
+            kept += 1
+        except sqlite3.Error:
+            connection.execute("ROLLBACK TO keep_one_signup")
+            failed.append(rowid)
+        connection.execute("RELEASE keep_one_signup")
+    return kept, failed, first_error
 
 
 def _sequences_past(connection: sqlite3.Connection, tables: list[str]) -> None:
@@ -430,7 +488,7 @@ def _sequences_past(connection: sqlite3.Connection, tables: list[str]) -> None:
         and _exists(connection, "restored", "sqlite_sequence")
     ):
         return
-    for table in tables:
+    for table in filter(None, tables):
         live = connection.execute(
             "SELECT seq FROM main.sqlite_sequence WHERE name = ?", [table]
         ).fetchone()

@@ -32,6 +32,7 @@ class RestoreResult:
     signups_kept: int = 0
     signups_removed: int = 0
     signups_left_behind: int = 0
+    left_behind_table: str = ""
     exact: bool = False
     accounts_kept: bool = True
 
@@ -44,6 +45,7 @@ class RestoreResult:
             "signups_kept": self.signups_kept,
             "signups_removed": self.signups_removed,
             "signups_left_behind": self.signups_left_behind,
+            "left_behind_table": self.left_behind_table,
             "exact": self.exact,
             "accounts_kept": self.accounts_kept,
         }
@@ -167,6 +169,7 @@ def backup_restore(
         signups_kept=outcome.signups_kept,
         signups_removed=outcome.signups_removed,
         signups_left_behind=outcome.signups_left_behind,
+        left_behind_table=outcome.left_behind_table,
         exact=exact,
         accounts_kept=not include_accounts,
     )

@@ -27,7 +27,6 @@ from backups_app.selectors import (
     schema_change_ledger_exists,
 )
 from backups_app.services.create import backup_create
-from backups_app.services.merge import backup_merge
 from backups_app.services.restore import backup_restore
 from backups_app.services.verify import backup_verify
 
@@ -244,37 +243,25 @@ class RollbackResult:
 
 def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> RollbackResult:
     """Put the database back as it was before schema change `change_id`: restore its verified
-    pre-migration backup (with every restore check and a safety backup first), then re-insert
-    the signups that arrived after that backup. The ledger survives and says so."""
+    pre-migration backup (with every restore check and a safety backup first), keeping the
+    signups that arrived after that backup. The ledger survives and says so."""
     change = schema_change_rollback_check(change_id=change_id)
     undone_later = schema_change_later_undone(change=change)
-    # The restore keeps the later signups the older schema can take, in its own transaction;
-    # any it cannot are re-inserted column by column from the safety backup just below.
+    # The restore keeps, in its own transaction, the later signups the older schema can take
+    # and parks the others whole in a table of their own: none is lost, even one committed
+    # while the rollback runs.
     restored = backup_restore(
         name=change.backup_name, triggered_by=triggered_by, later_may_stay_behind=True
     )
-    reinserted, missing, notes, merge_failed = (
-        restored.signups_kept,
-        restored.signups_kept,
-        [],
-        False,
-    )
-    try:
-        # The safety backup was taken a moment ago by the restore: no second one.
-        merged = backup_merge(
-            name=restored.safety_backup, triggered_by=triggered_by, safety_backup=False
-        )
-        reinserted += merged.inserted
-        missing += merged.missing
-    except (BackupError, ValidationError, DatabaseError) as err:
-        notes.append(f"LATER SIGNUPS NOT RE-INSERTED ({err})")
-        merge_failed = True
-    left_behind = merge_failed or reinserted < missing
+    reinserted = restored.signups_kept
+    missing = restored.signups_kept + restored.signups_left_behind
+    left_behind = restored.signups_left_behind > 0
+    notes = []
     if left_behind:
         notes.append(
-            f"{missing - reinserted if missing else 'the'} later signup(s) are in the pinned "
-            f"backup {restored.safety_backup}: once the code matches this schema, run "
-            f"`manage.py restore {restored.safety_backup} --merge`"
+            f"{restored.signups_left_behind} later signup(s) do not fit the older schema; they "
+            f"are kept whole in the table {restored.left_behind_table} (and in every backup "
+            "from now on): once the code matches the schema again, re-insert them from there"
         )
     now_applied = applied_migrations(alias=change.database)
     matches = now_applied == sorted(change.applied_before)
@@ -282,7 +269,8 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         notes.append("the applied migrations differ from those recorded before the change")
     detail = (
         f"restored {change.backup_name} (the data before the change is back); "
-        f"{reinserted} of {missing} later signup(s) re-inserted from {restored.safety_backup}"
+        f"{reinserted} of {missing} later signup(s) re-inserted; the data before the rollback "
+        f"is in {restored.safety_backup}"
     )
     if undone_later:
         notes.append(f"also undid schema change(s) {', '.join(f'#{c.pk}' for c in undone_later)}")

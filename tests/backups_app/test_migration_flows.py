@@ -616,3 +616,51 @@ def test_nothing_pending_reads_no_data_and_applies_nothing(lab):
 
     assert ok
     assert (report["action"], report["migrations"], report["has_data"]) == ("nothing", [], None)
+
+
+def test_rollback_parks_later_signups_the_older_schema_refuses(lab, signups):
+    # Before the change the signup table refuses signups from Lagos; the change lifts that.
+    # After the rollback a later signup from Lagos cannot go back into that table: it must be
+    # kept somewhere durable, never dropped.
+    if connection.vendor == "postgresql":
+        refuse = "ALTER TABLE waitlist_responses ADD CONSTRAINT no_lagos CHECK (city <> 'Lagos')"
+        lift = "ALTER TABLE waitlist_responses DROP CONSTRAINT no_lagos"
+    else:
+        refuse = (
+            "CREATE TRIGGER no_lagos BEFORE INSERT ON waitlist_responses "
+            "WHEN NEW.city = 'Lagos' BEGIN SELECT RAISE(ABORT, 'no Lagos'); END"
+        )
+        lift = "DROP TRIGGER no_lagos"
+    with connection.cursor() as cursor:
+        cursor.execute(refuse)
+    parked = []
+    try:
+        lab.migration("0002_lift", f"migrations.RunSQL({lift!r}),")
+        migrate("migration_lab", allow_dangerous=True, reason="test: lift the rule")
+        change = SchemaChange.objects.latest("id")
+        assert change.backup_name
+        fits = SignupFactory(email="paris@example.com", city="Paris")
+        refused = SignupFactory(email="lagos@example.com", city="Lagos")
+
+        out = io.StringIO()
+        call_command("rollback_schema_change", str(change.pk), yes=True, json=True, stdout=out)
+
+        emails = set(Signup.objects.values_list("email", flat=True))
+        assert emails == {s.email for s in signups} | {fits.email}
+        parked = [t for t in connection.introspection.table_names() if "_left_behind_" in t]
+        assert len(parked) == 1
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(parked[0])
+            cursor.execute(f"SELECT email, city FROM {table}")  # noqa: S608
+            assert cursor.fetchall() == [(refused.email, "Lagos")]
+        result = json.loads(out.getvalue())
+        assert result["signups_left_behind"] is True
+        assert parked[0] in SchemaChange.objects.get(pk=change.pk).rollback_detail
+    finally:
+        with connection.cursor() as cursor:
+            for table in parked:
+                cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}")
+            if connection.vendor == "postgresql":
+                cursor.execute("ALTER TABLE waitlist_responses DROP CONSTRAINT IF EXISTS no_lagos")
+            else:
+                cursor.execute("DROP TRIGGER IF EXISTS no_lagos")

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
 
 from backups_app import files
@@ -438,3 +439,54 @@ def test_a_dump_with_its_own_transaction_control_is_refused(signups, backup_dir,
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'waitlist_restore_live'")
         assert cursor.fetchone()[0] == 0
+
+
+def test_exact_restore_never_hands_out_an_id_again(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    later = [SignupFactory(email=f"later-{n}@example.com") for n in range(2)]
+
+    backup_restore(name=backup.name, exact=True)
+
+    assert SignupFactory(email="next@example.com").pk > max(s.pk for s in later)
+
+
+@pytest.fixture
+def backup_without_newer_tables(signups, backup_dir):
+    """A backup taken before the admin's log and the rate-limit windows existed; both are
+    migrated back afterwards, as a newer release would."""
+    call_command("migrate", "admin", "zero", verbosity=0)
+    call_command("migrate", "waitlist", "0001", verbosity=0)
+    try:
+        backup = backup_create(kind=Backup.Kind.MANUAL)
+        call_command("migrate", verbosity=0)
+        yield backup
+    finally:
+        call_command("migrate", verbosity=0)
+
+
+def test_restoring_a_backup_older_than_a_kept_table_with_rows_is_refused(
+    backup_without_newer_tables, django_user_model
+):
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    user = django_user_model.objects.create_superuser("boss", "b@example.com", "a-long-pass-123")
+    LogEntry.objects.create(user=user, action_flag=CHANGE, object_repr="kept", change_message="")
+    Signup.objects.filter(email="ada@example.com").delete()
+
+    with pytest.raises(RestoreError, match="predates the table django_admin_log"):
+        backup_restore(name=backup_without_newer_tables.name)
+
+    assert LogEntry.objects.filter(object_repr="kept").exists()
+    assert not Signup.objects.filter(email="ada@example.com").exists()
+
+
+def test_tables_newer_than_the_backup_go_with_their_migrations(backup_without_newer_tables):
+    backup_restore(name=backup_without_newer_tables.name)
+
+    tables = set(connection.introspection.table_names())
+    assert "django_admin_log" not in tables
+    assert "waitlist_ratelimit_window" not in tables
+    call_command("migrate", verbosity=0)  # the migration state matches: they come back cleanly
+    assert {"django_admin_log", "waitlist_ratelimit_window"} <= set(
+        connection.introspection.table_names()
+    )

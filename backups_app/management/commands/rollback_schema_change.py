@@ -30,8 +30,8 @@ class Command(BackupCommand):
         if result.signups_left_behind:
             self.stderr.write(
                 self.style.WARNING(
-                    "Not every signup that arrived after the backup is back in the live table; "
-                    f"they are safe in {result.safety_backup} (see below)."
+                    "Not every signup that arrived after the backup fits the older schema; the "
+                    "others are kept whole in a table of their own (see below)."
                 )
             )
         self.emit(
