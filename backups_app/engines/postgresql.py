@@ -44,6 +44,8 @@ CHUNK_SIZE = 1 << 20
 # restore leaves nothing behind: the schema never commits).
 KEEP_SCHEMA = "waitlist_restore_live"
 OUTCOME_MARKER = "waitlist-restore-outcome|"
+# How long one try to lock every table for a restore may wait (signups may queue that long).
+LOCK_TRY_MS = 1000
 # Scratch databases are named <database name[:30]>_scratch_<8 hex digits>.
 SCRATCH_SUFFIX = re.compile(r"[0-9a-f]{8}")
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"waitlist-site backups").digest()[:8], "big", signed=True)
@@ -207,7 +209,7 @@ class PostgreSQLEngine(BaseEngine):
         output = self._psql(
             sql=sql,
             dbname=None,
-            prologue=restore_prologue_sql(rules),
+            prologue=restore_prologue_sql(rules, wait_seconds=conf.lock_timeout_seconds()),
             epilogue=count_check_sql(expected_counts)
             + "\n"
             + restore_epilogue_sql(rules, backup_tables=sorted(expected_counts)),
@@ -439,7 +441,7 @@ def _refuse_transaction_control(lines: bytes) -> None:
             )
 
 
-def restore_prologue_sql(rules: RestoreRules) -> str:
+def restore_prologue_sql(rules: RestoreRules, *, wait_seconds: float) -> str:
     """Lock every table, then move the live tables whose rows the restore keeps out of the
     dump's way (O(1), indexes and sequences go with them)."""
     moved = [rules.signup_table, *rules.kept_tables] if rules.signup_table else rules.kept_tables
@@ -448,14 +450,33 @@ def restore_prologue_sql(rules: RestoreRules) -> str:
     )
     return f"""
 DO $lock$
-DECLARE tables text;
+DECLARE
+  tables text;
+  deadline timestamptz := clock_timestamp() + interval '{float(wait_seconds)} seconds';
 BEGIN
-  SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
+  -- The signup table last: while the restore waits for another table, signups go on.
+  SELECT string_agg(format('%I.%I', schemaname, tablename), ', '
+                    ORDER BY tablename = {quote_text(rules.signup_table)}, schemaname, tablename)
+    INTO tables
     FROM pg_catalog.pg_tables
     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_';
-  IF tables IS NOT NULL THEN
-    EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+  IF tables IS NULL THEN
+    RETURN;
   END IF;
+  -- Short tries: a long transaction holding one table must not queue signups behind us.
+  LOOP
+    BEGIN
+      PERFORM pg_catalog.set_config('lock_timeout', '{LOCK_TRY_MS}', true);
+      EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+      EXIT;
+    EXCEPTION WHEN lock_not_available THEN
+      IF clock_timestamp() > deadline THEN
+        RAISE EXCEPTION 'Another transaction kept a table busy for {float(wait_seconds):g} s; '
+          'the restore gave up and nothing was changed. Try again when it has finished.';
+      END IF;
+      PERFORM pg_catalog.pg_sleep(0.2);
+    END;
+  END LOOP;
 END
 $lock$;
 CREATE SCHEMA {KEEP_SCHEMA};

@@ -490,3 +490,54 @@ def test_tables_newer_than_the_backup_go_with_their_migrations(backup_without_ne
     assert {"django_admin_log", "waitlist_ratelimit_window"} <= set(
         connection.introspection.table_names()
     )
+
+
+@pytest.mark.postgresql_only
+def test_a_restore_stuck_behind_a_long_transaction_gives_up_and_lets_signups_through(
+    signups, backup_dir, settings
+):
+    import threading
+
+    import psycopg
+
+    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 3
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="ada@example.com").delete()
+    before = signup_rows()
+    s = connection.settings_dict
+    params = {"dbname": s["NAME"], "user": s["USER"], "host": s["HOST"] or None}
+    errors = []
+
+    def restore() -> None:
+        try:
+            backup_restore(name=backup.name)
+        except RestoreError as err:
+            errors.append(str(err))
+
+    with psycopg.connect(**params) as blocker, psycopg.connect(**params, autocommit=True) as fan:
+        blocker.execute("SELECT count(*) FROM auth_user")  # holds its lock until it ends
+        worker = threading.Thread(target=restore)
+        worker.start()
+        for _ in range(200):  # until the restore's psql waits for a lock
+            waiting = fan.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock'",
+                [s["NAME"]],
+            ).fetchone()[0]
+            if waiting:
+                break
+            worker.join(0.05)
+        # Meanwhile the signup table is not locked yet: a fan gets through at once.
+        fan.execute("SET lock_timeout = '2s'")
+        fan.execute(
+            "INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, "
+            "consent, created_at) VALUES ('Fan', 'waited@example.com', '', '', '', '', true, "
+            "now())"
+        )
+        worker.join(60)
+        blocker.rollback()
+
+    assert errors and "kept a table busy" in errors[0]
+    assert "nothing was changed" in errors[0]
+    rows = signup_rows()
+    assert [r for r in rows if r[2] != "waited@example.com"] == before
