@@ -5,6 +5,7 @@ ledger (§7) is shown here too, read-only."""
 import json
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, HttpRequest, HttpResponseRedirect
@@ -18,6 +19,7 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from backups_app import files
+from backups_app.alerts import logger
 from backups_app.chart import backup_chart_svg
 from backups_app.engines import get_engine
 from backups_app.exceptions import BackupError
@@ -287,8 +289,11 @@ class BackupAdmin(admin.ModelAdmin):
         accounts = "staff accounts kept" if result.accounts_kept else "the backup's accounts"
         summary = f"Restored ({later}; {accounts})"
         backup = Backup.objects.filter(name=result.name).first()
-        if backup is not None:
+        # With the backup's accounts, the one who restored may no longer exist to be logged.
+        if backup is not None and get_user_model().objects.filter(pk=request.user.pk).exists():
             self.log_change(request, backup, summary)
+        else:
+            logger.info("admin restore name=%s by=%s: %s", result.name, request.user, summary)
         self.message_user(
             request,
             f"Restored {result.name} in {result.seconds:.2f} s: {later}, {accounts}. The data "

@@ -253,3 +253,20 @@ def test_status_panel_shows_health_rpo_restore_test_disk_and_a_chart(admin_clien
     # Drawn by the app itself: no chart library or stylesheet from another site (a bare "cdn"
     # check would trip over the random CSRF token).
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_restore_with_the_backups_accounts_logs_out_without_an_error(client, signups):
+    from django.contrib.auth import get_user_model
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)  # before any account existed
+    boss = get_user_model().objects.create_superuser("boss", "b@example.com", "a-long-pass-123")
+    client.force_login(boss)
+
+    response = client.post(
+        restore_url(backup),
+        {"operation": "restore", "confirm_name": backup.name, "include_accounts": "on"},
+    )
+
+    assert response.status_code == 302
+    assert not get_user_model().objects.exists()
+    assert client.get(CHANGELIST).status_code == 302  # to the login page
