@@ -259,6 +259,7 @@ class BackupAdmin(admin.ModelAdmin):
                             name=backup.name,
                             triggered_by=who,
                             exact=True,
+                            exact_removes_at_most=preview.later,
                             include_accounts=include_accounts,
                         )
                         self._report_restore(request, result)

@@ -38,6 +38,9 @@ class RestoreRules:
     signup_key: str = "email"
     signup_pk: str = "id"
     exact: bool = False
+    #: With `exact`: the most signups it may remove (the number a person confirmed); more
+    #: arrived since, and the restore is refused. None: no limit (`--yes`).
+    exact_removes_at_most: int | None = None
     later_signups_may_stay_behind: bool = False
 
 

@@ -491,6 +491,8 @@ def restore_epilogue_sql(rules: RestoreRules, *, backup_tables: list[str]) -> st
     kept = ", ".join(quote_text(t) for t in rules.kept_tables) or "NULL"
     in_backup = ", ".join(quote_text(t) for t in backup_tables if "." not in t) or "NULL"
     parked_name = f"{rules.signup_table}_left_behind_{time.strftime('%Y%m%d%H%M%S')}"
+    limit = rules.exact_removes_at_most
+    removes_at_most = "NULL" if limit is None else str(int(limit))
     return f"""
 CREATE FUNCTION pg_temp.waitlist_columns(source regclass, target regclass, skip text)
 RETURNS text LANGUAGE sql AS $f$
@@ -533,6 +535,7 @@ DECLARE
   signup_key text := {quote_text(rules.signup_key)};
   signup_pk text := {quote_text(rules.signup_pk)};
   exact boolean := {"true" if rules.exact else "false"};
+  removes_at_most bigint := {removes_at_most};
   may_stay_behind boolean := {"true" if rules.later_signups_may_stay_behind else "false"};
   parked_name text := {quote_text(parked_name)};
   t text; live regclass; restored regclass; cols text; cols_no_pk text; has_rows boolean;
@@ -585,6 +588,10 @@ BEGIN
       GET DIAGNOSTICS later = ROW_COUNT;
     END IF;
     IF exact THEN
+      IF later > removes_at_most THEN
+        RAISE EXCEPTION 'The exact restore would now remove % signup(s), more than the % '
+          'confirmed (signups arrived meanwhile); nothing was changed.', later, removes_at_most;
+      END IF;
       removed := later;
     ELSIF later > 0 AND restored IS NULL THEN
       RAISE EXCEPTION 'The backup has no table %, so the % signup(s) it lacks cannot be kept; '

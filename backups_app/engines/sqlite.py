@@ -392,6 +392,7 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     if not _exists(connection, "restored", table):
         later = connection.execute(f"SELECT count(*) FROM main.{target}").fetchone()[0]
         if rules.exact or not later:
+            _refuse_more_than_confirmed(later, rules)
             return RestoreOutcome(signups_removed=later)
         raise RestoreError(
             f"The backup has no table {table}, so the {later} signup(s) it lacks cannot be "
@@ -402,6 +403,7 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
         row[0] for row in connection.execute(f"SELECT rowid FROM main.{target} WHERE {lacking}")
     ]
     if rules.exact:
+        _refuse_more_than_confirmed(len(rowids), rules)
         return RestoreOutcome(signups_removed=len(rowids))
     kept, failed, error = _keep_later_signups(connection, rules, rowids)
     if failed and not rules.later_signups_may_stay_behind:
@@ -423,6 +425,15 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     return RestoreOutcome(
         signups_kept=kept, signups_left_behind=len(failed), left_behind_table=parked
     )
+
+
+def _refuse_more_than_confirmed(removed: int, rules: RestoreRules) -> None:
+    limit = rules.exact_removes_at_most
+    if rules.exact and limit is not None and removed > limit:
+        raise RestoreError(
+            f"The exact restore would now remove {removed} signup(s), more than the {limit} "
+            "confirmed (signups arrived meanwhile); nothing was changed."
+        )
 
 
 def _keep_later_signups(

@@ -70,7 +70,11 @@ def kept_tables(*, include_accounts: bool = False) -> tuple[str, ...]:
 
 
 def restore_rules(
-    *, exact: bool = False, include_accounts: bool = False, later_may_stay_behind: bool = False
+    *,
+    exact: bool = False,
+    exact_removes_at_most: int | None = None,
+    include_accounts: bool = False,
+    later_may_stay_behind: bool = False,
 ) -> RestoreRules:
     return RestoreRules(
         kept_tables=kept_tables(include_accounts=include_accounts),
@@ -78,6 +82,7 @@ def restore_rules(
         signup_key=Signup._meta.get_field("email").column,
         signup_pk=Signup._meta.pk.column,
         exact=exact,
+        exact_removes_at_most=exact_removes_at_most,
         later_signups_may_stay_behind=later_may_stay_behind,
     )
 
@@ -110,6 +115,7 @@ def backup_restore(
     name: str,
     triggered_by: str = "",
     exact: bool = False,
+    exact_removes_at_most: int | None = None,
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
 ) -> RestoreResult:
@@ -119,7 +125,8 @@ def backup_restore(
     restores atomically (even if this process is killed) with the row counts checked, and
     re-syncs the catalogue. Every signup the backup holds comes back as it was there; every live
     signup it lacks, down to those committed a moment before the swap, is kept, unless `exact`
-    (the point-in-time restore) removes them. Staff accounts, sessions, the catalogue and the
+    (the point-in-time restore) removes them, at most `exact_removes_at_most` when given (the
+    number a person confirmed). Staff accounts, sessions, the catalogue and the
     ledgers stay as they are now (`include_accounts` takes the backup's accounts). On any
     failure the current data is exactly as it was and RestoreError (or a refusal) says why.
     """
@@ -128,7 +135,10 @@ def backup_restore(
         raise RestoreError("A restore cannot run inside a database transaction.")
     dump, manifest = checked_backup(name, engine)
     rules = restore_rules(
-        exact=exact, include_accounts=include_accounts, later_may_stay_behind=later_may_stay_behind
+        exact=exact,
+        exact_removes_at_most=exact_removes_at_most,
+        include_accounts=include_accounts,
+        later_may_stay_behind=later_may_stay_behind,
     )
     with engine.lock(timeout=conf.lock_timeout_seconds()):
         safety = safety_backup_locked(

@@ -541,3 +541,17 @@ def test_a_restore_stuck_behind_a_long_transaction_gives_up_and_lets_signups_thr
     assert "nothing was changed" in errors[0]
     rows = signup_rows()
     assert [r for r in rows if r[2] != "waited@example.com"] == before
+
+
+def test_an_exact_restore_removes_no_more_than_was_confirmed(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory(email="confirmed@example.com")
+    SignupFactory(email="arrived-meanwhile@example.com")
+    before = signup_rows()
+
+    with pytest.raises(RestoreError, match="more than the 1 confirmed"):
+        backup_restore(name=backup.name, exact=True, exact_removes_at_most=1)
+
+    assert signup_rows() == before
+    result = backup_restore(name=backup.name, exact=True, exact_removes_at_most=2)
+    assert result.signups_removed == 2

@@ -54,8 +54,9 @@ class Command(BackupCommand):
             self.emit(result.as_dict(), self._merge_text(result, "would re-insert"))
             return
         dump, manifest = checked_backup(name, get_engine())
+        confirmed_removals = None
         if not options["yes"]:
-            self._confirm(dump.name, manifest, options)
+            confirmed_removals = self._confirm(dump.name, manifest, options)
         if options["merge"]:
             result = backup_merge(name=dump.name, triggered_by=self.who())
             text = self._merge_text(result, "re-inserted")
@@ -66,6 +67,7 @@ class Command(BackupCommand):
             name=dump.name,
             triggered_by=self.who(),
             exact=options["exact"],
+            exact_removes_at_most=confirmed_removals,
             include_accounts=options["include_accounts"],
         )
         counts = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
@@ -85,7 +87,8 @@ class Command(BackupCommand):
             f"The data before the restore is in {result.safety_backup} (pinned).",
         )
 
-    def _confirm(self, name: str, manifest: dict, options: dict) -> None:
+    def _confirm(self, name: str, manifest: dict, options: dict) -> int | None:
+        """Ask on the terminal; for --exact, return how many removals were confirmed."""
         if not sys.stdin.isatty():
             raise CommandError(
                 "Refusing to restore without confirmation: there is no terminal to ask on. "
@@ -100,16 +103,17 @@ class Command(BackupCommand):
         else:
             preview = backup_restore_preview(name=name)
             self.stdout.write(self._preview_text(preview, options))
-        if options["exact"] and not options["merge"] and preview.later:
+        if options["exact"] and preview.later:
             answer = input(
                 f"Type the number of signups to remove to confirm ({preview.later}): "
             ).strip()
             if answer != str(preview.later):
                 raise CommandError("Not confirmed; nothing was changed.")
-            return
+            return preview.later
         answer = input(f"Type the backup's name to confirm ({name}): ").strip()
         if answer != name:
             raise CommandError("Not confirmed; nothing was changed.")
+        return preview.later if options["exact"] else None
 
     @staticmethod
     def _preview_text(preview, options: dict) -> str:
