@@ -209,10 +209,12 @@ class PostgreSQLEngine(BaseEngine):
         output = self._psql(
             sql=sql,
             dbname=None,
-            prologue=restore_prologue_sql(rules, wait_seconds=conf.lock_timeout_seconds()),
-            epilogue=count_check_sql(expected_counts)
-            + "\n"
-            + restore_epilogue_sql(rules, backup_tables=sorted(expected_counts)),
+            prologue=restore_prologue_sql(
+                rules,
+                wait_seconds=conf.lock_timeout_seconds(),
+                backup_tables=sorted(expected_counts),
+            ),
+            epilogue=count_check_sql(expected_counts) + "\n" + restore_epilogue_sql(rules),
         )
         for line in output.splitlines():
             if line.startswith(OUTCOME_MARKER):
@@ -441,13 +443,23 @@ def _refuse_transaction_control(lines: bytes) -> None:
             )
 
 
-def restore_prologue_sql(rules: RestoreRules, *, wait_seconds: float) -> str:
-    """Lock every table, then move the live tables whose rows the restore keeps out of the
+def text_array(values) -> str:
+    """An SQL text[] literal of `values` (an empty one when there are none)."""
+    return "ARRAY[" + ", ".join(quote_text(v) for v in values) + "]::text[]"
+
+
+def restore_prologue_sql(
+    rules: RestoreRules, *, wait_seconds: float, backup_tables: list[str]
+) -> str:
+    """Lock every table; drop the live tables the backup predates (refusing when one the
+    restore keeps holds rows); move the live tables whose rows the restore keeps out of the
     dump's way (O(1), indexes and sequences go with them)."""
     moved = [rules.signup_table, *rules.kept_tables] if rules.signup_table else rules.kept_tables
     moves = "\n".join(
         f"ALTER TABLE IF EXISTS public.{quote_name(t)} SET SCHEMA {KEEP_SCHEMA};" for t in moved
     )
+    kept = text_array(rules.kept_tables)
+    in_backup = text_array([t for t in backup_tables if "." not in t])
     return f"""
 DO $lock$
 DECLARE
@@ -479,17 +491,44 @@ BEGIN
   END LOOP;
 END
 $lock$;
+DO $newer$
+DECLARE
+  kept_tables text[] := {kept};
+  backup_tables text[] := {in_backup};
+  t text; has_rows boolean; newer text[] := ARRAY[]::text[];
+BEGIN
+  -- Tables newer than the backup go before its --clean statements run (a foreign key of
+  -- theirs would stop those): the backup's migration state says they do not exist, and their
+  -- rows are in the safety backup. One whose rows the restore keeps stops it instead. No
+  -- CASCADE: a view or foreign key of the operator's on them stops the restore too.
+  FOR t IN SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'
+           AND tablename <> ALL (backup_tables)
+           AND tablename <> {quote_text(rules.signup_table)} LOOP
+    IF t = ANY (kept_tables) THEN
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I)', t) INTO has_rows;
+      IF has_rows THEN
+        RAISE EXCEPTION 'The backup predates the table % (staff accounts, sessions or a '
+          'ledger), whose live rows a restore keeps; nothing was changed. Restore a newer '
+          'backup, or re-insert its signups with --merge.', t;
+      END IF;
+    END IF;
+    newer := newer || format('public.%I', t);
+  END LOOP;
+  IF cardinality(newer) > 0 THEN
+    EXECUTE 'DROP TABLE ' || array_to_string(newer, ', ');
+  END IF;
+END
+$newer$;
 CREATE SCHEMA {KEEP_SCHEMA};
 {moves}
 """
 
 
-def restore_epilogue_sql(rules: RestoreRules, *, backup_tables: list[str]) -> str:
+def restore_epilogue_sql(rules: RestoreRules) -> str:
     """After the dump and its count check: the kept tables get their live rows back, the live
     signups the backup lacks are kept (or counted as removed with `exact`), sequences move past
     every id either side used, and the outcome is printed for the caller."""
-    kept = ", ".join(quote_text(t) for t in rules.kept_tables) or "NULL"
-    in_backup = ", ".join(quote_text(t) for t in backup_tables if "." not in t) or "NULL"
+    kept = text_array(rules.kept_tables)
     parked_name = f"{rules.signup_table}_left_behind_{time.strftime('%Y%m%d%H%M%S')}"
     limit = rules.exact_removes_at_most
     removes_at_most = "NULL" if limit is None else str(int(limit))
@@ -529,8 +568,7 @@ CREATE TEMP TABLE waitlist_restore_outcome (
 ) ON COMMIT DROP;
 DO $keep$
 DECLARE
-  kept_tables text[] := ARRAY[{kept}]::text[];
-  backup_tables text[] := ARRAY[{in_backup}]::text[];
+  kept_tables text[] := {kept};
   signup_table text := {quote_text(rules.signup_table)};
   signup_key text := {quote_text(rules.signup_key)};
   signup_pk text := {quote_text(rules.signup_pk)};
@@ -542,7 +580,7 @@ DECLARE
   row_id tid; taken boolean; failed tid[] := ARRAY[]::tid[]; parked text := '';
   later bigint := 0; kept bigint := 0; removed bigint := 0; left_behind bigint := 0;
 BEGIN
-  FOREACH t IN ARRAY coalesce(kept_tables, ARRAY[]::text[]) LOOP
+  FOREACH t IN ARRAY kept_tables LOOP
     live := to_regclass(format('{KEEP_SCHEMA}.%I', t));
     restored := to_regclass(format('public.%I', t));
     CONTINUE WHEN live IS NULL;
@@ -637,13 +675,6 @@ BEGIN
     END IF;
   END IF;
 
-  -- Tables the backup lacks (newer than it, and not kept) go, as the backup's own migration
-  -- state says they do not exist; their rows are in the safety backup.
-  FOR t IN SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'
-           AND tablename <> ALL (backup_tables) AND tablename <> parked
-           AND tablename <> ALL (coalesce(kept_tables, ARRAY[]::text[])) LOOP
-    EXECUTE format('DROP TABLE public.%I', t);
-  END LOOP;
   INSERT INTO waitlist_restore_outcome VALUES (kept, removed, left_behind, parked);
 END
 $keep$;

@@ -235,6 +235,9 @@ class SQLiteEngine(BaseEngine):
                 outcome = _carry_live_rows(live, rules)
                 _replace_main_with_restored(live)
                 live.execute("COMMIT")
+                # The swap wrote the whole database into the WAL; give the space back now
+                # rather than at some later checkpoint (best effort while others read).
+                live.execute("PRAGMA main.wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as err:
                 raise RestoreError(
                     f"Putting the restored data in place failed; nothing was changed: {err}"

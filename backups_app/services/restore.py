@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
@@ -127,13 +128,23 @@ def backup_restore(
     signup it lacks, down to those committed a moment before the swap, is kept, unless `exact`
     (the point-in-time restore) removes them, at most `exact_removes_at_most` when given (the
     number a person confirmed). Staff accounts, sessions, the catalogue and the
-    ledgers stay as they are now (`include_accounts` takes the backup's accounts). On any
+    ledgers stay as they are now (`include_accounts` takes the backup's accounts, as does a
+    database with no account at all). On any
     failure the current data is exactly as it was and RestoreError (or a refusal) says why.
     """
     engine = get_engine()
     if connections[engine.alias].in_atomic_block:
         raise RestoreError("A restore cannot run inside a database transaction.")
     dump, manifest = checked_backup(name, engine)
+    if Backup._meta.db_table not in connections[engine.alias].introspection.table_names():
+        raise RestoreError(
+            "This database has no backup catalogue yet: run `manage.py migrate` first, then "
+            "restore (or restore without Django: see the README's emergency restore)."
+        )
+    if not include_accounts and not get_user_model().objects.using(engine.alias).exists():
+        # Nothing to keep (a new machine after `migrate`): keeping no account would lock
+        # every member of staff out, so the backup's accounts come back.
+        include_accounts = True
     rules = restore_rules(
         exact=exact,
         exact_removes_at_most=exact_removes_at_most,

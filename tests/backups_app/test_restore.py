@@ -555,3 +555,42 @@ def test_an_exact_restore_removes_no_more_than_was_confirmed(signups, backup_dir
     assert signup_rows() == before
     result = backup_restore(name=backup.name, exact=True, exact_removes_at_most=2)
     assert result.signups_removed == 2
+
+
+def test_a_database_without_accounts_gets_the_backups_back(signups, backup_dir, django_user_model):
+    django_user_model.objects.create_superuser("boss", "b@example.com", "a-long-pass-123")
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    django_user_model.objects.all().delete()  # a new machine: migrated, nobody to log in
+
+    result = backup_restore(name=backup.name)
+
+    assert not result.accounts_kept
+    assert django_user_model.objects.filter(username="boss", is_superuser=True).exists()
+
+
+def test_restoring_into_a_database_never_migrated_says_what_to_do(signups, backup_dir, tmp_path):
+    from tests.subprocesses import run_manage
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    if connection.vendor == "postgresql":
+        empty = f"{connection.settings_dict['NAME']}_never_migrated"
+        url = database_url().rsplit("/", 1)[0] + "/" + empty
+        admin_url = database_url().rsplit("/", 1)[0] + "/postgres"
+        psql(admin_url, "-c", f"DROP DATABASE IF EXISTS {empty}", "-c", f"CREATE DATABASE {empty}")
+    else:
+        url = f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
+    try:
+        done = run_manage(
+            "restore",
+            backup.name,
+            "--yes",
+            DATABASE_URL=url,
+            BACKUP_DIR=str(backup_dir),
+            DJANGO_SECRET_KEY="test-only-secret-key-for-an-empty-database-0123456789",
+        )
+    finally:
+        if connection.vendor == "postgresql":
+            psql(admin_url, "-c", f"DROP DATABASE IF EXISTS {empty}")
+
+    assert done.returncode != 0
+    assert "run `manage.py migrate` first" in done.stderr

@@ -69,8 +69,9 @@ def on_a_terminal(backup_dir, *args: str, answer: str) -> tuple[int, str]:
     return returncode, output.decode(errors="replace")
 
 
-def test_full_restore_keeps_later_signups_and_says_so(signups, backup_dir):
+def test_full_restore_keeps_later_signups_and_says_so(signups, backup_dir, django_user_model):
     backup = backup_create(kind=Backup.Kind.MANUAL)
+    django_user_model.objects.create_superuser("boss", "b@example.com", "a-long-pass-123")
     Signup.objects.filter(email="ada@example.com").delete()
     SignupFactory(email="later@example.com")
     out = io.StringIO()
@@ -80,6 +81,7 @@ def test_full_restore_keeps_later_signups_and_says_so(signups, backup_dir):
     document = json.loads(out.getvalue())
     assert document["signups_kept"] == 1
     assert document["accounts_kept"] is True
+    assert django_user_model.objects.filter(username="boss").exists()
     assert set(Signup.objects.values_list("email", flat=True)) == {
         "ada@example.com",
         "zoe@example.com",

@@ -76,9 +76,9 @@ class Command(BackupCommand):
         else:
             later = f"{result.signups_kept} signup(s) the backup lacked were kept"
         accounts = (
-            "staff accounts and sessions are the backup's"
-            if options["include_accounts"]
-            else "staff accounts and sessions were kept as they were"
+            "staff accounts and sessions were kept as they were"
+            if result.accounts_kept
+            else "staff accounts and sessions are the backup's"
         )
         self.emit(
             result.as_dict(),
