@@ -225,7 +225,11 @@ class PostgreSQLEngine(BaseEngine):
                     signups_left_behind=int(left_behind),
                     left_behind_table=parked,
                 )
-        raise RestoreError("psql ended without reporting the restore's outcome; nothing changed.")
+        # Cannot happen short of a broken psql: the outcome is printed before COMMIT is sent.
+        raise RestoreError(
+            "psql committed the restore without reporting what it kept; the data as it was "
+            "before is in the safety backup."
+        )
 
     def _psql(
         self, *, sql: IO[bytes], dbname: str | None, prologue: str = "", epilogue: str = ""
