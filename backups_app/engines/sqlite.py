@@ -401,9 +401,25 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
             f"The backup has no table {table}, so the {later} signup(s) it lacks cannot be "
             "kept; nothing was changed. Restore with --exact to drop them."
         )
-    lacking = f"lower({key}) NOT IN (SELECT lower({key}) FROM restored.{target})"
+    # Most live signups are the backup's own under the same id and email: a lookup by primary
+    # key rules them out cheaply; only the few left are looked up by email (case-insensitive,
+    # through the restored table's index on lower(email)).
+    pk = quote_name(rules.signup_pk)
+    changed = [
+        row[0]
+        for row in connection.execute(
+            f"SELECT m.rowid FROM main.{target} AS m WHERE NOT EXISTS (SELECT 1 FROM "
+            f"restored.{target} AS r WHERE r.{pk} = m.{pk} AND r.{key} = m.{key})"
+        )
+    ]
     rowids = [
-        row[0] for row in connection.execute(f"SELECT rowid FROM main.{target} WHERE {lacking}")
+        row[0]
+        for row in connection.execute(
+            f"SELECT m.rowid FROM main.{target} AS m "
+            "WHERE m.rowid IN (SELECT value FROM json_each(?)) AND NOT EXISTS (SELECT 1 FROM "
+            f"restored.{target} AS r WHERE lower(r.{key}) = lower(m.{key}))",
+            [json.dumps(changed)],
+        )
     ]
     if rules.exact:
         _refuse_more_than_confirmed(len(rowids), rules)
