@@ -35,6 +35,7 @@ from backups_app.services import (
     backup_verify,
 )
 from backups_app.services.catalogue import manifest_update
+from backups_app.services.restore import tables_newer_than
 from backups_app.services.schema_change import schema_change_rollback_check
 from waitlist.models import Signup
 
@@ -226,6 +227,7 @@ class BackupAdmin(admin.ModelAdmin):
             "manifest_json": json.dumps(backup.manifest, indent=2, sort_keys=True),
             "comparison": self._compare_counts(backup),
             "backup_signups": backup.row_counts.get(Signup._meta.db_table, 0),
+            "tables_dropped": sorted(tables_newer_than(backup.manifest).items()),
             "live_signups": Signup.objects.count(),
         }
         if request.method == "POST":
@@ -288,6 +290,10 @@ class BackupAdmin(admin.ModelAdmin):
         else:
             later = f"{result.signups_kept} signup(s) it lacked were kept"
         accounts = "staff accounts kept" if result.accounts_kept else "the backup's accounts"
+        if result.tables_dropped:
+            accounts += "; dropped as newer than the backup: " + ", ".join(
+                sorted(result.tables_dropped)
+            )
         summary = f"Restored ({later}; {accounts})"
         backup = Backup.objects.filter(name=result.name).first()
         # With the backup's accounts, the one who restored may no longer exist to be logged.

@@ -2,7 +2,9 @@
 
 import contextlib
 import io
+import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -11,6 +13,7 @@ from django.db import connections
 
 # pg_dump reads the same snapshot in parallel; elsewhere: how many rows to read at once.
 ROW_BATCH = 5000
+LEFT_BEHIND_INFIX = "_left_behind_"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,18 @@ class RestoreRules:
     #: arrived since, and the restore is refused. None: no limit (`--yes`).
     exact_removes_at_most: int | None = None
     later_signups_may_stay_behind: bool = False
+
+
+def left_behind_table_name(signup_table: str) -> str:
+    """A new, unique name for the table a rollback parks refused later signups in."""
+    return (
+        f"{signup_table}{LEFT_BEHIND_INFIX}{time.strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}"
+    )
+
+
+def is_left_behind_table(name: str, signup_table: str) -> bool:
+    """Whether `name` is such a table: a restore keeps them as they are, never drops them."""
+    return bool(signup_table) and name.startswith(signup_table + LEFT_BEHIND_INFIX)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from psycopg import sql as pgsql
 from backups_app import conf
 from backups_app.alerts import logger
 from backups_app.engines.base import (
+    LEFT_BEHIND_INFIX,
     ROW_BATCH,
     BaseEngine,
     DumpSnapshot,
@@ -33,6 +34,7 @@ from backups_app.engines.base import (
     child_stdout,
     drain,
     exit_description,
+    left_behind_table_name,
     quote_name,
     quote_text,
     stderr_tail,
@@ -507,7 +509,10 @@ BEGIN
   -- CASCADE: a view or foreign key of the operator's on them stops the restore too.
   FOR t IN SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'
            AND tablename <> ALL (backup_tables)
-           AND tablename <> {quote_text(rules.signup_table)} LOOP
+           AND tablename <> {quote_text(rules.signup_table)}
+           -- Signups a rollback parked stay where they are, untouched by any restore.
+           AND NOT starts_with(tablename, {quote_text(rules.signup_table + LEFT_BEHIND_INFIX)})
+           LOOP
     IF t = ANY (kept_tables) THEN
       EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I)', t) INTO has_rows;
       IF has_rows THEN
@@ -533,7 +538,7 @@ def restore_epilogue_sql(rules: RestoreRules) -> str:
     signups the backup lacks are kept (or counted as removed with `exact`), sequences move past
     every id either side used, and the outcome is printed for the caller."""
     kept = text_array(rules.kept_tables)
-    parked_name = f"{rules.signup_table}_left_behind_{time.strftime('%Y%m%d%H%M%S')}"
+    parked_name = left_behind_table_name(rules.signup_table)
     limit = rules.exact_removes_at_most
     removes_at_most = "NULL" if limit is None else str(int(limit))
     return f"""

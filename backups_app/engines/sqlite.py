@@ -34,6 +34,8 @@ from backups_app.engines.base import (
     compare_counts,
     drain,
     exit_description,
+    is_left_behind_table,
+    left_behind_table_name,
     quote_name,
     quote_text,
     stderr_tail,
@@ -387,6 +389,16 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
             f"INSERT INTO restored.{quote_name(table)} ({columns}) "
             f"SELECT {columns} FROM main.{quote_name(table)}"
         )
+    # Signups a rollback parked stay as they are, untouched by any restore.
+    for (name,) in connection.execute(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table'"
+    ).fetchall():
+        if is_left_behind_table(name, rules.signup_table) and not _exists(
+            connection, "restored", name
+        ):
+            connection.execute(
+                f"CREATE TABLE restored.{quote_name(name)} AS SELECT * FROM main.{quote_name(name)}"
+            )
     _sequences_past(connection, [*rules.kept_tables, rules.signup_table])
     table = rules.signup_table
     if not (table and _exists(connection, "main", table)):
@@ -434,7 +446,7 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     parked = ""
     if failed:
         # Parked durably, in this same transaction, in a table of their own.
-        parked = f"{table}_left_behind_{time.strftime('%Y%m%d%H%M%S')}"
+        parked = left_behind_table_name(table)
         marks = ", ".join("?" * len(failed))
         connection.execute(
             f"CREATE TABLE restored.{quote_name(parked)} AS "

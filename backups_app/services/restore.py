@@ -1,19 +1,18 @@
 """Restoring a backup over the live database, atomically and with a safety backup first (§4.5)."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
-from backups_app.engines.base import BaseEngine, RestoreRules
+from backups_app.engines.base import BaseEngine, RestoreRules, is_left_behind_table
 from backups_app.exceptions import RestoreError
 from backups_app.models import Backup
 from backups_app.restore_record import restored_state_record
@@ -34,6 +33,9 @@ class RestoreResult:
     signups_removed: int = 0
     signups_left_behind: int = 0
     left_behind_table: str = ""
+    #: Tables newer than the backup that the restore dropped, with their rows (all of them in
+    #: the safety backup).
+    tables_dropped: dict[str, int] = field(default_factory=dict)
     exact: bool = False
     accounts_kept: bool = True
 
@@ -47,6 +49,7 @@ class RestoreResult:
             "signups_removed": self.signups_removed,
             "signups_left_behind": self.signups_left_behind,
             "left_behind_table": self.left_behind_table,
+            "tables_dropped": self.tables_dropped,
             "exact": self.exact,
             "accounts_kept": self.accounts_kept,
         }
@@ -128,8 +131,7 @@ def backup_restore(
     signup it lacks, down to those committed a moment before the swap, is kept, unless `exact`
     (the point-in-time restore) removes them, at most `exact_removes_at_most` when given (the
     number a person confirmed). Staff accounts, sessions, the catalogue and the
-    ledgers stay as they are now (`include_accounts` takes the backup's accounts, as does a
-    database with no account at all). On any
+    ledgers stay as they are now (`include_accounts` takes the backup's accounts). On any
     failure the current data is exactly as it was and RestoreError (or a refusal) says why.
     """
     engine = get_engine()
@@ -141,10 +143,6 @@ def backup_restore(
             "This database has no backup catalogue yet: run `manage.py migrate` first, then "
             "restore (or restore without Django: see the README's emergency restore)."
         )
-    if not include_accounts and not get_user_model().objects.using(engine.alias).exists():
-        # Nothing to keep (a new machine after `migrate`): keeping no account would lock
-        # every member of staff out, so the backup's accounts come back.
-        include_accounts = True
     rules = restore_rules(
         exact=exact,
         exact_removes_at_most=exact_removes_at_most,
@@ -155,6 +153,7 @@ def backup_restore(
         safety = safety_backup_locked(
             engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
+        dropped = tables_newer_than(manifest, rules=rules, alias=engine.alias)
         # Our own connection must not hold a transaction or a cached view of the old tables.
         connections[engine.alias].close()
         clock = time.monotonic()
@@ -191,9 +190,34 @@ def backup_restore(
         signups_removed=outcome.signups_removed,
         signups_left_behind=outcome.signups_left_behind,
         left_behind_table=outcome.left_behind_table,
+        tables_dropped=dropped,
         exact=exact,
         accounts_kept=not include_accounts,
     )
+
+
+def tables_newer_than(
+    manifest: dict[str, Any], *, rules: RestoreRules | None = None, alias: str = "default"
+) -> dict[str, int]:
+    """The live tables a restore of this backup drops because the backup predates them (not
+    the signup table, not the tables a rollback parked signups in; a kept one with rows makes
+    the restore refuse instead), with how many rows each holds now."""
+    rules = rules or restore_rules()
+    in_backup = set(manifest.get("row_counts") or {})
+    connection = connections[alias]
+    newer = [
+        table
+        for table in connection.introspection.table_names()
+        if table not in in_backup
+        and table != rules.signup_table
+        and not is_left_behind_table(table, rules.signup_table)
+    ]
+    counts = {}
+    with connection.cursor() as cursor:
+        for table in newer:
+            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            counts[table] = cursor.fetchone()[0]
+    return counts
 
 
 def safety_backup_locked(engine: BaseEngine, *, reason: str, triggered_by: str) -> Backup:

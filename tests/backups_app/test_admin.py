@@ -270,3 +270,20 @@ def test_restore_with_the_backups_accounts_logs_out_without_an_error(client, sig
     assert response.status_code == 302
     assert not get_user_model().objects.exists()
     assert client.get(CHANGELIST).status_code == 302  # to the login page
+
+
+def test_restore_page_names_the_tables_a_restore_would_drop(admin_client, signups):
+    from django.db import connection
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE vip_notes (note varchar(20))")
+        cursor.execute("INSERT INTO vip_notes VALUES ('front row')")
+    try:
+        html = admin_client.get(restore_url(backup)).content.decode()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE vip_notes")
+
+    assert "Tables dropped" in html
+    assert "<code>vip_notes</code> (1 row)" in html

@@ -481,7 +481,9 @@ def test_restoring_a_backup_older_than_a_kept_table_with_rows_is_refused(
 
 
 def test_tables_newer_than_the_backup_go_with_their_migrations(backup_without_newer_tables):
-    backup_restore(name=backup_without_newer_tables.name)
+    result = backup_restore(name=backup_without_newer_tables.name)
+
+    assert {"django_admin_log", "waitlist_ratelimit_window"} <= set(result.tables_dropped)
 
     tables = set(connection.introspection.table_names())
     assert "django_admin_log" not in tables
@@ -557,15 +559,19 @@ def test_an_exact_restore_removes_no_more_than_was_confirmed(signups, backup_dir
     assert result.signups_removed == 2
 
 
-def test_a_database_without_accounts_gets_the_backups_back(signups, backup_dir, django_user_model):
-    django_user_model.objects.create_superuser("boss", "b@example.com", "a-long-pass-123")
+def test_accounts_removed_on_purpose_do_not_come_back_unless_asked(
+    signups, backup_dir, django_user_model
+):
+    django_user_model.objects.create_superuser("old_admin", "o@example.com", "a-long-pass-123")
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    django_user_model.objects.all().delete()  # a new machine: migrated, nobody to log in
+    django_user_model.objects.all().delete()  # revoked, or a new machine after migrate
 
     result = backup_restore(name=backup.name)
 
-    assert not result.accounts_kept
-    assert django_user_model.objects.filter(username="boss", is_superuser=True).exists()
+    assert result.accounts_kept
+    assert not django_user_model.objects.exists()
+    backup_restore(name=backup.name, include_accounts=True)
+    assert django_user_model.objects.filter(username="old_admin").exists()
 
 
 def test_restoring_into_a_database_never_migrated_says_what_to_do(signups, backup_dir, tmp_path):
@@ -594,3 +600,22 @@ def test_restoring_into_a_database_never_migrated_says_what_to_do(signups, backu
 
     assert done.returncode != 0
     assert "run `manage.py migrate` first" in done.stderr
+
+
+def test_signups_a_rollback_parked_survive_every_later_restore(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    parked = "waitlist_responses_left_behind_20261130000000_abcdef"
+    quoted = connection.ops.quote_name(parked)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {quoted} (email varchar(254))")
+        cursor.execute(f"INSERT INTO {quoted} VALUES ('parked@example.com')")  # noqa: S608
+    try:
+        result = backup_restore(name=backup.name)
+
+        assert parked not in result.tables_dropped
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT email FROM {quoted}")  # noqa: S608
+            assert cursor.fetchall() == [("parked@example.com",)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {quoted}")

@@ -12,7 +12,7 @@ from backups_app.services import (
     backup_restore,
     backup_restore_preview,
 )
-from backups_app.services.restore import checked_backup
+from backups_app.services.restore import checked_backup, tables_newer_than
 
 
 class Command(BackupCommand):
@@ -80,10 +80,14 @@ class Command(BackupCommand):
             if result.accounts_kept
             else "staff accounts and sessions are the backup's"
         )
+        dropped = ""
+        if result.tables_dropped:
+            dropped = "Dropped as newer than the backup: " + self._tables(result.tables_dropped)
+            dropped += ".\n"
         self.emit(
             result.as_dict(),
             f"Restored {result.name} in {result.seconds:.2f} s; row counts verified ({counts}).\n"
-            f"{later}; {accounts}.\n"
+            f"{later}; {accounts}.\n{dropped}"
             f"The data before the restore is in {result.safety_backup} (pinned).",
         )
 
@@ -103,6 +107,12 @@ class Command(BackupCommand):
         else:
             preview = backup_restore_preview(name=name)
             self.stdout.write(self._preview_text(preview, options))
+            newer = tables_newer_than(manifest)
+            if newer:
+                self.stdout.write(
+                    "- Tables newer than the backup will be DROPPED (their rows stay in the "
+                    f"safety backup): {self._tables(newer)}."
+                )
         if options["exact"] and preview.later:
             answer = input(
                 f"Type the number of signups to remove to confirm ({preview.later}): "
@@ -139,6 +149,10 @@ class Command(BackupCommand):
         )
         lines.append("A pinned safety backup of the current data is taken first.")
         return "\n".join(lines)
+
+    @staticmethod
+    def _tables(counts: dict[str, int]) -> str:
+        return ", ".join(f"{table} ({rows} rows)" for table, rows in sorted(counts.items()))
 
     @staticmethod
     def _merge_text(result, verb: str) -> str:
