@@ -250,7 +250,12 @@ class BackupAdmin(admin.ModelAdmin):
                     return HttpResponseRedirect(changelist)
                 elif operation == "restore_exact":
                     preview = backup_restore_preview(name=backup.name)
-                    if request.POST.get("confirm_count", "").strip() != str(preview.later):
+                    # The newest signup when the page was compared: none newer may go.
+                    seen_newest = request.POST.get("newest_live_id", "")
+                    if not seen_newest.isdigit():
+                        context["preview"] = preview
+                        context["error"] = "Compare with live first; nothing was changed."
+                    elif request.POST.get("confirm_count", "").strip() != str(preview.later):
                         context["preview"] = preview
                         context["error"] = (
                             f"To remove the {preview.later} signup(s) this backup lacks, type "
@@ -262,6 +267,7 @@ class BackupAdmin(admin.ModelAdmin):
                             triggered_by=who,
                             exact=True,
                             exact_removes_at_most=preview.later,
+                            exact_confirmed_newest_id=int(seen_newest),
                             include_accounts=include_accounts,
                         )
                         self._report_restore(request, result)

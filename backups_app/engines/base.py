@@ -44,6 +44,9 @@ class RestoreRules:
     #: With `exact`: the most signups it may remove (the number a person confirmed); more
     #: arrived since, and the restore is refused. None: no limit (`--yes`).
     exact_removes_at_most: int | None = None
+    #: With `exact`: the newest signup id when a person confirmed; a signup newer than that
+    #: would be removed unconfirmed, and the restore is refused. None: no check.
+    exact_confirmed_newest_id: int | None = None
     later_signups_may_stay_behind: bool = False
 
 

@@ -541,6 +541,8 @@ def restore_epilogue_sql(rules: RestoreRules) -> str:
     parked_name = left_behind_table_name(rules.signup_table)
     limit = rules.exact_removes_at_most
     removes_at_most = "NULL" if limit is None else str(int(limit))
+    newest = rules.exact_confirmed_newest_id
+    confirmed_newest_id = "NULL" if newest is None else str(int(newest))
     return f"""
 CREATE FUNCTION pg_temp.waitlist_columns(source regclass, target regclass, skip text)
 RETURNS text LANGUAGE sql AS $f$
@@ -583,6 +585,8 @@ DECLARE
   signup_pk text := {quote_text(rules.signup_pk)};
   exact boolean := {"true" if rules.exact else "false"};
   removes_at_most bigint := {removes_at_most};
+  confirmed_newest_id bigint := {confirmed_newest_id};
+  unconfirmed bigint := 0;
   may_stay_behind boolean := {"true" if rules.later_signups_may_stay_behind else "false"};
   parked_name text := {quote_text(parked_name)};
   t text; live regclass; restored regclass; cols text; cols_no_pk text; has_rows boolean;
@@ -638,6 +642,16 @@ BEGIN
       IF later > removes_at_most THEN
         RAISE EXCEPTION 'The exact restore would now remove % signup(s), more than the % '
           'confirmed (signups arrived meanwhile); nothing was changed.', later, removes_at_most;
+      END IF;
+      IF confirmed_newest_id IS NOT NULL THEN
+        EXECUTE format('SELECT count(*) FROM %s WHERE %I > $1',
+                       CASE WHEN restored IS NULL THEN live::text
+                            ELSE 'waitlist_restore_later' END, signup_pk)
+          INTO unconfirmed USING confirmed_newest_id;
+        IF unconfirmed > 0 THEN
+          RAISE EXCEPTION 'The exact restore would now remove % signup(s) that arrived after '
+            'it was confirmed; nothing was changed. Confirm again.', unconfirmed;
+        END IF;
       END IF;
       removed := later;
     ELSIF later > 0 AND restored IS NULL THEN

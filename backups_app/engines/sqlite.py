@@ -408,6 +408,8 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
         later = connection.execute(f"SELECT count(*) FROM main.{target}").fetchone()[0]
         if rules.exact or not later:
             _refuse_more_than_confirmed(later, rules)
+            everyone = [r[0] for r in connection.execute(f"SELECT rowid FROM main.{target}")]
+            _refuse_unconfirmed(connection, rules, everyone)
             return RestoreOutcome(signups_removed=later)
         raise RestoreError(
             f"The backup has no table {table}, so the {later} signup(s) it lacks cannot be "
@@ -435,6 +437,7 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     ]
     if rules.exact:
         _refuse_more_than_confirmed(len(rowids), rules)
+        _refuse_unconfirmed(connection, rules, rowids)
         return RestoreOutcome(signups_removed=len(rowids))
     kept, failed, error = _keep_later_signups(connection, rules, rowids)
     if failed and not rules.later_signups_may_stay_behind:
@@ -464,6 +467,25 @@ def _refuse_more_than_confirmed(removed: int, rules: RestoreRules) -> None:
         raise RestoreError(
             f"The exact restore would now remove {removed} signup(s), more than the {limit} "
             "confirmed (signups arrived meanwhile); nothing was changed."
+        )
+
+
+def _refuse_unconfirmed(
+    connection: sqlite3.Connection, rules: RestoreRules, rowids: list[int]
+) -> None:
+    newest = rules.exact_confirmed_newest_id
+    if not rules.exact or newest is None or not rowids:
+        return
+    target, pk = quote_name(rules.signup_table), quote_name(rules.signup_pk)
+    unconfirmed = connection.execute(
+        f"SELECT count(*) FROM main.{target} WHERE rowid IN (SELECT value FROM json_each(?)) "
+        f"AND {pk} > ?",
+        [json.dumps(rowids), newest],
+    ).fetchone()[0]
+    if unconfirmed:
+        raise RestoreError(
+            f"The exact restore would now remove {unconfirmed} signup(s) that arrived after it "
+            "was confirmed; nothing was changed. Confirm again."
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -69,6 +70,9 @@ class RestorePreview:
     brought_back: int
     #: Live signups the backup lacks: kept by a restore, removed by `--exact`.
     later: int
+    #: The newest live signup's id: an exact restore confirmed on this preview removes none
+    #: newer.
+    newest_live_id: int | None = None
     #: The first signups it would bring back.
     sample: list[dict[str, Any]] = field(default_factory=list)
 
@@ -98,6 +102,7 @@ def backup_restore_preview(*, name: str) -> RestorePreview:
             preview.brought_back += len(batch)
             _add_sample(preview, batch)
         preview.live_signups = Signup.objects.count()
+        preview.newest_live_id = Signup.objects.aggregate(newest=Max("pk"))["newest"] or 0
     preview.later = max(0, preview.live_signups - (preview.backup_signups - preview.brought_back))
     return preview
 

@@ -77,6 +77,7 @@ def restore_rules(
     *,
     exact: bool = False,
     exact_removes_at_most: int | None = None,
+    exact_confirmed_newest_id: int | None = None,
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
 ) -> RestoreRules:
@@ -87,6 +88,7 @@ def restore_rules(
         signup_pk=Signup._meta.pk.column,
         exact=exact,
         exact_removes_at_most=exact_removes_at_most,
+        exact_confirmed_newest_id=exact_confirmed_newest_id,
         later_signups_may_stay_behind=later_may_stay_behind,
     )
 
@@ -120,6 +122,7 @@ def backup_restore(
     triggered_by: str = "",
     exact: bool = False,
     exact_removes_at_most: int | None = None,
+    exact_confirmed_newest_id: int | None = None,
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
 ) -> RestoreResult:
@@ -129,10 +132,11 @@ def backup_restore(
     restores atomically (even if this process is killed) with the row counts checked, and
     re-syncs the catalogue. Every signup the backup holds comes back as it was there; every live
     signup it lacks, down to those committed a moment before the swap, is kept, unless `exact`
-    (the point-in-time restore) removes them, at most `exact_removes_at_most` when given (the
-    number a person confirmed). Staff accounts, sessions, the catalogue and the
-    ledgers stay as they are now (`include_accounts` takes the backup's accounts). On any
-    failure the current data is exactly as it was and RestoreError (or a refusal) says why.
+    (the point-in-time restore) removes them: at most `exact_removes_at_most`, and none newer
+    than `exact_confirmed_newest_id`, when given (what a person confirmed). Staff accounts,
+    sessions, the catalogue and the ledgers stay as they are now (`include_accounts` takes the
+    backup's accounts). On any failure the current data is exactly as it was and RestoreError
+    (or a refusal) says why.
     """
     engine = get_engine()
     if connections[engine.alias].in_atomic_block:
@@ -146,6 +150,7 @@ def backup_restore(
     rules = restore_rules(
         exact=exact,
         exact_removes_at_most=exact_removes_at_most,
+        exact_confirmed_newest_id=exact_confirmed_newest_id,
         include_accounts=include_accounts,
         later_may_stay_behind=later_may_stay_behind,
     )

@@ -185,21 +185,39 @@ def test_exact_restore_needs_the_number_of_removed_signups_typed(admin_client, s
     from waitlist.models import Signup
 
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    SignupFactory(email="later@example.com")
+    later = SignupFactory(email="later@example.com")
+    compared = admin_client.post(restore_url(backup), {"operation": "compare"})
+    assert f'name="newest_live_id" value="{later.pk}"' in compared.content.decode()
+    seen = {"operation": "restore_exact", "newest_live_id": str(later.pk)}
 
-    refused = admin_client.post(
-        restore_url(backup), {"operation": "restore_exact", "confirm_count": "2"}
-    )
+    refused = admin_client.post(restore_url(backup), {**seen, "confirm_count": "2"})
     assert "type that number; nothing was changed" in refused.content.decode()
     assert Signup.objects.filter(email="later@example.com").exists()
     assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
 
-    done = admin_client.post(
-        restore_url(backup), {"operation": "restore_exact", "confirm_count": "1"}, follow=True
-    )
+    done = admin_client.post(restore_url(backup), {**seen, "confirm_count": "1"}, follow=True)
     assert "1 signup(s) it lacked were removed" in done.content.decode()
     assert not Signup.objects.filter(email="later@example.com").exists()
     assert Signup.objects.count() == 3
+
+
+def test_exact_restore_never_removes_a_signup_newer_than_the_comparison(admin_client, signups):
+    from waitlist.models import Signup
+
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    spam = SignupFactory(email="spam@example.com")
+    seen_newest = spam.pk
+    admin_client.post(restore_url(backup), {"operation": "compare"})
+    spam.delete()  # meanwhile: the spam goes, a real fan arrives; still one to remove
+    SignupFactory(email="real-fan@example.com")
+
+    refused = admin_client.post(
+        restore_url(backup),
+        {"operation": "restore_exact", "newest_live_id": str(seen_newest), "confirm_count": "1"},
+    )
+
+    assert "arrived after it was confirmed" in refused.content.decode()
+    assert Signup.objects.filter(email="real-fan@example.com").exists()
 
 
 def test_compare_with_live_and_reinsert_missing(admin_client, signups):

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from backups_app.engines import get_engine
 from backups_app.management.base import BackupCommand
 from backups_app.services import (
+    RestorePreview,
     backup_diff,
     backup_merge,
     backup_restore,
@@ -54,9 +55,9 @@ class Command(BackupCommand):
             self.emit(result.as_dict(), self._merge_text(result, "would re-insert"))
             return
         dump, manifest = checked_backup(name, get_engine())
-        confirmed_removals = None
+        confirmed = None
         if not options["yes"]:
-            confirmed_removals = self._confirm(dump.name, manifest, options)
+            confirmed = self._confirm(dump.name, manifest, options)
         if options["merge"]:
             result = backup_merge(name=dump.name, triggered_by=self.who())
             text = self._merge_text(result, "re-inserted")
@@ -67,7 +68,8 @@ class Command(BackupCommand):
             name=dump.name,
             triggered_by=self.who(),
             exact=options["exact"],
-            exact_removes_at_most=confirmed_removals,
+            exact_removes_at_most=confirmed.later if confirmed else None,
+            exact_confirmed_newest_id=confirmed.newest_live_id if confirmed else None,
             include_accounts=options["include_accounts"],
         )
         counts = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
@@ -91,8 +93,8 @@ class Command(BackupCommand):
             f"The data before the restore is in {result.safety_backup} (pinned).",
         )
 
-    def _confirm(self, name: str, manifest: dict, options: dict) -> int | None:
-        """Ask on the terminal; for --exact, return how many removals were confirmed."""
+    def _confirm(self, name: str, manifest: dict, options: dict) -> RestorePreview | None:
+        """Ask on the terminal; for --exact, return the preview whose removals were confirmed."""
         if not sys.stdin.isatty():
             raise CommandError(
                 "Refusing to restore without confirmation: there is no terminal to ask on. "
@@ -119,11 +121,11 @@ class Command(BackupCommand):
             ).strip()
             if answer != str(preview.later):
                 raise CommandError("Not confirmed; nothing was changed.")
-            return preview.later
+            return preview
         answer = input(f"Type the backup's name to confirm ({name}): ").strip()
         if answer != name:
             raise CommandError("Not confirmed; nothing was changed.")
-        return preview.later if options["exact"] else None
+        return preview if options["exact"] else None
 
     @staticmethod
     def _preview_text(preview, options: dict) -> str:
