@@ -44,6 +44,7 @@ from backups_app.exceptions import BackupBusy, DumpError, EngineNotSupported, Re
 
 CHUNK_SIZE = 1 << 20
 SCRATCH_PREFIX = ".restore-"
+DUMP_SCRATCH_PREFIX = ".dump-"
 # Where /proc cannot say whether a scratch folder is open, one untouched this long is left over.
 SCRATCH_IDLE_SECONDS = 3600
 TABLES_SQL = (
@@ -110,7 +111,11 @@ class SQLiteEngine(BaseEngine):
     def _dump_with_shell(
         self, shell: str, out: IO[bytes], tables: list[str], queries: dict[str, str]
     ) -> DumpSnapshot:
-        with tempfile.TemporaryDirectory(prefix="waitlist-dump-") as folder:
+        # Beside the database, like the restore's scratch: a killed dump's files are found and
+        # cleared by the next worker pass.
+        with tempfile.TemporaryDirectory(
+            prefix=DUMP_SCRATCH_PREFIX, dir=self.path.parent
+        ) as folder:
             counts_file = Path(folder) / "counts.tsv"
             query_files = {name: Path(folder) / f"query-{n}.tsv" for n, name in enumerate(queries)}
             # One transaction for the counts and the dump: they describe the same data.
@@ -258,9 +263,14 @@ class SQLiteEngine(BaseEngine):
                 yield SQLiteScratch(connection)
 
     def scratch_leftovers_remove(self) -> list[str]:
-        """Remove the `.restore-*` scratch folders beside the database that no process has open."""
+        """Remove the `.restore-*` and `.dump-*` scratch folders beside the database that no
+        process has open."""
         removed = []
-        for path in sorted(self.path.parent.glob(SCRATCH_PREFIX + "*")):
+        folders = [
+            *self.path.parent.glob(SCRATCH_PREFIX + "*"),
+            *self.path.parent.glob(DUMP_SCRATCH_PREFIX + "*"),
+        ]
+        for path in sorted(folders):
             if not path.is_dir() or _in_use(path):
                 continue
             shutil.rmtree(path, ignore_errors=True)

@@ -212,3 +212,19 @@ def test_killed_restore_test_or_diff_leaves_no_scratch_after_the_next_pass(
     assert_cleared_up_and_settled(backup_dir, [])
     with contextlib.suppress(FileNotFoundError):
         assert not list(backup_dir.glob(files.PARTIAL_PREFIX + "*"))
+
+
+@pytest.mark.sqlite_only
+def test_a_killed_sqlite_dumps_scratch_folder_is_cleared(backup_dir):
+    """The dump's own scratch (counts, the newest signup) sits beside the database, not in a
+    temporary folder nobody looks at, so the next pass finds it."""
+    folder = Path(tempfile.mkdtemp(prefix=".dump-", dir=get_engine().path.parent))
+    (folder / "query-0.tsv").write_text("1\tada@example.com\n")
+
+    result = backup_leftovers_clean()
+
+    assert folder.name in result.scratch
+    assert not folder.exists()
+    backup = backup_create(kind=Backup.Kind.MANUAL)  # a dump still works, and leaves nothing
+    assert backup.status == Backup.Status.SUCCEEDED
+    assert not list(get_engine().path.parent.glob(".dump-*"))
