@@ -22,6 +22,7 @@ from backups_app import files
 from backups_app.alerts import logger
 from backups_app.chart import backup_chart_svg
 from backups_app.engines import get_engine
+from backups_app.engines.base import ExactConfirmation
 from backups_app.exceptions import BackupError
 from backups_app.health import health_report
 from backups_app.management.base import human_size
@@ -266,8 +267,9 @@ class BackupAdmin(admin.ModelAdmin):
                             name=backup.name,
                             triggered_by=who,
                             exact=True,
-                            exact_removes_at_most=preview.later,
-                            exact_confirmed_newest_id=int(seen_newest),
+                            exact_confirmed=ExactConfirmation(
+                                removes=preview.later, newest_id=int(seen_newest)
+                            ),
                             include_accounts=include_accounts,
                         )
                         self._report_restore(request, result)

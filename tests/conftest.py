@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite. Tests run against real SQLite or real PostgreSQL."""
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -26,6 +27,18 @@ def postgresql_run_really_uses_postgresql():
         assert connection.vendor == expected, (
             f"this run expects {expected} but DATABASE_URL gives {connection.vendor}"
         )
+
+
+@pytest.fixture
+def backup_dir(settings, tmp_path) -> Path:
+    """An isolated BACKUP_DIR (and EXPORT_DIR), a short lock wait, and ADMINS to alert."""
+    folder = tmp_path / "backups"
+    settings.BACKUP_DIR = folder
+    settings.EXPORT_DIR = tmp_path / "exports"
+    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 5
+    settings.BACKUP_COMPRESSION = "none"
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    return folder
 
 
 @pytest.fixture

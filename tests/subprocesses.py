@@ -1,8 +1,10 @@
 """Helpers to run the project in a child process with an environment of our choosing."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -55,3 +57,47 @@ def run_manage(*args: str, **overrides: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a child process (which, like pg_dump, sees
+    only committed rows)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "postgresql":
+        host, port = s["HOST"] or "localhost", s["PORT"] or 5432
+        return f"postgresql://{s['USER']}@{host}:{port}/{s['NAME']}"
+    return f"sqlite:///{s['NAME']}"
+
+
+def start_manage(
+    *args: str, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=False, **overrides: str
+) -> subprocess.Popen:
+    """Start `manage.py` with `args` in its own process group, so that once it is killed, the
+    programs it started (pg_dump, psql, sqlite3) can be waited for."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=child_environment(**overrides),
+        stdout=stdout,
+        stderr=stderr,
+        text=text,
+        start_new_session=True,
+    )
+
+
+def kill_9(process: subprocess.Popen, *, seconds: float = 60) -> None:
+    """SIGKILL the process alone, as the OOM killer or a lost SSH session does; then wait
+    (bounded) until the programs it started have ended by themselves, for they keep going."""
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise AssertionError(f"the children of killed process {process.pid} did not end by themselves")

@@ -26,6 +26,15 @@ class DumpSnapshot:
 
 
 @dataclass(frozen=True)
+class ExactConfirmation:
+    """What a person confirmed before an exact restore: it may remove at most `removes` signups,
+    and none newer than `newest_id` (the newest when they were shown); else it is refused."""
+
+    removes: int
+    newest_id: int
+
+
+@dataclass(frozen=True)
 class RestoreRules:
     """What a full restore keeps from the live database at the moment of the swap (§4.5).
 
@@ -41,12 +50,8 @@ class RestoreRules:
     signup_key: str = "email"
     signup_pk: str = "id"
     exact: bool = False
-    #: With `exact`: the most signups it may remove (the number a person confirmed); more
-    #: arrived since, and the restore is refused. None: no limit (`--yes`).
-    exact_removes_at_most: int | None = None
-    #: With `exact`: the newest signup id when a person confirmed; a signup newer than that
-    #: would be removed unconfirmed, and the restore is refused. None: no check.
-    exact_confirmed_newest_id: int | None = None
+    #: With `exact`: what a person confirmed; None: no limit (`--yes`).
+    exact_confirmed: "ExactConfirmation | None" = None
     later_signups_may_stay_behind: bool = False
 
 

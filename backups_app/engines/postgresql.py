@@ -539,10 +539,9 @@ def restore_epilogue_sql(rules: RestoreRules) -> str:
     every id either side used, and the outcome is printed for the caller."""
     kept = text_array(rules.kept_tables)
     parked_name = left_behind_table_name(rules.signup_table)
-    limit = rules.exact_removes_at_most
-    removes_at_most = "NULL" if limit is None else str(int(limit))
-    newest = rules.exact_confirmed_newest_id
-    confirmed_newest_id = "NULL" if newest is None else str(int(newest))
+    confirmed = rules.exact_confirmed
+    removes_at_most = "NULL" if confirmed is None else str(int(confirmed.removes))
+    confirmed_newest_id = "NULL" if confirmed is None else str(int(confirmed.newest_id))
     return f"""
 CREATE FUNCTION pg_temp.waitlist_columns(source regclass, target regclass, skip text)
 RETURNS text LANGUAGE sql AS $f$

@@ -417,7 +417,6 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     if not _exists(connection, "restored", table):
         later = connection.execute(f"SELECT count(*) FROM main.{target}").fetchone()[0]
         if rules.exact or not later:
-            _refuse_more_than_confirmed(later, rules)
             everyone = [r[0] for r in connection.execute(f"SELECT rowid FROM main.{target}")]
             _refuse_unconfirmed(connection, rules, everyone)
             return RestoreOutcome(signups_removed=later)
@@ -446,7 +445,6 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
         )
     ]
     if rules.exact:
-        _refuse_more_than_confirmed(len(rowids), rules)
         _refuse_unconfirmed(connection, rules, rowids)
         return RestoreOutcome(signups_removed=len(rowids))
     kept, failed, error = _keep_later_signups(connection, rules, rowids)
@@ -471,26 +469,24 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     )
 
 
-def _refuse_more_than_confirmed(removed: int, rules: RestoreRules) -> None:
-    limit = rules.exact_removes_at_most
-    if rules.exact and limit is not None and removed > limit:
-        raise RestoreError(
-            f"The exact restore would now remove {removed} signup(s), more than the {limit} "
-            "confirmed (signups arrived meanwhile); nothing was changed."
-        )
-
-
 def _refuse_unconfirmed(
     connection: sqlite3.Connection, rules: RestoreRules, rowids: list[int]
 ) -> None:
-    newest = rules.exact_confirmed_newest_id
-    if not rules.exact or newest is None or not rowids:
+    """Refuse an exact restore that would remove more signups than were confirmed, or one
+    newer than those shown."""
+    confirmed = rules.exact_confirmed
+    if not rules.exact or confirmed is None:
         return
+    if len(rowids) > confirmed.removes:
+        raise RestoreError(
+            f"The exact restore would now remove {len(rowids)} signup(s), more than the "
+            f"{confirmed.removes} confirmed (signups arrived meanwhile); nothing was changed."
+        )
     target, pk = quote_name(rules.signup_table), quote_name(rules.signup_pk)
     unconfirmed = connection.execute(
         f"SELECT count(*) FROM main.{target} WHERE rowid IN (SELECT value FROM json_each(?)) "
         f"AND {pk} > ?",
-        [json.dumps(rowids), newest],
+        [json.dumps(rowids), confirmed.newest_id],
     ).fetchone()[0]
     if unconfirmed:
         raise RestoreError(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
-from backups_app.engines.base import ScratchDatabase
+from backups_app.engines.base import ExactConfirmation, ScratchDatabase
 from backups_app.services.restore import checked_backup, safety_backup_locked
 from waitlist.models import Signup, normalize_email
 
@@ -76,12 +76,12 @@ class RestorePreview:
     #: The first signups it would bring back.
     sample: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def missing(self) -> int:
-        return self.brought_back
-
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+    def exact_confirmation(self) -> ExactConfirmation:
+        """What confirming an exact restore on this preview allows it to remove."""
+        return ExactConfirmation(removes=self.later, newest_id=self.newest_live_id or 0)
 
 
 def backup_restore_preview(*, name: str) -> RestorePreview:

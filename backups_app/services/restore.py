@@ -12,7 +12,12 @@ from django.db.migrations.loader import MigrationLoader
 from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
-from backups_app.engines.base import BaseEngine, RestoreRules, is_left_behind_table
+from backups_app.engines.base import (
+    BaseEngine,
+    ExactConfirmation,
+    RestoreRules,
+    is_left_behind_table,
+)
 from backups_app.exceptions import RestoreError
 from backups_app.models import Backup
 from backups_app.restore_record import restored_state_record
@@ -76,8 +81,7 @@ def kept_tables(*, include_accounts: bool = False) -> tuple[str, ...]:
 def restore_rules(
     *,
     exact: bool = False,
-    exact_removes_at_most: int | None = None,
-    exact_confirmed_newest_id: int | None = None,
+    exact_confirmed: ExactConfirmation | None = None,
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
 ) -> RestoreRules:
@@ -87,8 +91,7 @@ def restore_rules(
         signup_key=Signup._meta.get_field("email").column,
         signup_pk=Signup._meta.pk.column,
         exact=exact,
-        exact_removes_at_most=exact_removes_at_most,
-        exact_confirmed_newest_id=exact_confirmed_newest_id,
+        exact_confirmed=exact_confirmed,
         later_signups_may_stay_behind=later_may_stay_behind,
     )
 
@@ -121,8 +124,7 @@ def backup_restore(
     name: str,
     triggered_by: str = "",
     exact: bool = False,
-    exact_removes_at_most: int | None = None,
-    exact_confirmed_newest_id: int | None = None,
+    exact_confirmed: ExactConfirmation | None = None,
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
 ) -> RestoreResult:
@@ -132,8 +134,8 @@ def backup_restore(
     restores atomically (even if this process is killed) with the row counts checked, and
     re-syncs the catalogue. Every signup the backup holds comes back as it was there; every live
     signup it lacks, down to those committed a moment before the swap, is kept, unless `exact`
-    (the point-in-time restore) removes them: at most `exact_removes_at_most`, and none newer
-    than `exact_confirmed_newest_id`, when given (what a person confirmed). Staff accounts,
+    (the point-in-time restore) removes them, within what a person confirmed when
+    `exact_confirmed` is given. Staff accounts,
     sessions, the catalogue and the ledgers stay as they are now (`include_accounts` takes the
     backup's accounts). On any failure the current data is exactly as it was and RestoreError
     (or a refusal) says why.
@@ -149,8 +151,7 @@ def backup_restore(
         )
     rules = restore_rules(
         exact=exact,
-        exact_removes_at_most=exact_removes_at_most,
-        exact_confirmed_newest_id=exact_confirmed_newest_id,
+        exact_confirmed=exact_confirmed,
         include_accounts=include_accounts,
         later_may_stay_behind=later_may_stay_behind,
     )
@@ -158,7 +159,7 @@ def backup_restore(
         safety = safety_backup_locked(
             engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
-        dropped = tables_newer_than(manifest, rules=rules, alias=engine.alias)
+        dropped = tables_newer_than(manifest, alias=engine.alias)
         # Our own connection must not hold a transaction or a cached view of the old tables.
         connections[engine.alias].close()
         clock = time.monotonic()
@@ -201,21 +202,19 @@ def backup_restore(
     )
 
 
-def tables_newer_than(
-    manifest: dict[str, Any], *, rules: RestoreRules | None = None, alias: str = "default"
-) -> dict[str, int]:
+def tables_newer_than(manifest: dict[str, Any], *, alias: str = "default") -> dict[str, int]:
     """The live tables a restore of this backup drops because the backup predates them (not
     the signup table, not the tables a rollback parked signups in; a kept one with rows makes
     the restore refuse instead), with how many rows each holds now."""
-    rules = rules or restore_rules()
+    signup_table = Signup._meta.db_table
     in_backup = set(manifest.get("row_counts") or {})
     connection = connections[alias]
     newer = [
         table
         for table in connection.introspection.table_names()
         if table not in in_backup
-        and table != rules.signup_table
-        and not is_left_behind_table(table, rules.signup_table)
+        and table != signup_table
+        and not is_left_behind_table(table, signup_table)
     ]
     counts = {}
     with connection.cursor() as cursor:

@@ -17,17 +17,7 @@ from django.db import connection
 
 from tests.factories import SignupFactory
 from tests.migration_lab.lab import lab_app
-
-
-@pytest.fixture
-def backup_dir(settings, tmp_path) -> Path:
-    folder = tmp_path / "backups"
-    settings.BACKUP_DIR = folder
-    settings.EXPORT_DIR = tmp_path / "exports"
-    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 5
-    settings.BACKUP_COMPRESSION = "none"
-    settings.ADMINS = [("Ops", "ops@example.com")]
-    return folder
+from tests.subprocesses import database_url  # noqa: F401 - the tests import it from here
 
 
 @pytest.fixture
@@ -89,11 +79,6 @@ def psql(url: str, *args: str, stdin=None) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    return f"postgresql://{s['USER']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 @pytest.fixture

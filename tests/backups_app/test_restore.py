@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from backups_app import files
+from backups_app.engines.base import ExactConfirmation
 from backups_app.exceptions import RestoreError, VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore
@@ -35,6 +36,16 @@ def reseal(backup_dir, backup):
     rewrite_manifest(
         backup_dir, backup, sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size
     )
+
+
+def insert_after_the_signups(backup_dir, backup, line: str) -> None:
+    """Put `line` into the dump right after the signups' rows, and reseal the manifest."""
+    dump = backup_dir / backup.name
+    text = dump.read_text()
+    end = "\n\\.\n" if connection.vendor == "postgresql" else "\n"
+    position = text.index(end, text.index("grace@example.com")) + len(end)
+    dump.write_text(text[:position] + line + "\n" + text[position:])
+    reseal(backup_dir, backup)
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])
@@ -206,14 +217,8 @@ def test_truncated_backup_with_a_matching_manifest_is_refused(signups, backup_di
 
 def test_sql_error_midway_rolls_the_whole_restore_back(signups, backup_dir):
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    dump = backup_dir / backup.name
-    text = dump.read_text()
-    # Right after the signups were loaded: a non-atomic restore would already have replaced them.
-    after_rows = text.index("grace@example.com")
-    end = "\n\\.\n" if connection.vendor == "postgresql" else "\n"
-    position = text.index(end, after_rows) + len(end)
-    dump.write_text(text[:position] + "THIS IS NOT SQL;\n" + text[position:])
-    reseal(backup_dir, backup)
+    # A non-atomic restore would already have replaced the signups when it reaches this line.
+    insert_after_the_signups(backup_dir, backup, "THIS IS NOT SQL;")
     Signup.objects.filter(email="ada@example.com").delete()
     SignupFactory(email="today@example.com")
     before = signup_rows()
@@ -422,12 +427,8 @@ def test_large_objects_do_not_end_the_restores_transaction(signups, backup_dir):
 @pytest.mark.parametrize("statement", ["COMMIT;", "BEGIN;", "ROLLBACK;"])
 def test_a_dump_with_its_own_transaction_control_is_refused(signups, backup_dir, statement):
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    dump = backup_dir / backup.name
-    text = dump.read_text()
-    # Right after the signups were loaded, where pg_dump puts large objects' BEGIN/COMMIT.
-    position = text.index("\n\\.\n", text.index("grace@example.com")) + len("\n\\.\n")
-    dump.write_text(text[:position] + statement + "\n" + text[position:])
-    reseal(backup_dir, backup)
+    # Where pg_dump puts large objects' BEGIN/COMMIT: after the table data.
+    insert_after_the_signups(backup_dir, backup, statement)
     Signup.objects.filter(email="ada@example.com").delete()
     SignupFactory(email="later@example.com")
     before = signup_rows()
@@ -545,6 +546,11 @@ def test_a_restore_stuck_behind_a_long_transaction_gives_up_and_lets_signups_thr
     assert [r for r in rows if r[2] != "waited@example.com"] == before
 
 
+def confirmed(*, removes: int) -> ExactConfirmation:
+    """An exact restore confirmed now: `removes` signups, none newer than the newest now."""
+    return ExactConfirmation(removes=removes, newest_id=Signup.objects.order_by("-pk")[0].pk)
+
+
 def test_an_exact_restore_removes_no_more_than_was_confirmed(signups, backup_dir):
     backup = backup_create(kind=Backup.Kind.MANUAL)
     SignupFactory(email="confirmed@example.com")
@@ -552,10 +558,10 @@ def test_an_exact_restore_removes_no_more_than_was_confirmed(signups, backup_dir
     before = signup_rows()
 
     with pytest.raises(RestoreError, match="more than the 1 confirmed"):
-        backup_restore(name=backup.name, exact=True, exact_removes_at_most=1)
+        backup_restore(name=backup.name, exact=True, exact_confirmed=confirmed(removes=1))
 
     assert signup_rows() == before
-    result = backup_restore(name=backup.name, exact=True, exact_removes_at_most=2)
+    result = backup_restore(name=backup.name, exact=True, exact_confirmed=confirmed(removes=2))
     assert result.signups_removed == 2
 
 

@@ -12,7 +12,6 @@ import time
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from backups_app.models import Backup
 from backups_app.services import backup_create
@@ -27,15 +26,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def on_a_terminal(backup_dir, *args: str, answer: str) -> tuple[int, str]:
     """Run `manage.py restore …` with a pseudo-terminal as its stdin/stdout; answer its
     confirmation question with `answer`."""
-    url = (
-        database_url()
-        if connection.vendor == "postgresql"
-        else f"sqlite:///{connection.settings_dict['NAME']}"
-    )
     environment = child_environment(
-        DATABASE_URL=url,
+        DATABASE_URL=database_url(),
         BACKUP_DIR=str(backup_dir),
-        DJANGO_SECRET_KEY="test-only-secret-key-for-the-terminal-restore-0123456789",
+        DJANGO_SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],  # the tests' own (pyproject)
     )
     controller, terminal = pty.openpty()
     process = subprocess.Popen(

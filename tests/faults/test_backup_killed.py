@@ -7,9 +7,7 @@ backup holds every signup.
 
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from io import StringIO
@@ -23,21 +21,14 @@ from django.db import connection
 from backups_app import files
 from backups_app.models import Backup
 from backups_app.services.verify import check_files
-from tests.backups_app.conftest import database_url, on_postgresql
-from tests.subprocesses import PROJECT_DIR, child_environment, run_manage
+from tests.backups_app.conftest import on_postgresql
+from tests.subprocesses import database_url, kill_9, run_manage, start_manage
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SIGNUPS = 30_000
 KILLS_AT_RANDOM = 10
-
-
-def child_database_url() -> str:
-    """The test database, for a child process (it sees committed rows, as pg_dump does)."""
-    if on_postgresql():
-        return database_url()
-    return f"sqlite:///{connection.settings_dict['NAME']}"
 
 
 def insert_signups(count: int, *, first: int = 0) -> None:
@@ -55,32 +46,6 @@ def insert_signups(count: int, *, first: int = 0) -> None:
             f"'Front row please', true, CURRENT_TIMESTAMP FROM {series}",
             [first, first + count - 1],
         )
-
-
-def start(*args: str, environment: dict[str, str]) -> subprocess.Popen:
-    """`manage.py args` in its own process group (so its orphaned children can be waited for)."""
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=child_environment(**environment),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def kill_9(process: subprocess.Popen) -> None:
-    """SIGKILL the process alone, as the OOM killer does; then wait until the programs it
-    started (pg_dump, psql) have run out too, for they keep going."""
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    for _ in range(600):
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the children of killed process {process.pid} did not end")
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen) -> None:
@@ -137,16 +102,6 @@ def new_entries(before: set[str]) -> list[str]:
 
 
 @pytest.fixture
-def backup_dir(settings, tmp_path) -> Path:
-    folder = tmp_path / "backups"
-    settings.BACKUP_DIR = folder
-    settings.EXPORT_DIR = tmp_path / "exports"
-    settings.BACKUP_LOCK_TIMEOUT_SECONDS = 5
-    settings.ADMINS = [("Ops", "ops@example.com")]
-    return folder
-
-
-@pytest.fixture
 def site(backup_dir, settings, mailoutbox) -> dict[str, str]:
     """A waitlist of SIGNUPS signups; the environment for child processes to use it; a worker
     pass here that only clears up (the killed processes' own work is what is under test)."""
@@ -154,7 +109,7 @@ def site(backup_dir, settings, mailoutbox) -> dict[str, str]:
     settings.BACKUP_DEBOUNCE_SECONDS = settings.BACKUP_MAX_DELAY_SECONDS = 10**6
     settings.BACKUP_RESTORE_TEST_SECONDS = 10**6
     return {
-        "DATABASE_URL": child_database_url(),
+        "DATABASE_URL": database_url(),
         "BACKUP_DIR": str(backup_dir),
         "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],  # the tests' own (pyproject)
     }
@@ -175,7 +130,7 @@ def test_backup_killed_at_any_moment_leaves_only_backups_that_verify(site, backu
     for point in points:
         before = set(Backup.objects.values_list("name", flat=True))
         on_disk = set(names_on_disk(backup_dir))
-        backup = start("backup", environment=site)
+        backup = start_manage("backup", **site)
         if isinstance(point, float):
             time.sleep(point)
         else:
@@ -221,7 +176,7 @@ def test_backup_worker_killed_at_any_moment_leaves_only_backups_that_verify(
     for n in range(kills):
         insert_signups(1, first=SIGNUPS + n)  # something for the worker to back up
         before = set(Backup.objects.values_list("name", flat=True))
-        worker = start("backup_worker", "--interval", "0.05", environment=worker_environment)
+        worker = start_manage("backup_worker", "--interval", "0.05", **worker_environment)
         time.sleep(duration * (n + chooser.random()) / kills)
         kill_9(worker)
 

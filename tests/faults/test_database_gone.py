@@ -12,7 +12,6 @@ signup table), or psql's input (so psql is inside the restore's transaction, hal
 import json
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,10 @@ import pytest
 
 from backups_app import files
 from tests.faults.conftest import wait_until, write_bash_script
-from tests.subprocesses import PROJECT_DIR, child_environment, run_manage
+from tests.subprocesses import run_manage, start_manage
+
+# The commands' output, read by the tests.
+PIPED = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -68,17 +70,6 @@ def site_environment(cluster, dbname: str, folder: Path, **extra: str) -> dict[s
         "EMAIL_URL": f"filemail:///{folder / 'mail'}",
         **extra,
     }
-
-
-def start_manage(*args: str, **environment: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=child_environment(**environment),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def held_until(go: Path) -> str:
@@ -144,7 +135,7 @@ def dump_interrupted(throwaway_postgresql, waitlist_template, tmp_path_factory) 
     environment = site_environment(cluster, "dump_interrupted", folder)
     data_before = cluster.psql(SIGNUP_DIGEST, "dump_interrupted")
 
-    backup = start_manage("backup", **environment, BACKUP_PG_DUMP=str(pg_dump))
+    backup = start_manage("backup", **PIPED, **environment, BACKUP_PG_DUMP=str(pg_dump))
     try:
         # The server blocks on sending COPY rows to pg_dump, whose output is held.
         wait_until_stuck = (
@@ -233,7 +224,9 @@ def restore_interrupted(throwaway_postgresql, waitlist_template, tmp_path_factor
         f'{held_until(go)}; }} | psql "$@"\nexit "${{PIPESTATUS[1]}}"\n',
     )
 
-    restore = start_manage("restore", backup["name"], "--yes", **environment, BACKUP_PSQL=str(psql))
+    restore = start_manage(
+        "restore", backup["name"], "--yes", **PIPED, **environment, BACKUP_PSQL=str(psql)
+    )
     try:
         # psql has been given half the dump: it is inside the restore's transaction.
         wait_until(

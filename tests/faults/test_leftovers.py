@@ -28,15 +28,13 @@ from tests.faults import test_backup_killed as killed
 from tests.faults.test_backup_killed import (
     assert_cleared_up_and_settled,
     insert_signups,
-    kill_9,
-    start,
     wait_for,
 )
+from tests.subprocesses import kill_9, start_manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The same isolated BACKUP_DIR, waitlist and child environment as the kill tests.
-backup_dir = killed.backup_dir
+# The same waitlist and child environment as the kill tests.
 site = killed.site
 
 
@@ -197,7 +195,7 @@ def test_killed_restore_test_or_diff_leaves_no_scratch_after_the_next_pass(
     name, option = command
 
     for _ in range(3):  # the scratch appears once the process is up; kill it then
-        process = start(name, backup.name, option, environment=site)
+        process = start_manage(name, backup.name, option, **site)
         wait_for(lambda: scratch_left() != before, process)
         if process.poll() is None:
             break

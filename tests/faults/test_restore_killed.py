@@ -8,9 +8,7 @@ the transaction it held on SQLite) is left to notice on its own.
 import datetime
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -19,8 +17,7 @@ from django.utils import timezone
 
 from backups_app.models import Backup
 from backups_app.services import backup_create
-from tests.backups_app.conftest import database_url
-from tests.subprocesses import PROJECT_DIR, child_environment
+from tests.subprocesses import database_url, kill_9, start_manage
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,21 +28,21 @@ KILLS = 10
 MESSAGE = "m" * 180
 
 
-@pytest.fixture
-def backup_dir(settings, tmp_path):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    settings.BACKUP_COMPRESSION = "none"
-    return settings.BACKUP_DIR
-
-
-def live_url() -> str:
-    if connection.vendor == "postgresql":
-        return database_url()
-    return f"sqlite:///{connection.settings_dict['NAME']}"
-
-
 def rows() -> set[tuple]:
     return set(Signup.objects.values_list("id", "email", "full_name"))
+
+
+def start_restore(name: str, backup_dir) -> subprocess.Popen:
+    return start_manage(
+        "restore",
+        name,
+        "--yes",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        DATABASE_URL=database_url(),
+        BACKUP_DIR=str(backup_dir),
+        DJANGO_SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],  # the tests' own (pyproject)
+    )
 
 
 def indexes() -> set[str]:
@@ -60,34 +57,6 @@ def indexes() -> set[str]:
                 "AND tbl_name = 'waitlist_responses'"
             )
         return {row[0] for row in cursor.fetchall()}
-
-
-def start_restore(name: str, backup_dir) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "restore", name, "--yes"],
-        cwd=PROJECT_DIR,
-        env=child_environment(
-            DATABASE_URL=live_url(),
-            BACKUP_DIR=str(backup_dir),
-            DJANGO_SECRET_KEY="test-only-secret-key-for-the-killed-restore-0123456789",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its children (psql) share a process group we can wait on
-    )
-
-
-def wait_for_group_to_end(process: subprocess.Popen, limit: float = 60) -> None:
-    """After the restore process died: wait for what it left running (psql) to end by itself."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("the killed restore's children did not end on their own")
 
 
 def diverge(round_number: int) -> None:
@@ -144,9 +113,7 @@ def test_a_restore_killed_at_random_moments_is_all_or_nothing(backup_dir):
         process = start_restore(backup.name, backup_dir)
         time.sleep(delay)
         finished = process.poll() is not None
-        process.kill()
-        process.communicate(timeout=60)
-        wait_for_group_to_end(process)
+        kill_9(process)
         connection.close()
 
         after = rows()

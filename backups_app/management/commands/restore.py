@@ -68,8 +68,7 @@ class Command(BackupCommand):
             name=dump.name,
             triggered_by=self.who(),
             exact=options["exact"],
-            exact_removes_at_most=confirmed.later if confirmed else None,
-            exact_confirmed_newest_id=confirmed.newest_live_id if confirmed else None,
+            exact_confirmed=confirmed.exact_confirmation() if confirmed else None,
             include_accounts=options["include_accounts"],
         )
         counts = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
