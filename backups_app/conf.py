@@ -130,3 +130,52 @@ def export_retention() -> int:
     if value < 1:
         raise ImproperlyConfigured(f"EXPORT_RETENTION must be at least 1, not {value}.")
     return value
+
+
+# --- Signed and encrypted backups (§8.2, §8.3) ------------------------------------------------
+def signing_key_texts() -> list[str]:
+    """The signing key first (BACKUP_SIGNING_KEY), then keys that only verify older backups
+    (BACKUP_SIGNING_OLD_KEYS). Empty when no key is set: the secret key stands in then."""
+    primary = getattr(settings, "BACKUP_SIGNING_KEY", None)
+    old = getattr(settings, "BACKUP_SIGNING_OLD_KEYS", None) or []
+    return [text for text in [primary, *old] if text]
+
+
+def encryption_key_texts() -> list[str]:
+    """The key new backups are encrypted with first (BACKUP_ENCRYPTION_KEY; none means backups
+    are not encrypted), then keys that only decrypt older ones (BACKUP_ENCRYPTION_OLD_KEYS)."""
+    primary = getattr(settings, "BACKUP_ENCRYPTION_KEY", None)
+    old = getattr(settings, "BACKUP_ENCRYPTION_OLD_KEYS", None) or []
+    return [primary or "", *[text for text in old if text]]
+
+
+# --- Off-site copies (§8.1) ------------------------------------------------------------------
+OFFSITE_STORAGE_ALIAS = "backups_offsite"
+
+
+def offsite_enabled() -> bool:
+    """Whether STORAGES has the off-site alias (`backups_offsite`)."""
+    return OFFSITE_STORAGE_ALIAS in getattr(settings, "STORAGES", {})
+
+
+def offsite_retention() -> int:
+    """How many unpinned backups the off-site store keeps (`BACKUP_OFFSITE_RETENTION`)."""
+    value = int(getattr(settings, "BACKUP_OFFSITE_RETENTION", 30))
+    if value < 1:
+        raise ImproperlyConfigured(f"BACKUP_OFFSITE_RETENTION must be at least 1, not {value}.")
+    return value
+
+
+def offsite_max_lag_seconds() -> float:
+    """How long the newest backup may wait to be off-site before health fails."""
+    return _non_negative("BACKUP_OFFSITE_MAX_LAG_SECONDS", 900)
+
+
+def offsite_retry_base_seconds() -> float:
+    """After a failed upload, the first wait before trying again (it doubles)."""
+    return _non_negative("BACKUP_OFFSITE_RETRY_BASE_SECONDS", 15)
+
+
+def offsite_retry_max_seconds() -> float:
+    """The longest wait between upload tries."""
+    return _non_negative("BACKUP_OFFSITE_RETRY_MAX_SECONDS", 900)

@@ -210,6 +210,47 @@ BACKUP_RETRY_BASE_SECONDS = env.float("BACKUP_RETRY_BASE_SECONDS", default=10)
 BACKUP_RETRY_MAX_SECONDS = env.float("BACKUP_RETRY_MAX_SECONDS", default=300)
 BACKUP_RESTORE_TEST_SECONDS = env.float("BACKUP_RESTORE_TEST_SECONDS", default=86400)
 
+# --- Signed and encrypted backups (§8.2, §8.3): the keys live here, never beside the backups.
+# Unset, the signing key is derived from DJANGO_SECRET_KEY (`check --deploy` asks for its own).
+# Old keys only verify or decrypt older backups; the first key signs and encrypts.
+BACKUP_SIGNING_KEY = env.str("BACKUP_SIGNING_KEY", default="") or None
+BACKUP_SIGNING_OLD_KEYS = env.list("BACKUP_SIGNING_OLD_KEYS", default=[])
+BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="") or None
+BACKUP_ENCRYPTION_OLD_KEYS = env.list("BACKUP_ENCRYPTION_OLD_KEYS", default=[])
+
+# --- Off-site copies (§8.1) to any S3-compatible service, on when BACKUP_OFFSITE_BUCKET is set.
+# Credentials come the usual boto3 way (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile,
+# or an instance role), never from this file.
+BACKUP_OFFSITE_BUCKET = env.str("BACKUP_OFFSITE_BUCKET", default="")
+BACKUP_OFFSITE_RETENTION = env.int("BACKUP_OFFSITE_RETENTION", default=30)
+BACKUP_OFFSITE_MAX_LAG_SECONDS = env.float("BACKUP_OFFSITE_MAX_LAG_SECONDS", default=900)
+if BACKUP_OFFSITE_BUCKET:
+    from botocore.config import Config as BotoConfig
+
+    STORAGES["backups_offsite"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BACKUP_OFFSITE_BUCKET,
+            "location": env.str("BACKUP_OFFSITE_PREFIX", default="waitlist-backups"),
+            "endpoint_url": env.str("BACKUP_OFFSITE_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("BACKUP_OFFSITE_REGION", default="us-east-1"),
+            # Names are unique per backup: a retried upload replaces its own object.
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+            # Downloads spill to disk past 8 MiB instead of holding a whole dump in memory.
+            "max_memory_size": 8 * 1024 * 1024,
+            "client_config": BotoConfig(
+                # boto3's default CRC headers are refused by R2 and older MinIO.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        },
+    }
+
 # django-crontab: `manage.py crontab add` installs these where cron exists. Without cron,
 # `manage.py backup_worker` (started by `make run`) does the queue and the schedule itself.
 CRONJOBS = [
