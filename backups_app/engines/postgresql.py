@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, NoReturn
 
 import psycopg
 from psycopg import sql as pgsql
@@ -263,8 +263,9 @@ class PostgreSQLEngine(BaseEngine):
                     "Install the PostgreSQL client or set BACKUP_PSQL."
                 ) from err
             try:
-                process.stdin.write(b"BEGIN;\n" + prologue.encode() + b"\n")
-                for chunk in without_transaction_control(sql):
+                restricted = restrict_commands(secrets.token_hex(32))
+                process.stdin.write(f"{restricted}BEGIN;\n{prologue}\n".encode())
+                for chunk in dump_statements_only(sql):
                     process.stdin.write(chunk)
                 process.stdin.write(b"\n" + epilogue.encode() + b"\nCOMMIT;\n")
                 process.stdin.close()
@@ -418,35 +419,411 @@ def count_check_sql(expected_counts: dict[str, int]) -> str:
     return f"DO $check$\nDECLARE n bigint;\nBEGIN\n{checks}\nEND\n$check$;"
 
 
-TRANSACTION_LINES = (b"BEGIN;", b"COMMIT;", b"ROLLBACK;", b"END;", b"START TRANSACTION;")
+# --- what a restore lets psql run (PRODUCT.md §8.2) ---------------------------------------------
+# A plain dump is a psql script, and psql runs the backslash commands in it (`\! cmd` starts a
+# shell, `\o file` writes files, `\connect` moves on to another database). So the dump passes to
+# psql only when everything in it is what pg_dump writes: statements from an allow-list of their
+# first words, COPY data, the one `\restrict KEY` line before the SQL and the one `\unrestrict KEY`
+# after the completion line (both dropped: psql gets a key of the restore's own instead, see
+# restrict_commands), and nothing else after that line. To tell SQL from commands, the dump is
+# read the way psql's lexer reads it (psqlscan.l: strings, quoted names, dollar quotes, comments,
+# parentheses, BEGIN ATOMIC bodies): a backslash inside a literal is SQL, one after `SELECT 1;` on
+# the same line is a command psql would run. COPY data, nearly all of a dump, is skipped with
+# bytes.find. What the reader cannot know (a function that changes standard_conforming_strings or
+# client_encoding midway changes how psql reads what follows) is the job of psql's own restricted
+# mode, which holds for the whole dump.
+
+COMPLETION_LINE = b"-- PostgreSQL database dump complete"
+RESTRICT_LINE = re.compile(rb"\\restrict ([A-Za-z0-9]+)\n")
+UNRESTRICT_LINE = re.compile(rb"\\unrestrict ([A-Za-z0-9]+)\n")
+# psql's tokens outside strings, quoted names, dollar quotes and comments, as far as they matter.
+SQL_TOKEN = re.compile(
+    rb"""
+    (?P<space>[ \t\n\r\f\v]+)
+  | (?P<comment>--[^\n\r]*)
+  | (?P<block>/\*)
+  | (?P<escape_string>[eE]')
+  | (?P<string>(?:[uU]&|[bBxXnN])?')
+  | (?P<name>(?:[uU]&)?")
+  | (?P<dollar>\$(?:[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)?\$)
+  | (?P<word>[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*)
+  | (?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|\$[0-9]+)
+  | (?P<other>[\s\S])
+    """,
+    re.VERBOSE,
+)
+# After a number: psql versions split `1e'x'` or `1x'y'` differently (which decides whether a
+# string takes backslash escapes); pg_dump never writes a number run into a name or a quote.
+AFTER_NUMBER_AMBIGUOUS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'\"$") | {
+    *range(0x80, 0x100)
+}
+ESCAPE_STRING_STOP = re.compile(rb"[\\']")
+COMMENT_MARK = re.compile(rb"/\*|\*/")
+LINE_BREAK = re.compile(rb"[\n\r]")
+# The first words of the statements pg_dump writes (with --clean --if-exists, no large objects).
+# Anything else (UPDATE, INSERT, DELETE, DO, TRUNCATE, COPY TO, CALL, ...) is refused.
+DUMP_STATEMENT = re.compile(
+    rb"(?:CREATE|ALTER|DROP|COMMENT ON|GRANT|REVOKE|SECURITY LABEL|REFRESH MATERIALIZED VIEW)\b"
+    rb"|SELECT pg_catalog\.set_config\('search_path', '', false\);$"
+    rb"|SELECT pg_catalog\.setval\('(?:[^'\n]|'')+', -?[0-9]+, (?:true|false)\);$"
+    rb"|SELECT \* FROM pg_catalog\.pg_restore_(?:relation|attribute)_stats\($"
+)
+_SETTING_VALUE = rb"(?:[A-Za-z0-9_.\-]+|'(?:[^'\\\n]|'')*')"
+SETTING = re.compile(rb"SET ([a-z_]+) = (" + _SETTING_VALUE + rb"(?:, " + _SETTING_VALUE + rb")*);")
+# Client encodings whose multibyte characters can hold a backslash byte, which psql's lexer then
+# reads differently (PostgreSQL's client-only encodings, as clean_encoding_name spells them).
+UNSAFE_ENCODINGS = frozenset(
+    {"big5", "gb18030", "gbk", "johab", "mskanji", "shiftjis", "shiftjis2004", "sjis", "uhc"}
+    | {"win932", "win936", "win949", "win950"}
+)
+_IDENTIFIER = rb'(?:[a-z_][a-z0-9_$]*|"(?:[^"\n]|"")+")'
+COPY_LINE = re.compile(
+    rb"COPY " + _IDENTIFIER + rb"(?:\." + _IDENTIFIER + rb")? "
+    rb"(?:\(" + _IDENTIFIER + rb"(?:, " + _IDENTIFIER + rb")*\) )?FROM stdin;"
+)
+TRANSACTION_CONTROL = re.compile(rb"(?:BEGIN|START|COMMIT|END|ROLLBACK|ABORT)\b", re.IGNORECASE)
+# The words psql watches to find CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC bodies,
+# whose semicolons do not end the statement.
+ROUTINE_WORDS = frozenset({b"create", b"or", b"replace", b"function", b"procedure"})
+# psql knows \restrict from the August 2025 minor releases on (and in 18): major -> minor.
+RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
+
+SQL, COPY_DATA, STRING, ESCAPE_STRING, NAME, DOLLAR_QUOTE, COMMENT, AFTER_STRING = range(8)
 
 
-def without_transaction_control(sql: IO[bytes]) -> Iterator[bytes]:
-    """The dump's bytes in whole lines, refused (RestoreError, before anything commits) if a
-    line of its own would end the restore's transaction midway, as the BEGIN/COMMIT pg_dump
-    writes around large objects does. A line is passed on only once it has been checked, so
-    psql never holds the start of one that is then refused."""
+class PlainDumpReader:
+    """Reads a plain pg_dump script the way psql does, a buffer of whole lines at a time, and
+    raises RestoreError at the first thing in it that pg_dump does not write (see above)."""
+
+    def __init__(self) -> None:
+        self.state = SQL
+        self.resumes = STRING  # the kind of string that a string continued on a new line resumes
+        self.newline_seen = False
+        self.dollar_tag = b""
+        self.comment_depth = 0
+        self.in_statement = False
+        self.copy_line_end = -1
+        self.paren_depth = 0
+        self.begin_depth = 0
+        self.words: list[bytes] = []
+        self.restrict_key: bytes | None = None
+        self.unrestricted = False
+        self.started = False
+        self.complete = False
+        self.lines_before = 0
+        self.text = b""
+        self.dropped: list[tuple[int, int]] = []
+
+    def feed(self, text: bytes) -> bytes:
+        """Check `text` (whole lines); return what psql gets of it: all of it but the dump's
+        `\\restrict` and `\\unrestrict` lines."""
+        self.text, self.dropped = text, []
+        position, end = 0, len(text)
+        steps = {
+            SQL: self._sql,
+            COPY_DATA: self._copy_data,
+            STRING: self._string,
+            ESCAPE_STRING: self._escape_string,
+            NAME: self._name,
+            DOLLAR_QUOTE: self._dollar_quote,
+            COMMENT: self._comment,
+            AFTER_STRING: self._after_string,
+        }
+        while position < end:
+            position = steps[self.state](position)
+        self.lines_before += text.count(b"\n")
+        if not self.dropped:
+            return text
+        kept, start = [], 0
+        for drop_start, drop_end in self.dropped:
+            kept.append(text[start:drop_start])
+            start = drop_end
+        kept.append(text[start:])
+        return b"".join(kept)
+
+    def finish(self) -> None:
+        """The dump has ended: refuse it unless it got to pg_dump's completion line."""
+        if not self.complete:
+            raise RestoreError(
+                "The backup ends before pg_dump's completion line; a restore runs nothing but "
+                "a complete dump, so it was refused and nothing was changed."
+            )
+
+    # --- states ----------------------------------------------------------------------------------
+    def _copy_data(self, position: int) -> int:
+        # psql ends COPY data at a line that is exactly `\.` (before \n or \r\n).
+        text = self.text
+        while True:
+            if text.startswith(b"\\.", position) and (
+                text.startswith(b"\n", position + 2) or text.startswith(b"\r\n", position + 2)
+            ):
+                self.state = SQL
+                return text.index(b"\n", position) + 1
+            found = text.find(b"\n\\.", position)
+            if found < 0:
+                return len(text)
+            position = found + 1
+
+    def _sql(self, position: int) -> int:
+        text, end = self.text, len(self.text)
+        while position < end and self.state == SQL:
+            token = SQL_TOKEN.match(text, position)
+            kind, start, position = token.lastgroup, token.start(), token.end()
+            if kind == "space":
+                continue
+            if kind == "comment":
+                if (
+                    not self.in_statement
+                    and text[start:position] == COMPLETION_LINE
+                    and (start == 0 or text[start - 1] == 0x0A)
+                ):
+                    self.complete = True
+                continue
+            if text[start] == 0x5C:  # a backslash: a psql command from here to the line's end
+                position = self._backslash(start)
+                continue
+            if self.complete:
+                self._refuse(start, f"has `{self._snippet(start)}` after pg_dump's completion line")
+            if kind == "block":
+                self.state, self.comment_depth = COMMENT, 1
+                continue
+            if not self.in_statement:
+                self._statement_start(start)
+            if kind == "word":
+                self._word(token[0])
+            elif kind == "number":
+                if position < end and text[position] in AFTER_NUMBER_AMBIGUOUS:
+                    self._refuse(
+                        start,
+                        "has a number run into a name or a quote, which psql "
+                        "versions read differently",
+                    )
+            elif kind == "string":
+                self.state = STRING
+            elif kind == "escape_string":
+                self.state = ESCAPE_STRING
+            elif kind == "name":
+                self.state = NAME
+            elif kind == "dollar":
+                self.state, self.dollar_tag = DOLLAR_QUOTE, token[0]
+            elif text[start] == 0x3B:  # ;
+                position = self._semicolon(start)
+            elif text[start] == 0x28:  # (
+                self.paren_depth += 1
+            elif text[start] == 0x29 and self.paren_depth:  # )
+                self.paren_depth -= 1
+            elif text[start] == 0:
+                self._refuse(start, "has a NUL byte outside its data")
+        return position
+
+    def _string(self, position: int) -> int:
+        # Outside E'...', a backslash is an ordinary character (standard_conforming_strings is
+        # on: pg_dump says so, refusing a dump that turns it off); '' is a quote.
+        text = self.text
+        quote = text.find(b"'", position)
+        if quote < 0:
+            return len(text)
+        if text.startswith(b"'", quote + 1):
+            return quote + 2
+        self.state, self.resumes, self.newline_seen = AFTER_STRING, STRING, False
+        return quote + 1
+
+    def _escape_string(self, position: int) -> int:
+        text = self.text
+        while stop := ESCAPE_STRING_STOP.search(text, position):
+            position = stop.end()
+            # A backslash escapes the byte after it; '' is a quote.
+            if text[stop.start()] == 0x5C or text.startswith(b"'", position):
+                position += 1
+                continue
+            self.state, self.resumes, self.newline_seen = AFTER_STRING, ESCAPE_STRING, False
+            return position
+        return len(text)
+
+    def _after_string(self, position: int) -> int:
+        # 'abc' <newline> 'def' is one string (of the first one's kind); psql looks past blanks
+        # and -- comments for the quote that continues it.
+        text, end = self.text, len(self.text)
+        while position < end:
+            byte = text[position]
+            if byte in b" \t\f":
+                position += 1
+            elif byte in b"\n\r":
+                self.newline_seen, position = True, position + 1
+            elif text.startswith(b"--", position):
+                line_break = LINE_BREAK.search(text, position)
+                position = line_break.start() if line_break else end
+            elif byte == 0x27 and self.newline_seen:
+                self.state = self.resumes
+                return position + 1
+            elif byte == 0x0B:
+                self._refuse(
+                    position,
+                    "has a vertical tab after a string, which psql versions read differently",
+                )
+            else:
+                self.state = SQL
+                return position
+        return position
+
+    def _name(self, position: int) -> int:
+        text = self.text
+        quote = text.find(b'"', position)
+        if quote < 0:
+            return len(text)
+        if text.startswith(b'"', quote + 1):
+            return quote + 2
+        self.state = SQL
+        return quote + 1
+
+    def _dollar_quote(self, position: int) -> int:
+        close = self.text.find(self.dollar_tag, position)
+        if close < 0:
+            return len(self.text)
+        self.state = SQL
+        return close + len(self.dollar_tag)
+
+    def _comment(self, position: int) -> int:
+        # /* ... */ comments nest.
+        text = self.text
+        while mark := COMMENT_MARK.search(text, position):
+            position = mark.end()
+            self.comment_depth += 1 if mark[0] == b"/*" else -1
+            if self.comment_depth == 0:
+                self.state = SQL
+                return position
+        return len(text)
+
+    # --- tokens ----------------------------------------------------------------------------------
+    def _backslash(self, start: int) -> int:
+        text = self.text
+        if not self.in_statement and (start == 0 or text[start - 1] == 0x0A):
+            line = RESTRICT_LINE.match(text, start)
+            if line and not self.started and self.restrict_key is None and not self.complete:
+                self.restrict_key = line[1]
+                self.dropped.append((start, line.end() - 1))
+                return line.end()
+            line = UNRESTRICT_LINE.match(text, start)
+            if line and self.complete and not self.unrestricted and line[1] == self.restrict_key:
+                self.unrestricted = True
+                self.dropped.append((start, line.end() - 1))
+                return line.end()
+        self._refuse(start, f"runs the psql command `{self._snippet(start)}`")
+
+    def _statement_start(self, start: int) -> None:
+        self.in_statement = self.started = True
+        line_end = self.text.index(b"\n", start)
+        line = self.text[start:line_end].rstrip(b"\r")
+        if TRANSACTION_CONTROL.match(line):
+            raise RestoreError(
+                f"The backup contains its own {line.decode(errors='replace')!r} line (large "
+                "objects, or a file not written by pg_dump for us); a restore runs in one "
+                "transaction of its own, so it was refused and nothing was changed."
+            )
+        if COPY_LINE.fullmatch(line):
+            self.copy_line_end = line_end
+            return
+        setting = SETTING.match(line)
+        if setting:
+            name, value = setting[1], setting[2]
+            encoding = re.sub(rb"[^a-z0-9]", b"", value.lower()).decode()
+            changes_reading = (name == b"standard_conforming_strings" and value != b"on") or (
+                name == b"client_encoding" and encoding in UNSAFE_ENCODINGS
+            )
+            if changes_reading:
+                self._refuse(
+                    start,
+                    f"sets {name.decode()} to {value.decode(errors='replace')}, which changes "
+                    "how psql reads the rest of it",
+                )
+            return
+        if not DUMP_STATEMENT.match(line):
+            self._refuse(
+                start, f"contains a statement pg_dump does not write: `{self._snippet(start)}`"
+            )
+
+    def _word(self, word: bytes) -> None:
+        # psql's BEGIN ATOMIC heuristic (psqlscan.l): inside CREATE [OR REPLACE] FUNCTION or
+        # PROCEDURE, outside parentheses, BEGIN ... END (and CASE ... END within) nest.
+        lowered = word.lower()
+        if len(self.words) < 4:
+            self.words.append(lowered[:1] if lowered in ROUTINE_WORDS else b"")
+        first = [*self.words, b"", b"", b""]
+        routine = first[0] == b"c" and (
+            first[1] in (b"f", b"p") or (first[1:3] == [b"o", b"r"] and first[3] in (b"f", b"p"))
+        )
+        if not routine or self.paren_depth:
+            return
+        if lowered == b"begin" or (lowered == b"case" and self.begin_depth):
+            self.begin_depth += 1
+        elif lowered == b"end" and self.begin_depth:
+            self.begin_depth -= 1
+
+    def _semicolon(self, start: int) -> int:
+        if self.paren_depth or self.begin_depth:
+            return start + 1
+        self.in_statement, self.words = False, []
+        if self.copy_line_end < 0:
+            return start + 1
+        line_end, self.copy_line_end = self.copy_line_end, -1
+        if start + 1 != line_end:
+            self._refuse(start, "contains a COPY statement pg_dump does not write")
+        self.state = COPY_DATA
+        return line_end + 1
+
+    # --- messages --------------------------------------------------------------------------------
+    def _snippet(self, start: int) -> str:
+        line = self.text[start : self.text.find(b"\n", start)].rstrip(b"\r")
+        text = line.decode(errors="replace")
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    def _refuse(self, position: int, problem: str) -> NoReturn:
+        line = self.lines_before + self.text.count(b"\n", 0, position) + 1
+        raise RestoreError(
+            f"The backup {problem} (line {line}); a restore runs nothing but pg_dump's own "
+            "statements, so it was refused and nothing was changed."
+        )
+
+
+def dump_statements_only(sql: IO[bytes]) -> Iterator[bytes]:
+    """The dump's bytes in whole lines, each passed on only once it has been checked: raises
+    RestoreError (before psql holds the line, so before anything commits) at the first thing
+    pg_dump does not write (PlainDumpReader), and at the end of a dump without pg_dump's
+    completion line."""
+    reader = PlainDumpReader()
     pending = b""
     while chunk := sql.read(CHUNK_SIZE):
         text = pending + chunk
         cut = text.rfind(b"\n") + 1
         complete, pending = text[:cut], text[cut:]
         if complete:
-            _refuse_transaction_control(b"\n" + complete)
-            yield complete
+            yield reader.feed(complete)
     if pending:
-        _refuse_transaction_control(b"\n" + pending + b"\n")
-        yield pending
+        yield reader.feed(pending + b"\n")
+    reader.finish()
 
 
-def _refuse_transaction_control(lines: bytes) -> None:
-    for statement in TRANSACTION_LINES:
-        if b"\n" + statement + b"\n" in lines:
-            raise RestoreError(
-                f"The backup contains its own {statement.decode()!r} line (large objects, or a "
-                "file not written by pg_dump for us); a restore runs in one transaction of its "
-                "own, so it was refused and nothing was changed."
-            )
+def restrict_condition(version_num: str) -> str:
+    """An SQL condition: psql of version `version_num` (e.g. 150020) knows `\\restrict`."""
+    minors = " ".join(f"WHEN {major} THEN {minor}" for major, minor in RESTRICT_SINCE.items())
+    return (
+        f"({version_num} >= 180000 OR {version_num} % 10000 >= "
+        f"CASE {version_num} / 10000 {minors} ELSE 10000 END)"
+    )
+
+
+def restrict_commands(key: str) -> str:
+    """psql commands that restrict the rest of the session to SQL and COPY data (no backslash
+    command but `\\unrestrict KEY`), behind the reader above, when this psql knows `\\restrict`.
+    Older psql would stop at it, so psql's own version decides, through a variable: `\\if`
+    cannot help, its `\\endif` would come after `\\restrict`. The key is the restore's own; a
+    dump cannot hold it."""
+    command = quote_text(f"\\restrict {key}")
+    return (
+        f"SELECT CASE WHEN {restrict_condition(':VERSION_NUM')} THEN {command} ELSE '' END"
+        " AS waitlist_restrict \\gset\n"
+        ":waitlist_restrict\n"
+    )
 
 
 def text_array(values) -> str:

@@ -13,6 +13,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -50,6 +51,63 @@ SCRATCH_IDLE_SECONDS = 3600
 TABLES_SQL = (
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
 )
+# What a dump may do while it is built into the scratch file (PRODUCT.md §8.2): what `.dump` and
+# iterdump() write (PRAGMA foreign_keys=OFF, BEGIN, CREATE, INSERT, DELETE FROM sqlite_sequence,
+# ANALYZE sqlite_schema with statistics, PRAGMA writable_schema around virtual tables, COMMIT)
+# and what SQLite does on their behalf (writing sqlite_master, reindexing, the functions of
+# CHECK constraints and indexes). Everything else is denied: ATTACH and VACUUM (which write
+# files anywhere), DETACH, other PRAGMAs, DROP, ALTER, UPDATE, savepoints, temporary objects,
+# and the functions that load extensions or read and write files.
+DUMP_ACTIONS = frozenset(
+    {
+        sqlite3.SQLITE_CREATE_INDEX,
+        sqlite3.SQLITE_CREATE_TABLE,
+        sqlite3.SQLITE_CREATE_TRIGGER,
+        sqlite3.SQLITE_CREATE_VIEW,
+        sqlite3.SQLITE_INSERT,
+        sqlite3.SQLITE_READ,
+        sqlite3.SQLITE_SELECT,
+        sqlite3.SQLITE_REINDEX,
+        sqlite3.SQLITE_ANALYZE,
+    }
+)
+DUMP_DELETES = frozenset(
+    {"sqlite_sequence", "sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"}
+)
+DUMP_PRAGMAS = frozenset(
+    {("foreign_keys", value) for value in ("off", "0", "false", "no")}
+    | {("writable_schema", value) for value in ("on", "off", "1", "0", "true", "false")}
+)
+DENIED_FUNCTIONS = frozenset(
+    {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "sqlite_dbpage"}
+)
+ACTION_NAMES = {
+    getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ")
+    for name in (
+        "ALTER_TABLE",
+        "CREATE_TEMP_INDEX",
+        "CREATE_TEMP_TABLE",
+        "CREATE_TEMP_TRIGGER",
+        "CREATE_TEMP_VIEW",
+        "CREATE_VTABLE",
+        "DELETE",
+        "DETACH",
+        "DROP_INDEX",
+        "DROP_TABLE",
+        "DROP_TEMP_INDEX",
+        "DROP_TEMP_TABLE",
+        "DROP_TEMP_TRIGGER",
+        "DROP_TEMP_VIEW",
+        "DROP_TRIGGER",
+        "DROP_VIEW",
+        "DROP_VTABLE",
+        "RECURSIVE",
+        "SAVEPOINT",
+        "UPDATE",
+    )
+}
+# Text of nothing but blanks and comments: the line after it starts a statement.
+BLANKS_AND_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 
 
 class SQLiteEngine(BaseEngine):
@@ -287,28 +345,43 @@ class SQLiteEngine(BaseEngine):
             shutil.rmtree(folder, ignore_errors=True)
 
     def _build(self, scratch_path: Path, sql: IO[bytes]) -> None:
-        """Run the dump's SQL into a new database file, in chunks of whole statements."""
+        """Run the dump's SQL into a new database file, in chunks of whole statements, allowing
+        it nothing but what a dump does (DumpAuthorizer): RestoreError names what was refused,
+        as it does a sqlite3 shell command (a line starting with "." between statements)."""
         connection = self.open(scratch_path)
+        authorizer = DumpAuthorizer()
         try:
             # A throwaway file: no journal, no fsync.
             connection.execute("PRAGMA journal_mode=OFF")
             connection.execute("PRAGMA synchronous=OFF")
+            connection.set_authorizer(authorizer)
             text = io.TextIOWrapper(sql, encoding="utf-8", newline="")
             chunk: list[str] = []
             size = 0
-            for line in text:
+            for number, line in enumerate(text, 1):
+                if line.lstrip(" \t").startswith(".") and _between_statements(chunk):
+                    raise RestoreError(
+                        f"The dump contains the sqlite3 shell command `{line.strip()[:80]}` "
+                        f"(line {number}); a restore runs nothing but the dump's SQL, so it was "
+                        "refused and nothing was changed."
+                    )
                 chunk.append(line)
                 size += len(line)
                 if size >= CHUNK_SIZE and line.rstrip().endswith(";"):
                     script = "".join(chunk)
                     if sqlite3.complete_statement(script):
-                        self._run(connection, script)
+                        self._run(connection, authorizer, script)
                         chunk, size = [], 0
             if chunk:
-                self._run(connection, "".join(chunk))
+                self._run(connection, authorizer, "".join(chunk))
             if connection.in_transaction:
                 raise RestoreError("The dump ends early (its final COMMIT is missing).")
         except sqlite3.Error as err:
+            if authorizer.refused:
+                raise RestoreError(
+                    f"The dump {authorizer.refused}, which no dump written for us does; it was "
+                    "refused and nothing was changed."
+                ) from err
             raise RestoreError(f"The dump does not restore: {err}") from err
         except UnicodeDecodeError as err:
             raise RestoreError(f"The dump is not UTF-8 SQL text: {err}") from err
@@ -316,10 +389,11 @@ class SQLiteEngine(BaseEngine):
             connection.close()
 
     @staticmethod
-    def _run(connection: sqlite3.Connection, script: str) -> None:
+    def _run(connection: sqlite3.Connection, authorizer: "DumpAuthorizer", script: str) -> None:
         # executescript() commits an open transaction before it runs; reopen it so the dump's
         # BEGIN ... COMMIT still spans every chunk (one transaction, not one per statement).
         prefix = "BEGIN;\n" if connection.in_transaction else ""
+        authorizer.commit_expected = connection.in_transaction
         connection.executescript(prefix + script)
 
     # --- live counts -----------------------------------------------------------------------------
@@ -329,6 +403,70 @@ class SQLiteEngine(BaseEngine):
             counts = count_rows(connection)
             connection.execute("COMMIT")
             return counts
+
+
+class DumpAuthorizer:
+    """The sqlite3 authorizer of a scratch build: allows what a dump does (DUMP_ACTIONS and the
+    conditions below), nothing after the dump's final COMMIT, and remembers the first refusal."""
+
+    def __init__(self) -> None:
+        self.refused = ""
+        self.ended = False
+        #: The COMMIT that executescript() runs of its own before the next chunk.
+        self.commit_expected = False
+
+    def __call__(self, action: int, arg1, arg2, database, source) -> int:
+        # Called as each statement is compiled (a million times for a million signups): the
+        # INSERT of a row is decided first.
+        if action == sqlite3.SQLITE_INSERT and database == "main" and not self.ended:
+            return sqlite3.SQLITE_OK
+        refusal = self.refusal(action, arg1, arg2, database)
+        if refusal is None:
+            return sqlite3.SQLITE_OK
+        self.refused = self.refused or refusal
+        return sqlite3.SQLITE_DENY
+
+    def refusal(self, action: int, arg1, arg2, database) -> str | None:
+        """None when the dump may do this; else what it tried, in words."""
+        if self.ended:
+            return "goes on after its final COMMIT"
+        if database not in (None, "main"):
+            return f"writes into the database {database!r}"
+        if action in DUMP_ACTIONS:
+            return None
+        if action == sqlite3.SQLITE_TRANSACTION and arg1 in ("BEGIN", "COMMIT"):
+            if arg1 == "COMMIT" and not self.commit_expected:
+                self.ended = True  # the dump's own: nothing may follow it
+            self.commit_expected = False
+            return None
+        if action == sqlite3.SQLITE_DELETE and arg1 in DUMP_DELETES:
+            return None
+        if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
+            return None  # SQLite recording a CREATE
+        if action == sqlite3.SQLITE_PRAGMA and (arg1.lower(), str(arg2).lower()) in DUMP_PRAGMAS:
+            return None
+        if action == sqlite3.SQLITE_FUNCTION and arg2.lower() not in DENIED_FUNCTIONS:
+            return None
+        return "runs " + self.describe(action, arg1, arg2)
+
+    @staticmethod
+    def describe(action: int, arg1, arg2) -> str:
+        if action == sqlite3.SQLITE_ATTACH:
+            return f"ATTACH DATABASE or VACUUM INTO {arg1!r}" if arg1 else "VACUUM"
+        if action == sqlite3.SQLITE_PRAGMA:
+            return f"PRAGMA {arg1}" + ("" if arg2 is None else f"={arg2}")
+        if action == sqlite3.SQLITE_FUNCTION:
+            return f"the SQL function {arg2}()"
+        if action == sqlite3.SQLITE_TRANSACTION:
+            return str(arg1)
+        return f"{ACTION_NAMES.get(action, f'action {action}')} {arg1 or ''}".strip()
+
+
+def _between_statements(lines: list[str]) -> bool:
+    """Whether the text `lines` (which starts between two statements) ends between two: a
+    line after it that starts with "." is then a sqlite3 shell command, not part of a string."""
+    text = "".join(lines)
+    return sqlite3.complete_statement(text) or BLANKS_AND_COMMENTS.fullmatch(text) is not None
 
 
 class SQLiteScratch(ScratchDatabase):
