@@ -19,6 +19,10 @@ class VerificationError(BackupError):
     """A backup file is missing, damaged, or does not match its manifest."""
 
 
+class SignatureError(VerificationError):
+    """A backup's manifest is not signed by a key this installation trusts (§8.2)."""
+
+
 class EngineNotSupported(BackupError):
     """The database engine has no backup engine."""
 

@@ -8,6 +8,7 @@ import datetime
 import fcntl
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from typing import IO, Any
 from django.core.exceptions import ValidationError
 
 from backups_app import conf
+from backups_app.exceptions import VerificationError
 
 CHUNK_SIZE = 1 << 20
 NAME_PATTERN = re.compile(
@@ -225,14 +227,50 @@ def sha256_of(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def open_sql(path: Path) -> Iterator[IO[bytes]]:
-    """The dump's SQL as a binary stream, decompressing `.sql.gz` on the fly."""
-    if path.name.endswith(".gz"):
-        with gzip.open(path, "rb") as handle:
-            yield handle
-    else:
-        with path.open("rb") as handle:
-            yield handle
+def open_sql(path: Path, *, manifest: dict[str, Any] | None = None) -> Iterator[IO[bytes]]:
+    """The dump's SQL as a binary stream, decompressing `.sql.gz` on the fly.
+
+    With the `manifest` (already checked), the stored bytes are hashed again as they are read,
+    and reading past the end raises VerificationError unless they are the bytes the manifest's
+    signed size and checksum describe: a file swapped or edited after it was checked is
+    caught before a restore commits (PostgreSQL's COMMIT, SQLite's swap come after the end).
+    """
+    with path.open("rb") as raw:
+        stored: IO[bytes] = raw
+        if manifest is not None:
+            stored = io.BufferedReader(_CheckedReader(raw, path.name, manifest), CHUNK_SIZE)
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=stored, mode="rb") as handle:
+                yield handle
+        else:
+            yield stored
+
+
+class _CheckedReader(io.RawIOBase):
+    """Reads a stored file through, and at its end compares size and SHA-256 with a manifest."""
+
+    def __init__(self, raw: IO[bytes], name: str, manifest: dict[str, Any]) -> None:
+        super().__init__()
+        self.raw = raw
+        self.name = name
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.expected = (manifest.get("size_bytes"), manifest.get("sha256"))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        if count:
+            self.digest.update(memoryview(buffer)[:count])
+            self.size += count
+        elif (self.size, self.digest.hexdigest()) != self.expected:
+            raise VerificationError(
+                f"{self.name} changed while it was being restored: its bytes no longer match "
+                "the signed checksum. Nothing was changed."
+            )
+        return count
 
 
 def tail_of(path: Path, size: int = 4096) -> bytes:

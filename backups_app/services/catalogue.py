@@ -15,6 +15,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
 from backups_app.exceptions import BackupBusy, VerificationError
 from backups_app.models import Backup
+from backups_app.signing import manifest_check
 
 INTERRUPTED = "Interrupted: the process taking it stopped before it finished."
 
@@ -102,35 +103,41 @@ def manifest_update(backup: Backup, **changes: Any) -> Backup:
     return backup
 
 
-def backup_catalogue_sync() -> SyncResult:
+def backup_catalogue_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:
     """Rebuild the catalogue from the manifests in BACKUP_DIR.
 
-    Every backup on disk gets an entry; entries whose files are gone are removed. When no backup
-    or restore is running, what killed ones left behind is cleared up first
-    (`backup_leftovers_clean`).
+    Every signed backup on disk gets an entry (`signing_keys` also trust another
+    installation's); entries whose files are gone are removed. When no backup or restore is
+    running, what killed ones left behind is cleared up first (`backup_leftovers_clean`).
     """
     engine = get_engine()
     try:
         with engine.lock(timeout=0):
             leftovers = leftovers_clean_locked(engine=engine)
-            result = catalogue_sync_locked()
+            result = catalogue_sync_locked(signing_keys=signing_keys)
     except BackupBusy:
         leftovers = Leftovers(busy=True, files=_remove_dead_partials())
-        result = catalogue_sync_locked(mark_interrupted=False)
+        result = catalogue_sync_locked(mark_interrupted=False, signing_keys=signing_keys)
     result.leftovers = leftovers
     return result
 
 
-def catalogue_sync_locked(*, mark_interrupted: bool = True) -> SyncResult:
+def catalogue_sync_locked(
+    *, mark_interrupted: bool = True, signing_keys: tuple[bytes, ...] = ()
+) -> SyncResult:
     """backup_catalogue_sync() for callers that hold the lock; `mark_interrupted` settles the
-    entries left running (with the lock held, their process is gone)."""
+    entries left running (with the lock held, their process is gone). A manifest no key of
+    ours (or of `signing_keys`) signed is never listed: it is reported as unreadable."""
     result = SyncResult()
     on_disk = set()
     for path in files.manifest_paths():
         try:
             manifest = files.read_manifest(path)
+            manifest_check(manifest, extra_keys=signing_keys)
             dump = files.resolve_dump(manifest["name"])
-        except (ValidationError, KeyError, TypeError) as err:
+            if files.manifest_name_for(dump.name) != path.name:
+                raise ValidationError(f"it names another backup, {dump.name}")
+        except (ValidationError, VerificationError, KeyError, TypeError) as err:
             result.unreadable.append(path.name)
             logger.warning("catalogue sync skipped manifest=%s reason=%s", path.name, _text(err))
             continue

@@ -22,6 +22,7 @@ from backups_app.models import Backup, PendingBackupRequest
 from backups_app.restore_record import restored_state
 from backups_app.selectors import applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
+from backups_app.signing import manifest_sign
 from waitlist.models import Signup
 
 GZIP_LEVEL = 3  # most of level 9's saving on SQL text, at a fraction of its time
@@ -107,6 +108,7 @@ def backup_create_locked(
                 "kind": kind,
                 "vendor": engine.vendor,
                 "compression": compression,
+                "encryption": None,
                 "size_bytes": stored.size,
                 "sha256": stored.sha256,
                 "row_counts": snapshot.row_counts,
@@ -121,6 +123,7 @@ def backup_create_locked(
                 "shrink": None,
                 "verification": None,
             }
+            manifest_sign(manifest)
             # The manifest goes into place before the dump does: whenever this process stops
             # (killed, a full disk), no dump is ever on disk without its manifest. A manifest
             # left without its dump is cleared up by the next worker pass.

@@ -42,15 +42,15 @@ class MergeResult:
         }
 
 
-def backup_diff(*, name: str) -> MergeResult:
+def backup_diff(*, name: str, signing_keys: tuple[bytes, ...] = ()) -> MergeResult:
     """What a merge restore of backup `name` would add: the count and the first rows."""
     engine = get_engine()
-    dump, _ = checked_backup(name, engine)
+    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
     result = MergeResult(name=dump.name)
     # Under the lock, like every scratch database: the worker's clean-up never races it.
     with (
         engine.lock(timeout=conf.lock_timeout_seconds()),
-        files.open_sql(dump) as sql,
+        files.open_sql(dump, manifest=manifest) as sql,
         engine.scratch(sql=sql) as scratch,
     ):
         for batch in _missing_batches(scratch):
@@ -84,17 +84,17 @@ class RestorePreview:
         return ExactConfirmation(removes=self.later, newest_id=self.newest_live_id or 0)
 
 
-def backup_restore_preview(*, name: str) -> RestorePreview:
+def backup_restore_preview(*, name: str, signing_keys: tuple[bytes, ...] = ()) -> RestorePreview:
     """Count, without changing anything, what restoring backup `name` would bring back and
     which live signups it lacks (emails are unique on both sides, case-insensitive)."""
     engine = get_engine()
-    dump, _ = checked_backup(name, engine)
+    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
     preview = RestorePreview(
         name=dump.name, backup_signups=0, live_signups=0, brought_back=0, later=0
     )
     with (
         engine.lock(timeout=conf.lock_timeout_seconds()),
-        files.open_sql(dump) as sql,
+        files.open_sql(dump, manifest=manifest) as sql,
         engine.scratch(sql=sql) as scratch,
     ):
         preview.backup_signups = scratch.row_counts().get(Signup._meta.db_table, 0)
@@ -107,7 +107,13 @@ def backup_restore_preview(*, name: str) -> RestorePreview:
     return preview
 
 
-def backup_merge(*, name: str, triggered_by: str = "", safety_backup: bool = True) -> MergeResult:
+def backup_merge(
+    *,
+    name: str,
+    triggered_by: str = "",
+    safety_backup: bool = True,
+    signing_keys: tuple[bytes, ...] = (),
+) -> MergeResult:
     """Re-insert the signups in backup `name` that are missing from the live table.
 
     Takes a pinned pre_restore backup first (a caller that has just taken one may say
@@ -116,7 +122,7 @@ def backup_merge(*, name: str, triggered_by: str = "", safety_backup: bool = Tru
     Each batch commits on its own, so a failure keeps what was already put back.
     """
     engine = get_engine()
-    dump, _ = checked_backup(name, engine)
+    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
     result = MergeResult(name=dump.name)
     with engine.lock(timeout=conf.lock_timeout_seconds()):
         if safety_backup:
@@ -127,7 +133,7 @@ def backup_merge(*, name: str, triggered_by: str = "", safety_backup: bool = Tru
             )
             result.safety_backup = safety.name
         live_columns = _live_columns(engine.alias)
-        with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+        with files.open_sql(dump, manifest=manifest) as sql, engine.scratch(sql=sql) as scratch:
             for batch in _missing_batches(scratch):
                 result.missing += len(batch)
                 _add_sample(result, batch)

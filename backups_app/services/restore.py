@@ -18,7 +18,7 @@ from backups_app.engines.base import (
     RestoreRules,
     is_left_behind_table,
 )
-from backups_app.exceptions import RestoreError
+from backups_app.exceptions import RestoreError, VerificationError
 from backups_app.models import Backup
 from backups_app.restore_record import restored_state_record
 from backups_app.services.catalogue import catalogue_sync_locked
@@ -96,14 +96,18 @@ def restore_rules(
     )
 
 
-def checked_backup(name: str, engine: BaseEngine) -> tuple[Path, dict[str, Any]]:
+def checked_backup(
+    name: str, engine: BaseEngine, *, signing_keys: tuple[bytes, ...] = ()
+) -> tuple[Path, dict[str, Any]]:
     """The dump a user named and its manifest, once every check before a restore has passed.
 
     Refuses (ValidationError, VerificationError or RestoreError): names outside BACKUP_DIR,
-    damaged or incomplete files, another vendor's backup, and a schema newer than this code.
+    backups our keys (or `signing_keys`) did not sign, damaged or incomplete files, another
+    vendor's backup, and a schema newer than this code. Read the dump afterwards with
+    `files.open_sql(dump, manifest=manifest)`, which proves the bytes are still the ones checked.
     """
     dump = files.resolve_dump(name)
-    manifest = check_files(dump)
+    manifest = check_files(dump, signing_keys=signing_keys)
     if manifest.get("vendor") != engine.vendor:
         raise RestoreError(
             f"{dump.name} is a {manifest.get('vendor')} backup and this site runs on "
@@ -127,6 +131,7 @@ def backup_restore(
     exact_confirmed: ExactConfirmation | None = None,
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
+    signing_keys: tuple[bytes, ...] = (),
 ) -> RestoreResult:
     """Put backup `name` back over the live data.
 
@@ -137,13 +142,13 @@ def backup_restore(
     (the point-in-time restore) removes them, within what a person confirmed when
     `exact_confirmed` is given. Staff accounts,
     sessions, the catalogue and the ledgers stay as they are now (`include_accounts` takes the
-    backup's accounts). On any failure the current data is exactly as it was and RestoreError
-    (or a refusal) says why.
+    backup's accounts). `signing_keys` trust a backup from another installation. On any
+    failure the current data is exactly as it was and RestoreError (or a refusal) says why.
     """
     engine = get_engine()
     if connections[engine.alias].in_atomic_block:
         raise RestoreError("A restore cannot run inside a database transaction.")
-    dump, manifest = checked_backup(name, engine)
+    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
     if Backup._meta.db_table not in connections[engine.alias].introspection.table_names():
         raise RestoreError(
             "This database has no backup catalogue yet: run `manage.py migrate` first, then "
@@ -164,11 +169,11 @@ def backup_restore(
         connections[engine.alias].close()
         clock = time.monotonic()
         try:
-            with files.open_sql(dump) as sql:
+            with files.open_sql(dump, manifest=manifest) as sql:
                 outcome = engine.restore(
                     sql=sql, expected_counts=manifest.get("row_counts") or {}, rules=rules
                 )
-        except RestoreError as err:
+        except (RestoreError, VerificationError) as err:
             alert_admins(f"Restore of {dump.name} failed", f"{err} (data unchanged)")
             raise
         seconds = round(time.monotonic() - clock, 3)

@@ -16,6 +16,7 @@ from backups_app.engines.base import compare_counts
 from backups_app.exceptions import BackupBusy, BackupError, VerificationError
 from backups_app.models import Backup
 from backups_app.services.catalogue import manifest_update
+from backups_app.signing import manifest_check
 
 
 @dataclass
@@ -50,15 +51,23 @@ class Verification:
         }
 
 
-def check_files(dump: Path) -> dict[str, Any]:
-    """The manifest of a dump whose size, checksum and completion marker are right.
+def check_files(dump: Path, *, signing_keys: tuple[bytes, ...] = ()) -> dict[str, Any]:
+    """The manifest of a dump whose signature, size, checksum and completion marker are right.
 
-    Raises VerificationError saying what is wrong. Reads the file once (twice for .gz).
+    The signature is checked first, before anything reads the dump: a manifest our keys (or
+    `signing_keys`, another installation's) did not sign is refused with SignatureError. Raises
+    VerificationError saying what is wrong. Reads the file once (twice for .gz).
     """
     try:
         manifest = files.read_manifest(files.manifest_path_for(dump))
     except ValidationError as err:
         raise VerificationError("; ".join(err.messages)) from err
+    manifest_check(manifest, extra_keys=signing_keys)
+    if manifest.get("name") != dump.name:
+        raise VerificationError(
+            f"The manifest beside {dump.name} belongs to {manifest.get('name')}: the files were "
+            "renamed or swapped. Refused; nothing was changed."
+        )
     size = dump.stat().st_size
     if size == 0:
         raise VerificationError(f"{dump.name} is empty.")
@@ -83,7 +92,11 @@ def check_files(dump: Path) -> dict[str, Any]:
 
 
 def backup_verify(
-    *, backup: Backup, restore_test: bool = False, lock_timeout: float | None = None
+    *,
+    backup: Backup,
+    restore_test: bool = False,
+    lock_timeout: float | None = None,
+    signing_keys: tuple[bytes, ...] = (),
 ) -> Verification:
     """Verify a backup and record the result in its manifest and catalogue entry.
 
@@ -91,24 +104,25 @@ def backup_verify(
     the manifest, and record the measured restore time (our RTO). A restore test holds the
     backup-or-restore lock, waiting up to `lock_timeout` (BACKUP_LOCK_TIMEOUT_SECONDS) for it,
     so that the clean-up of killed operations never takes its scratch database for a leftover;
-    when it stays busy the result says so and nothing is recorded. Never raises for a bad
-    backup: the result says what is wrong.
+    when it stays busy the result says so and nothing is recorded. `signing_keys` verify a
+    backup from another installation. Never raises for a bad backup: the result says what is
+    wrong.
     """
     if restore_test:
         timeout = conf.lock_timeout_seconds() if lock_timeout is None else lock_timeout
         try:
             with get_engine().lock(timeout=timeout):
-                return _verify(backup, restore_test=True)
+                return _verify(backup, restore_test=True, signing_keys=signing_keys)
         except BackupBusy as err:
             return Verification(name=backup.name, ok=False, problems=[str(err)], busy=True)
-    return _verify(backup, restore_test=False)
+    return _verify(backup, restore_test=False, signing_keys=signing_keys)
 
 
-def _verify(backup: Backup, *, restore_test: bool) -> Verification:
+def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ...]) -> Verification:
     result = Verification(name=backup.name, ok=True, restore_tested=restore_test)
     try:
         dump = files.resolve_dump(backup.name)
-        manifest = check_files(dump)
+        manifest = check_files(dump, signing_keys=signing_keys)
         if restore_test:
             result.restore_seconds = _restore_test(dump, manifest)
     except ValidationError as err:
@@ -144,7 +158,7 @@ def _restore_test(dump: Path, manifest: dict[str, Any]) -> float:
             f"{dump.name} is a {manifest.get('vendor')} backup; this site runs {engine.vendor}."
         )
     clock = time.monotonic()
-    with files.open_sql(dump) as sql, engine.scratch(sql=sql) as scratch:
+    with files.open_sql(dump, manifest=manifest) as sql, engine.scratch(sql=sql) as scratch:
         mismatches = compare_counts(scratch.row_counts(), manifest.get("row_counts") or {})
     seconds = round(time.monotonic() - clock, 3)
     if mismatches:

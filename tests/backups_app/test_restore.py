@@ -16,6 +16,7 @@ from backups_app.engines.base import ExactConfirmation
 from backups_app.exceptions import RestoreError, VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore
+from backups_app.signing import manifest_sign
 from tests.backups_app.conftest import database_url, psql, signup_rows
 from tests.factories import SignupFactory
 from waitlist.models import Signup
@@ -24,14 +25,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def rewrite_manifest(backup_dir, backup, **changes):
+    """Change the manifest and sign it again with our own key, as a bug in this site might:
+    these tests prove the checks behind the signature."""
     path = backup_dir / files.manifest_name_for(backup.name)
     manifest = json.loads(path.read_text())
     manifest.update(changes)
+    manifest_sign(manifest)
     path.write_text(json.dumps(manifest))
 
 
 def reseal(backup_dir, backup):
-    """Make the manifest match an edited dump, as an attacker or a bug might."""
+    """Make the manifest match an edited dump, as a bug holding our signing key might."""
     dump = backup_dir / backup.name
     rewrite_manifest(
         backup_dir, backup, sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size
@@ -580,7 +584,9 @@ def test_accounts_removed_on_purpose_do_not_come_back_unless_asked(
     assert django_user_model.objects.filter(username="old_admin").exists()
 
 
-def test_restoring_into_a_database_never_migrated_says_what_to_do(signups, backup_dir, tmp_path):
+def test_restoring_into_a_database_never_migrated_says_what_to_do(
+    signups, backup_dir, tmp_path, settings
+):
     from tests.subprocesses import run_manage
 
     backup = backup_create(kind=Backup.Kind.MANUAL)
@@ -599,6 +605,8 @@ def test_restoring_into_a_database_never_migrated_says_what_to_do(signups, backu
             DATABASE_URL=url,
             BACKUP_DIR=str(backup_dir),
             DJANGO_SECRET_KEY="test-only-secret-key-for-an-empty-database-0123456789",
+            # The backup is signed with this site's key, derived from its secret key.
+            BACKUP_SIGNING_KEY=f"secret-key:{settings.SECRET_KEY}",
         )
     finally:
         if connection.vendor == "postgresql":

@@ -10,6 +10,7 @@ from waitlist.models import Signup
 
 
 class Command(BackupCommand):
+    signing_key_option = True
     help = "List the backups; --sync first rebuilds the catalogue from the manifests on disk."
 
     def add_arguments(self, parser) -> None:
@@ -19,7 +20,8 @@ class Command(BackupCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        sync = backup_catalogue_sync() if options["sync"] else None
+        keys = self.signing_keys(options)
+        sync = backup_catalogue_sync(signing_keys=keys) if options["sync"] else None
         backups = backup_list()
         lines = []
         if sync is not None:

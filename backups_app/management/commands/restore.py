@@ -17,6 +17,7 @@ from backups_app.services.restore import checked_backup, tables_newer_than
 
 
 class Command(BackupCommand):
+    signing_key_option = True
     help = (
         "Restore a backup over the live database (a pinned pre_restore backup is taken first). "
         "Signups the backup lacks are kept and staff accounts stay as they are, unless --exact "
@@ -48,18 +49,19 @@ class Command(BackupCommand):
 
     def handle(self, *args, **options) -> None:
         name = options["backup"]
+        keys = self.signing_keys(options)
         if options["include_accounts"] and (options["merge"] or options["diff"]):
             raise CommandError("--include-accounts goes with a full restore, not --merge/--diff.")
         if options["diff"]:
-            result = backup_diff(name=name)
+            result = backup_diff(name=name, signing_keys=keys)
             self.emit(result.as_dict(), self._merge_text(result, "would re-insert"))
             return
-        dump, manifest = checked_backup(name, get_engine())
+        dump, manifest = checked_backup(name, get_engine(), signing_keys=keys)
         confirmed = None
         if not options["yes"]:
             confirmed = self._confirm(dump.name, manifest, options)
         if options["merge"]:
-            result = backup_merge(name=dump.name, triggered_by=self.who())
+            result = backup_merge(name=dump.name, triggered_by=self.who(), signing_keys=keys)
             text = self._merge_text(result, "re-inserted")
             text += f"\nThe data before the merge is in {result.safety_backup}."
             self.emit(result.as_dict(), text)
@@ -70,6 +72,7 @@ class Command(BackupCommand):
             exact=options["exact"],
             exact_confirmed=confirmed.exact_confirmation() if confirmed else None,
             include_accounts=options["include_accounts"],
+            signing_keys=keys,
         )
         counts = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
         if result.exact:
@@ -106,7 +109,7 @@ class Command(BackupCommand):
                 "nothing else. A pinned safety backup is taken first."
             )
         else:
-            preview = backup_restore_preview(name=name)
+            preview = backup_restore_preview(name=name, signing_keys=self.signing_keys(options))
             self.stdout.write(self._preview_text(preview, options))
             newer = tables_newer_than(manifest)
             if newer:

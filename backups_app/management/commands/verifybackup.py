@@ -9,6 +9,7 @@ from backups_app.services import backup_verify
 
 
 class Command(BackupCommand):
+    signing_key_option = True
     help = "Verify a backup's checksum and completeness; --restore-test also restores it aside."
 
     def add_arguments(self, parser) -> None:
@@ -38,7 +39,12 @@ class Command(BackupCommand):
             if not backups:
                 raise CommandError("There is no successful backup to verify.")
         results = [
-            backup_verify(backup=backup, restore_test=options["restore_test"]) for backup in backups
+            backup_verify(
+                backup=backup,
+                restore_test=options["restore_test"],
+                signing_keys=self.signing_keys(options),
+            )
+            for backup in backups
         ]
         failed = [r for r in results if not r.ok]
         text = "\n".join(f"{'OK  ' if r.ok else 'FAIL'} {r.name}: {r.detail}" for r in results)
