@@ -19,17 +19,19 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 
-from backups_app import conf
+from backups_app import conf, encryption
 from backups_app.exceptions import VerificationError
 
 CHUNK_SIZE = 1 << 20
 NAME_PATTERN = re.compile(
-    r"^backup-(?P<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)\.(?P<ext>sql|sql\.gz)$"
+    r"^backup-(?P<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)"
+    r"\.(?P<ext>sql(?:\.gz)?(?:\.enc)?)$"
 )
 MANIFEST_PATTERN = re.compile(
     r"^backup-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.manifest\.json$"
 )
 PARTIAL_PREFIX = ".partial-"
+ENCRYPTED_SUFFIX = ".enc"
 
 
 def stamp_for(moment: datetime.datetime) -> str:
@@ -38,14 +40,28 @@ def stamp_for(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H-%M-%S-") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def dump_name(stamp: str, compression: str) -> str:
-    return f"backup-{stamp}.sql" + (".gz" if compression == "gzip" else "")
+def dump_name(stamp: str, compression: str, *, encrypted: bool = False) -> str:
+    return (
+        f"backup-{stamp}.sql"
+        + (".gz" if compression == "gzip" else "")
+        + (ENCRYPTED_SUFFIX if encrypted else "")
+    )
+
+
+def is_encrypted_name(name: str) -> bool:
+    return name.endswith(ENCRYPTED_SUFFIX)
+
+
+def is_gzip_name(name: str) -> bool:
+    return name.removesuffix(ENCRYPTED_SUFFIX).endswith(".gz")
 
 
 def manifest_name_for(dump: str) -> str:
     match = NAME_PATTERN.match(dump)
     if not match:
-        raise ValidationError(f"{dump!r} is not a backup name (backup-<UTC timestamp>.sql[.gz]).")
+        raise ValidationError(
+            f"{dump!r} is not a backup name (backup-<UTC timestamp>.sql[.gz][.enc])."
+        )
     return f"backup-{match.group('stamp')}.manifest.json"
 
 
@@ -72,7 +88,7 @@ def resolve_dump(name_or_path: str | os.PathLike) -> Path:
         raise ValidationError(f"{raw!r} is outside the backup folder {backup_dir}; refused.")
     if not NAME_PATTERN.match(resolved.name):
         raise ValidationError(
-            f"{resolved.name!r} is not a backup file name (backup-<UTC timestamp>.sql[.gz])."
+            f"{resolved.name!r} is not a backup file name (backup-<UTC timestamp>.sql[.gz][.enc])."
         )
     if not resolved.is_file():
         raise ValidationError(f"No backup named {resolved.name!r} in {backup_dir}.")
@@ -228,22 +244,32 @@ def sha256_of(path: Path) -> str:
 
 @contextlib.contextmanager
 def open_sql(path: Path, *, manifest: dict[str, Any] | None = None) -> Iterator[IO[bytes]]:
-    """The dump's SQL as a binary stream, decompressing `.sql.gz` on the fly.
+    """The dump's SQL as a binary stream: decrypted (`.enc`, every chunk authenticated before
+    its bytes are handed on) and decompressed (`.gz`) on the fly.
 
     With the `manifest` (already checked), the stored bytes are hashed again as they are read,
     and reading past the end raises VerificationError unless they are the bytes the manifest's
     signed size and checksum describe: a file swapped or edited after it was checked is
     caught before a restore commits (PostgreSQL's COMMIT, SQLite's swap come after the end).
+    A wrong key, damaged ciphertext or a cut-off file raise VerificationError too.
     """
+    from backups_app.keys import encryption_keyring  # keys reads settings; files stays light
+
     with path.open("rb") as raw:
-        stored: IO[bytes] = raw
+        stream: IO[bytes] = raw
         if manifest is not None:
-            stored = io.BufferedReader(_CheckedReader(raw, path.name, manifest), CHUNK_SIZE)
-        if path.name.endswith(".gz"):
-            with gzip.GzipFile(fileobj=stored, mode="rb") as handle:
-                yield handle
-        else:
-            yield stored
+            stream = io.BufferedReader(_CheckedReader(raw, path.name, manifest), CHUNK_SIZE)
+        try:
+            if is_encrypted_name(path.name):
+                keys = encryption_keyring().decryption_keys
+                stream = io.BufferedReader(encryption.DecryptingReader(stream, keys), CHUNK_SIZE)
+            if is_gzip_name(path.name):
+                stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            yield stream
+        except encryption.DecryptionError as err:
+            raise VerificationError(
+                f"{path.name} cannot be decrypted: {err} Nothing was changed."
+            ) from err
 
 
 class _CheckedReader(io.RawIOBase):
@@ -274,10 +300,11 @@ class _CheckedReader(io.RawIOBase):
 
 
 def tail_of(path: Path, size: int = 4096) -> bytes:
-    """The last `size` bytes of the dump's SQL (decompressed; reads the whole .gz stream)."""
-    if path.name.endswith(".gz"):
+    """The last `size` bytes of the dump's SQL (decrypted and decompressed: reads the whole
+    stream of a .gz or .enc file, which proves it decrypts)."""
+    if is_gzip_name(path.name) or is_encrypted_name(path.name):
         tail = b""
-        with gzip.open(path, "rb") as handle:
+        with open_sql(path) as handle:
             while chunk := handle.read(CHUNK_SIZE):
                 tail = (tail + chunk)[-size:]
         return tail

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from backups_app import conf
+from backups_app import conf, encryption
 
 MIN_SIGNING_KEY_LENGTH = 32
 # A key file may hold another installation's DJANGO_SECRET_KEY when it had no signing key of
@@ -92,3 +92,35 @@ def signing_key_from_file(path: str | Path) -> bytes:
     if not text:
         raise ImproperlyConfigured(f"The signing key file {path} is empty.")
     return signing_key_from_text(text, setting=f"The signing key in {path}")
+
+
+@dataclass(frozen=True)
+class EncryptionKeyring:
+    """The key new backups are encrypted with (None: they are not), and every key by id."""
+
+    encrypting_key: bytes | None
+    decryption_keys: dict[str, bytes]
+
+    @property
+    def encrypting_key_id(self) -> str | None:
+        return encryption.key_id(self.encrypting_key) if self.encrypting_key else None
+
+
+def encryption_keyring() -> EncryptionKeyring:
+    """BACKUP_ENCRYPTION_KEY and BACKUP_ENCRYPTION_OLD_KEYS, parsed (never echoed in errors)."""
+    primary, *old = conf.encryption_key_texts()
+    keys = []
+    for setting, text in [("BACKUP_ENCRYPTION_KEY", primary)] + [
+        ("BACKUP_ENCRYPTION_OLD_KEYS", text) for text in old
+    ]:
+        if not text:
+            continue
+        try:
+            keys.append(encryption.parse_key(text))
+        except encryption.KeyFormatError as err:
+            raise ImproperlyConfigured(f"{setting} is not a usable key: {err}") from None
+    encrypting = keys[0] if primary else None
+    return EncryptionKeyring(
+        encrypting_key=encrypting,
+        decryption_keys={encryption.key_id(key): key for key in keys},
+    )

@@ -13,11 +13,12 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connectio
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from backups_app import conf, files
+from backups_app import conf, encryption, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
 from backups_app.exceptions import BackupError, DumpError
+from backups_app.keys import encryption_keyring
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.restore_record import restored_state
 from backups_app.selectors import applied_migrations
@@ -70,9 +71,11 @@ def backup_create_locked(
     if kind not in Backup.Kind.values:
         raise ValueError(f"unknown backup kind {kind!r}")
     compression = conf.compression()
+    keyring = encryption_keyring()
+    encrypted = keyring.encrypting_key is not None
     backup_dir = files.ensure_dir(conf.backup_dir())
-    started_at = _unique_start(timezone.now(), compression)
-    name = files.dump_name(files.stamp_for(started_at), compression)
+    started_at = _unique_start(timezone.now(), compression, encrypted=encrypted)
+    name = files.dump_name(files.stamp_for(started_at), compression, encrypted=encrypted)
     record = Backup.objects.create(
         name=name,
         kind=kind,
@@ -87,8 +90,8 @@ def backup_create_locked(
     try:
         migrations = applied_migrations(alias=engine.alias)
         with files.atomic_file(backup_dir / name) as handle:
-            if compression == "gzip":
-                sink = _GzipSink(handle)
+            if compression == "gzip" or encrypted:
+                sink = _Sink(handle, gzip_it=compression == "gzip", key=keyring.encrypting_key)
                 snapshot = engine.dump(out=sink, queries=_snapshot_queries(engine))
                 stored = sink.close()
             else:
@@ -108,7 +111,15 @@ def backup_create_locked(
                 "kind": kind,
                 "vendor": engine.vendor,
                 "compression": compression,
-                "encryption": None,
+                "encryption": (
+                    {
+                        "algorithm": "AES-256-GCM, 64 KiB chunks, HKDF-SHA256 file key",
+                        "chunk_bytes": encryption.CHUNK_SIZE,
+                        "key_id": keyring.encrypting_key_id,
+                    }
+                    if encrypted
+                    else None
+                ),
                 "size_bytes": stored.size,
                 "sha256": stored.sha256,
                 "row_counts": snapshot.row_counts,
@@ -198,11 +209,16 @@ def _record_failure(record: Backup, *, error: str, seconds: float | None = None)
     return ""
 
 
-def _unique_start(moment: datetime.datetime, compression: str) -> datetime.datetime:
+def _unique_start(
+    moment: datetime.datetime, compression: str, *, encrypted: bool
+) -> datetime.datetime:
     """Names have millisecond resolution; two backups in one millisecond get the next one."""
     while (
         Backup.objects.filter(name__startswith=f"backup-{files.stamp_for(moment)}.").exists()
-        or (conf.backup_dir() / files.dump_name(files.stamp_for(moment), compression)).exists()
+        or (
+            conf.backup_dir()
+            / files.dump_name(files.stamp_for(moment), compression, encrypted=encrypted)
+        ).exists()
     ):
         moment += datetime.timedelta(milliseconds=1)
     return moment
@@ -381,18 +397,33 @@ class _HashingWriter:
         self.handle.flush()
 
 
-class _GzipSink:
-    """Takes the dump's SQL (no fileno, so engines pipe into it) and gzips it into the file."""
+class _Sink:
+    """Takes the dump's SQL (no fileno, so engines pipe into it), gzips and/or encrypts it into
+    the file, and hashes exactly what is stored."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], *, gzip_it: bool, key: bytes | None) -> None:
         self.stored = _HashingWriter(handle)
-        self.gzip = gzip.GzipFile(fileobj=self.stored, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+        self.encrypted = encryption.EncryptingWriter(self.stored, key) if key else None
+        target = self.encrypted or self.stored
+        self.gzip = (
+            gzip.GzipFile(fileobj=target, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+            if gzip_it
+            else None
+        )
+        self.first = self.gzip or target
         self.tail = b""
 
     def write(self, data: bytes) -> int:
         self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-        return self.gzip.write(data)
+        self.first.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass  # the layers flush on close(); a dump's flush must not cut a chunk short
 
     def close(self) -> _Stored:
-        self.gzip.close()
+        if self.gzip is not None:
+            self.gzip.close()
+        if self.encrypted is not None:
+            self.encrypted.close()
         return _Stored(size=self.stored.size, sha256=self.stored.digest.hexdigest(), tail=self.tail)
