@@ -17,6 +17,7 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "waitlist.example.com",
+    "BACKUP_SIGNING_KEY": secrets.token_urlsafe(32),
 }
 
 
@@ -75,6 +76,27 @@ def test_check_deploy_is_clean_with_production_settings():
 
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_asks_for_a_signing_key_of_its_own():
+    without_key = {k: v for k, v in PRODUCTION.items() if k != "BACKUP_SIGNING_KEY"}
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **without_key)
+
+    assert result.returncode != 0
+    assert "backups_app.W001" in result.stderr + result.stdout
+
+
+def test_a_bad_backup_key_is_reported_at_start_without_echoing_it():
+    result = run_manage(
+        "check",
+        **PRODUCTION | {"BACKUP_ENCRYPTION_KEY": "short-and-wrong", "BACKUP_SIGNING_KEY": "tiny"},
+    )
+
+    output = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "backups_app.E002" in output and "backups_app.E003" in output
+    assert "short-and-wrong" not in output and "tiny" not in output
 
 
 def test_production_settings_harden_https_and_cookies():
