@@ -80,7 +80,7 @@ class BackupAdmin(admin.ModelAdmin):
         return request.user.has_perm("backups_app.download_backup")
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
-        """The catalogue with the status panel on top: health, RPO, last restore test, disk."""
+        """The catalogue under the status panel: health, RPO, restore test, disk, off-site lag."""
         checks = {check.name: check for check in health_report()}
         recent = list(Backup.objects.filter(status=Backup.Status.SUCCEEDED)[:50])
         extra_context = {

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from backups_app import conf, files
 from backups_app.models import Backup
-from backups_app.selectors import backup_latest
+from backups_app.selectors import backup_latest, offsite_lag_seconds
 from backups_app.services.auto import queue_state
 
 # The newest backup may be this many schedule periods old before health says so.
@@ -40,6 +40,8 @@ def health_report(*, now: datetime.datetime | None = None) -> list[Check]:
         ("restore_test", check_restore_test),
         ("disk", check_disk),
     ]
+    if conf.offsite_enabled():
+        checks.append(("offsite", check_offsite))
     report = []
     for name, check in checks:
         try:
@@ -143,3 +145,27 @@ def check_disk(now: datetime.datetime) -> Check:
     if free < needed:
         return Check("disk", False, f"{free} bytes free, {needed} needed", figures)
     return Check("disk", True, f"{free // (1024 * 1024)} MB free", figures)
+
+
+def check_offsite(now: datetime.datetime) -> Check:
+    """Off-site lag (§8.1): how long the oldest backup not yet off-site has waited."""
+    lag = offsite_lag_seconds(now=now)
+    if lag is None:
+        return Check("offsite", True, "off-site copies are off (BACKUP_OFFSITE_BUCKET unset)")
+    limit = conf.offsite_max_lag_seconds()
+    waiting = Backup.objects.filter(status=Backup.Status.SUCCEEDED, offsite_at__isnull=True)
+    failing = waiting.exclude(offsite_error="").order_by("-offsite_attempts").first()
+    figures = {
+        "lag_seconds": round(lag, 1),
+        "max_lag_seconds": limit,
+        "waiting": waiting.count(),
+        "last_error": failing.offsite_error if failing else "",
+    }
+    if lag > limit:
+        detail = f"off-site lag {lag:.0f} s (limit {limit:.0f} s)"
+        if failing is not None:
+            detail += f": {failing.offsite_error}"
+        return Check("offsite", False, detail, figures)
+    if not figures["waiting"]:
+        return Check("offsite", True, "every backup is off-site", figures)
+    return Check("offsite", True, f"off-site lag {lag:.0f} s", figures)

@@ -48,6 +48,13 @@ class Backup(models.Model):
     triggered_by = models.CharField(max_length=150, blank=True)
     note = models.CharField(max_length=500, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
+    # Off-site copy (§8.1). Kept out of the manifest: the copy's state is not the backup's.
+    offsite_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the copy was complete off-site (manifest last)."
+    )
+    offsite_attempts = models.PositiveIntegerField(default=0)
+    offsite_error = models.CharField(max_length=2000, blank=True)
+    offsite_next_try_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -61,6 +68,20 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_local(self) -> bool:
+        from backups_app import conf  # settings are read when called
+
+        return (conf.backup_dir() / self.name).is_file()
+
+    @property
+    def location(self) -> str:
+        """Where the backup lives: "local", "off-site", "both" (or "" when nowhere)."""
+        local, offsite = self.is_local, self.offsite_at is not None
+        return {(True, True): "both", (True, False): "local", (False, True): "off-site"}.get(
+            (local, offsite), ""
+        )
 
 
 class PendingBackupRequest(models.Model):

@@ -5,8 +5,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
 
-from backups_app import files
+from backups_app import conf, files
 from backups_app.models import Backup, SchemaChange
 
 
@@ -32,6 +33,22 @@ def backup_get(*, name: str) -> Backup:
             f"{dump.name} is on disk but not in the catalogue: run `manage.py listbackups --sync`."
         )
     return backup
+
+
+def offsite_lag_seconds(*, now=None) -> float | None:
+    """Age of the oldest successful backup not yet off-site (0 when none waits), or None when
+    off-site copies are off (§8.1)."""
+    if not conf.offsite_enabled():
+        return None
+    oldest = (
+        Backup.objects.filter(status=Backup.Status.SUCCEEDED, offsite_at__isnull=True)
+        .order_by("started_at")
+        .first()
+    )
+    if oldest is None:
+        return 0.0
+    since = oldest.finished_at or oldest.started_at
+    return max(0.0, ((now or timezone.now()) - since).total_seconds())
 
 
 def backup_latest() -> Backup | None:
@@ -64,6 +81,10 @@ def backup_summary(backup: Backup) -> dict[str, Any]:
         "error": backup.error,
         "triggered_by": backup.triggered_by,
         "note": backup.note,
+        "location": backup.location,
+        "offsite_at": backup.offsite_at.isoformat() if backup.offsite_at else None,
+        "offsite_attempts": backup.offsite_attempts,
+        "offsite_error": backup.offsite_error,
     }
 
 

@@ -15,6 +15,7 @@ from backups_app.request_buffer import request_buffer
 from backups_app.selectors import backup_latest
 from backups_app.services.catalogue import Leftovers, backup_leftovers_clean
 from backups_app.services.create import CLOCK_SKEW, backup_create_locked
+from backups_app.services.offsite import backup_offsite_rotate, backup_offsite_upload_pending
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import backup_verify
 from waitlist.models import Signup
@@ -175,7 +176,19 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     leftovers = backup_leftovers_clean()
     pass_result = _worker_pass(now)
     pass_result.leftovers = leftovers
+    if conf.offsite_enabled():
+        _offsite_pass(now)
     return pass_result
+
+
+def _offsite_pass(now: datetime.datetime) -> None:
+    """Copy what is not off-site yet, then apply off-site retention. A store that is down or
+    refusing is recorded per backup (back-off, /health/ lag); it never breaks the pass."""
+    try:
+        backup_offsite_upload_pending(now=now)
+        backup_offsite_rotate()
+    except Exception:  # the worker must go on taking backups whatever the store does
+        logger.exception("off-site pass failed")
 
 
 def _worker_pass(now: datetime.datetime) -> WorkerPass:

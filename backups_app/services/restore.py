@@ -23,6 +23,7 @@ from backups_app.models import Backup
 from backups_app.restore_record import restored_state_record
 from backups_app.services.catalogue import catalogue_sync_locked
 from backups_app.services.create import backup_create_locked
+from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.services.verify import check_files
 from waitlist.models import Signup
 
@@ -106,6 +107,7 @@ def checked_backup(
     vendor's backup, and a schema newer than this code. Read the dump afterwards with
     `files.open_sql(dump, manifest=manifest)`, which proves the bytes are still the ones checked.
     """
+    backup_offsite_fetch_missing(name=name)  # the local copy is gone: fetch it (§8.1)
     dump = files.resolve_dump(name)
     manifest = check_files(dump, signing_keys=signing_keys)
     if manifest.get("vendor") != engine.vendor:

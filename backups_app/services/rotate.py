@@ -12,9 +12,13 @@ def backups_to_rotate(*, keep: int) -> list[Backup]:
     """Successful backups rotation would delete, newest first.
 
     Never: a pinned backup, the `keep` newest unpinned ones, the newest verified backup, or the
-    last backup taken before a shrink.
+    last backup taken before a shrink. With off-site copies on, only local backups count, and
+    one not yet off-site is never deleted: its local files are the only copy (§8.1).
     """
+    offsite_on = conf.offsite_enabled()
     succeeded = list(Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at"))
+    if offsite_on:
+        succeeded = [b for b in succeeded if b.is_local]
     protected = {b.pk for b in succeeded if b.pinned}
     unpinned = [b for b in succeeded if not b.pinned]
     protected.update(b.pk for b in unpinned[:keep])
@@ -24,6 +28,8 @@ def backups_to_rotate(*, keep: int) -> list[Backup]:
     for index, backup in enumerate(succeeded):
         if backup.shrink_detected and index + 1 < len(succeeded):
             protected.add(succeeded[index + 1].pk)  # the one before it (newest first)
+    if offsite_on:
+        protected.update(b.pk for b in succeeded if b.offsite_at is None)
     return [b for b in succeeded if b.pk not in protected]
 
 
@@ -50,6 +56,8 @@ def backup_rotate(*, keep: int | None = None, dry_run: bool = False) -> list[Bac
             ):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            backup.delete()
+            if backup.offsite_at is None:
+                backup.delete()
+            # else the entry stays: the backup now lives off-site only.
             logger.info("backup rotated name=%s kind=%s", backup.name, backup.kind)
     return doomed

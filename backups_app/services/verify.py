@@ -16,6 +16,7 @@ from backups_app.engines.base import compare_counts
 from backups_app.exceptions import BackupBusy, BackupError, VerificationError
 from backups_app.models import Backup
 from backups_app.services.catalogue import manifest_update
+from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.signing import manifest_check
 
 
@@ -121,6 +122,7 @@ def backup_verify(
 def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ...]) -> Verification:
     result = Verification(name=backup.name, ok=True, restore_tested=restore_test)
     try:
+        backup_offsite_fetch_missing(name=backup.name)  # the local copy is gone (§8.1)
         dump = files.resolve_dump(backup.name)
         manifest = check_files(dump, signing_keys=signing_keys)
         if restore_test:

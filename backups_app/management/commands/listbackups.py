@@ -1,11 +1,14 @@
 """`manage.py listbackups`: the backup catalogue."""
 
+from django.core.management import CommandError
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from backups_app import conf, offsite
 from backups_app.management.base import BackupCommand, human_size
 from backups_app.selectors import backup_list, backup_summary
 from backups_app.services import backup_catalogue_sync
+from backups_app.services.offsite import backup_offsite_sync
 from waitlist.models import Signup
 
 
@@ -18,10 +21,23 @@ class Command(BackupCommand):
         parser.add_argument(
             "--sync", action="store_true", help="Rebuild the catalogue from BACKUP_DIR first."
         )
+        parser.add_argument(
+            "--offsite",
+            action="store_true",
+            help="With --sync, also rebuild it from the off-site manifests (the server is gone).",
+        )
 
     def handle(self, *args, **options) -> None:
         keys = self.signing_keys(options)
         sync = backup_catalogue_sync(signing_keys=keys) if options["sync"] else None
+        offsite_sync = None
+        if options["sync"] and options["offsite"]:
+            if not conf.offsite_enabled():
+                raise CommandError("Off-site copies are off: set BACKUP_OFFSITE_BUCKET.")
+            try:
+                offsite_sync = backup_offsite_sync(signing_keys=keys)
+            except offsite.STORE_ERRORS as err:
+                raise CommandError(f"The off-site store cannot be read: {err}") from err
         backups = backup_list()
         lines = []
         if sync is not None:
@@ -37,12 +53,19 @@ class Command(BackupCommand):
                     f"Cleared up after killed operations: {len(sync.leftovers.files)} files, "
                     f"{len(sync.leftovers.scratch)} scratch databases or folders."
                 )
+        if offsite_sync is not None:
+            lines.append(
+                f"Synced with off-site: {len(offsite_sync.added)} added, "
+                f"{len(offsite_sync.updated)} marked off-site, "
+                f"{len(offsite_sync.removed)} no longer off-site, "
+                f"{len(offsite_sync.unreadable)} unreadable manifests."
+            )
         if not backups:
             lines.append("No backups yet. Take one with: manage.py backup")
         else:
             lines.append(
                 f"{'NAME':<42} {'KIND':<13} {'STATUS':<9} {'AGE':<16} {'SIZE':>9} "
-                f"{'SIGNUPS':>8}  VERIFIED  PINNED"
+                f"{'SIGNUPS':>8}  {'WHERE':<8}  VERIFIED  PINNED"
             )
             now = timezone.now()
             signup_table = Signup._meta.db_table
@@ -52,10 +75,13 @@ class Command(BackupCommand):
                 lines.append(
                     f"{b.name:<42} {b.kind:<13} {b.status:<9} "
                     f"{timesince(b.started_at, now).split(',')[0] + ' ago':<16} "
-                    f"{human_size(b.size_bytes):>9} {signups!s:>8}  {verified:<8}  "
+                    f"{human_size(b.size_bytes):>9} {signups!s:>8}  {b.location or '-':<8}  "
+                    f"{verified:<8}  "
                     f"{'yes' if b.pinned else '-'}" + ("  SHRANK" if b.shrink_detected else "")
                 )
         document = {"backups": [backup_summary(b) for b in backups]}
         if sync is not None:
             document["sync"] = sync.as_dict()
+        if offsite_sync is not None:
+            document["offsite_sync"] = offsite_sync.as_dict()
         self.emit(document, "\n".join(lines))

@@ -1,0 +1,86 @@
+"""Thin access to the off-site store (§8.1): the `backups_offsite` entry of Django's STORAGES.
+
+Uploads and downloads are streamed (flat memory); the manifest is the commit marker, so it goes
+up last and comes down first when deleting. Errors are the storage's own (boto/OSError): the
+services decide what a failure means.
+"""
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from storages.utils import clean_name
+
+from backups_app import conf, files
+
+# Errors an unreachable or refusing store raises: boto's, the network's, the storage's.
+try:
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    STORE_ERRORS: tuple[type[Exception], ...] = (
+        OSError,
+        BotoCoreError,
+        ClientError,
+        Boto3Error,
+    )
+except ImportError:  # pragma: no cover - another backend without boto
+    STORE_ERRORS = (OSError,)
+
+
+def storage() -> Storage:
+    return storages[conf.OFFSITE_STORAGE_ALIAS]
+
+
+def upload(path: Path, *, name: str | None = None) -> None:
+    """Copy a local file up, streamed (multipart for large files). Names are unique per backup,
+    so a retry replaces its own object (`file_overwrite=True`) and never gets a suffix."""
+    name = name or path.name
+    with path.open("rb") as handle:
+        saved = storage().save(name, File(handle, name=name))
+    if saved != name:
+        raise OSError(f"the off-site store saved {name} as {saved}: set file_overwrite=True")
+
+
+def manifest_names() -> list[str]:
+    """The manifests off-site, oldest first (the storage pages through the listing)."""
+    _, names = storage().listdir("")
+    return sorted(n for n in names if files.MANIFEST_PATTERN.match(n))
+
+
+def dump_names() -> list[str]:
+    _, names = storage().listdir("")
+    return sorted(n for n in names if files.NAME_PATTERN.match(n))
+
+
+def read_manifest(name: str) -> dict[str, Any]:
+    """A manifest off-site (small, read whole); ValueError when it is not JSON."""
+    with storage().open(name, "rb") as handle:
+        manifest = json.loads(handle.read())
+    if not isinstance(manifest, dict) or "name" not in manifest:
+        raise ValueError(f"{name} is not a backup manifest")
+    return manifest
+
+
+def download(name: str, handle: IO[bytes]) -> None:
+    """Stream an object into an open local file, never holding it in memory (S3Storage's
+    `open()` would read it whole into RAM)."""
+    store = storage()
+    bucket = getattr(store, "bucket", None)
+    if bucket is not None and hasattr(store, "_normalize_name"):
+        key = store._normalize_name(clean_name(name))
+        bucket.download_fileobj(key, handle)
+        return
+    with store.open(name, "rb") as source:
+        for chunk in source.chunks(files.CHUNK_SIZE):
+            handle.write(chunk)
+
+
+def exists(name: str) -> bool:
+    return storage().exists(name)
+
+
+def delete(name: str) -> None:
+    storage().delete(name)

@@ -1,0 +1,185 @@
+"""Off-site copies (§8.1): upload with back-off, off-site retention, the catalogue rebuilt from
+the off-site manifests, and fetching a backup back when its local files are gone."""
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from backups_app import conf, files, offsite
+from backups_app.alerts import logger
+from backups_app.exceptions import VerificationError
+from backups_app.models import Backup
+from backups_app.services.catalogue import SyncResult, fields_from_manifest
+from backups_app.signing import manifest_check
+
+
+@dataclass
+class OffsitePass:
+    uploaded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    #: Waiting for their next try (back-off), or without a local dump to send.
+    waiting: int = 0
+
+
+def _pending():
+    return Backup.objects.filter(status=Backup.Status.SUCCEEDED, offsite_at__isnull=True)
+
+
+def backup_offsite_upload_pending(*, now: datetime.datetime | None = None) -> OffsitePass:
+    """Copy every successful backup not yet off-site whose next try is due: the dump first,
+    the manifest last (the commit marker). A failure is recorded on the entry with an
+    exponential back-off and logged; nothing local is ever deleted here."""
+    now = now or timezone.now()
+    result = OffsitePass()
+    backup_dir = conf.backup_dir()
+    for backup in _pending().order_by("started_at"):
+        dump = backup_dir / backup.name
+        manifest = backup_dir / files.manifest_name_for(backup.name)
+        if backup.offsite_next_try_at and backup.offsite_next_try_at > now:
+            result.waiting += 1
+            continue
+        if not (dump.is_file() and manifest.is_file()):
+            result.waiting += 1
+            continue
+        try:
+            offsite.upload(dump)
+            offsite.upload(manifest)
+        except offsite.STORE_ERRORS as err:
+            backup.offsite_attempts += 1
+            delay = min(
+                conf.offsite_retry_base_seconds() * 2 ** (backup.offsite_attempts - 1),
+                conf.offsite_retry_max_seconds(),
+            )
+            backup.offsite_error = f"{type(err).__name__}: {err}"[:2000]
+            backup.offsite_next_try_at = now + datetime.timedelta(seconds=delay)
+            backup.save(update_fields=["offsite_attempts", "offsite_error", "offsite_next_try_at"])
+            result.failed.append(backup.name)
+            logger.warning(
+                "off-site upload failed name=%s attempt=%d next_try=%s error=%s",
+                backup.name,
+                backup.offsite_attempts,
+                backup.offsite_next_try_at.isoformat(),
+                backup.offsite_error,
+            )
+            continue
+        backup.offsite_at = timezone.now()
+        backup.offsite_error = ""
+        backup.offsite_next_try_at = None
+        backup.save(update_fields=["offsite_at", "offsite_error", "offsite_next_try_at"])
+        result.uploaded.append(backup.name)
+        logger.info("backup copied off-site name=%s", backup.name)
+    return result
+
+
+def backups_to_rotate_offsite(*, keep: int) -> list[Backup]:
+    """Off-site copies retention would delete, newest first: never a pinned one, the `keep`
+    newest unpinned ones, or the newest of all."""
+    copies = list(
+        Backup.objects.filter(status=Backup.Status.SUCCEEDED, offsite_at__isnull=False).order_by(
+            "-started_at"
+        )
+    )
+    protected = {b.pk for b in copies if b.pinned}
+    protected.update(b.pk for b in [b for b in copies if not b.pinned][:keep])
+    protected.update(b.pk for b in copies[:1])
+    return [b for b in copies if b.pk not in protected]
+
+
+def backup_offsite_rotate() -> list[str]:
+    """Delete the off-site copies retention (`BACKUP_OFFSITE_RETENTION`) no longer keeps: the
+    manifest first, then the dump (the reverse of the upload). Returns their names."""
+    removed = []
+    for backup in backups_to_rotate_offsite(keep=conf.offsite_retention()):
+        try:
+            offsite.delete(files.manifest_name_for(backup.name))
+            offsite.delete(backup.name)
+        except offsite.STORE_ERRORS as err:
+            logger.warning("off-site rotation of %s failed: %s", backup.name, err)
+            continue
+        removed.append(backup.name)
+        if backup.is_local:
+            backup.offsite_at = None
+            backup.save(update_fields=["offsite_at"])
+        else:
+            backup.delete()
+        logger.info("off-site copy rotated name=%s", backup.name)
+    return removed
+
+
+def backup_offsite_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:
+    """Rebuild the catalogue from the off-site manifests alone ("the server is gone").
+
+    Only a manifest our keys (or `signing_keys`) signed, naming a dump that is off-site too,
+    is listed; any other is reported as unreadable. Entries marked off-site whose copy is gone
+    lose the mark (and are removed when not local either).
+    """
+    result = SyncResult()
+    dumps = set(offsite.dump_names())
+    found = set()
+    for manifest_name in offsite.manifest_names():
+        try:
+            manifest = offsite.read_manifest(manifest_name)
+            manifest_check(manifest, extra_keys=signing_keys)
+            name = manifest["name"]
+            if files.manifest_name_for(name) != manifest_name:
+                raise ValidationError(f"it names another backup, {name}")
+            if name not in dumps:
+                raise ValidationError(f"its dump {name} is not off-site (an interrupted upload)")
+        except (ValidationError, VerificationError, ValueError, KeyError, TypeError) as err:
+            result.unreadable.append(manifest_name)
+            logger.warning("off-site sync skipped manifest=%s reason=%s", manifest_name, err)
+            continue
+        found.add(name)
+        backup = Backup.objects.filter(name=name).first()
+        if backup is None:
+            Backup.objects.create(
+                name=name, offsite_at=timezone.now(), **fields_from_manifest(manifest)
+            )
+            result.added.append(name)
+        elif backup.offsite_at is None:
+            backup.offsite_at = timezone.now()
+            backup.offsite_error = ""
+            backup.offsite_next_try_at = None
+            backup.save(update_fields=["offsite_at", "offsite_error", "offsite_next_try_at"])
+            result.updated.append(name)
+    for backup in Backup.objects.filter(offsite_at__isnull=False).exclude(name__in=found):
+        result.removed.append(backup.name)
+        if backup.is_local:
+            backup.offsite_at = None
+            backup.save(update_fields=["offsite_at"])
+        else:
+            backup.delete()
+    return result
+
+
+def backup_offsite_fetch(*, name: str) -> Path:
+    """Bring backup `name` back into BACKUP_DIR from off-site, streamed into atomic files (the
+    dump, then its manifest, as a backup is written), and return the local dump. The caller
+    checks signature and checksum as for any local backup."""
+    if not offsite.exists(name) or not offsite.exists(files.manifest_name_for(name)):
+        raise ValidationError(f"No backup named {name!r} off-site.")
+    backup_dir = conf.backup_dir()
+    dump = backup_dir / name
+    try:
+        with files.atomic_file(dump) as handle:
+            offsite.download(name, handle)
+        with files.atomic_file(backup_dir / files.manifest_name_for(name)) as handle:
+            offsite.download(files.manifest_name_for(name), handle)
+    except offsite.STORE_ERRORS as err:
+        raise ValidationError(f"Could not fetch {name} from off-site: {err}") from err
+    logger.info("backup fetched from off-site name=%s", name)
+    return dump
+
+
+def backup_offsite_fetch_missing(*, name: str) -> None:
+    """Before a restore or verification: fetch backup `name` from off-site when its dump is not
+    in BACKUP_DIR and the catalogue knows a copy off-site. Anything else is left to the caller."""
+    if not conf.offsite_enabled() or not files.NAME_PATTERN.match(str(name)):
+        return
+    if (conf.backup_dir() / name).is_file():
+        return
+    if Backup.objects.filter(name=name, offsite_at__isnull=False).exists():
+        backup_offsite_fetch(name=name)
