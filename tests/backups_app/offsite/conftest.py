@@ -1,0 +1,107 @@
+"""A real S3-compatible HTTP server (moto's server mode) on loopback for the off-site tests.
+
+Small multipart parts and listing pages are set before moto is imported, so that multipart
+uploads and listing pagination are exercised with small dumps.
+"""
+
+import itertools
+import os
+import socket
+
+PART_SIZE = 256 * 1024
+os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", str(PART_SIZE))
+os.environ.setdefault("MOTO_S3_DEFAULT_MAX_KEYS", "3")
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from boto3.s3.transfer import TransferConfig  # noqa: E402
+from botocore.config import Config as BotoConfig  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+from backups_app import conf  # noqa: E402
+
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """The moto server's URL, with test credentials for the whole session."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def s3_client(s3_endpoint):
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:
+    """A bucket of this test's own."""
+    name = f"offsite-test-{os.getpid()}-{next(_bucket_numbers)}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+def offsite_storage(*, endpoint: str, bucket: str) -> dict:
+    """The STORAGES entry waitlist_site/settings.py builds, pointed at `endpoint`."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": "waitlist-backups",
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+            "max_memory_size": 8 * 1024 * 1024,
+            # Multipart from one small part, so a test-sized dump goes up in several.
+            "transfer_config": TransferConfig(
+                multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE
+            ),
+            "client_config": BotoConfig(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                connect_timeout=1,
+                read_timeout=10,
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
+        },
+    }
+
+
+def use_endpoint(settings, *, endpoint: str, bucket: str) -> None:
+    settings.STORAGES = {
+        **{k: v for k, v in settings.STORAGES.items() if k != conf.OFFSITE_STORAGE_ALIAS},
+        conf.OFFSITE_STORAGE_ALIAS: offsite_storage(endpoint=endpoint, bucket=bucket),
+    }
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: the off-site store is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def offsite(settings, backup_dir, signups, s3_endpoint, bucket):
+    """Off-site copies on, to this test's bucket on the moto server."""
+    use_endpoint(settings, endpoint=s3_endpoint, bucket=bucket)
+    settings.BACKUP_OFFSITE_RETRY_BASE_SECONDS = 10
+    settings.BACKUP_OFFSITE_RETRY_MAX_SECONDS = 60
+    settings.BACKUP_OFFSITE_MAX_LAG_SECONDS = 300
+    return bucket

@@ -1,0 +1,225 @@
+"""Off-site copies (§8.1) against a real S3-compatible HTTP server (moto's server mode)."""
+
+import datetime
+import hashlib
+import io
+import json
+import shutil
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from backups_app import files
+from backups_app.health import check_offsite
+from backups_app.models import Backup
+from backups_app.selectors import offsite_lag_seconds
+from backups_app.services import (
+    backup_create,
+    backup_restore,
+    backup_rotate,
+    backup_verify,
+    backup_worker_pass,
+)
+from backups_app.services.offsite import (
+    backup_offsite_rotate,
+    backup_offsite_sync,
+    backup_offsite_upload_pending,
+)
+from tests.backups_app.conftest import signup_rows
+from tests.backups_app.offsite.conftest import PART_SIZE, closed_port_url, use_endpoint
+from waitlist.models import Signup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PREFIX = "waitlist-backups/"
+
+
+def keys_in(s3_client, bucket: str) -> set[str]:
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {item["Key"].removeprefix(PREFIX) for page in pages for item in page.get("Contents", [])}
+
+
+def pair(backup: Backup) -> set[str]:
+    return {backup.name, files.manifest_name_for(backup.name)}
+
+
+def take(n: int, **kwargs) -> list[Backup]:
+    return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
+
+
+def listbackups_json(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("listbackups", "--json", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_uploads_the_same_bytes_and_lists_the_backup_as_both(offsite, s3_client, backup_dir):
+    backup = take(1)[0]
+
+    result = backup_offsite_upload_pending()
+
+    assert result.uploaded == [backup.name]
+    assert keys_in(s3_client, offsite) == pair(backup)
+    stored = s3_client.get_object(Bucket=offsite, Key=PREFIX + backup.name)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == backup.sha256
+    backup.refresh_from_db()
+    assert backup.offsite_at is not None and backup.location == "both"
+    [listed] = listbackups_json()["backups"]
+    assert (listed["name"], listed["location"]) == (backup.name, "both")
+    out = io.StringIO()
+    call_command("listbackups", stdout=out)
+    assert "WHERE" in out.getvalue() and "both" in out.getvalue()
+    assert backup_offsite_upload_pending().uploaded == []  # nothing left to send
+
+
+def test_a_dump_larger_than_a_part_goes_up_in_parts_and_comes_back_whole(
+    offsite, s3_client, backup_dir
+):
+    Signup.objects.bulk_create(
+        Signup(full_name=f"Person {i}", email=f"p{i}@example.com", message="x" * 400)
+        for i in range(1500)
+    )
+    backup = take(1)[0]
+    assert backup.size_bytes > 2 * PART_SIZE
+    backup_offsite_upload_pending()
+    etag = s3_client.head_object(Bucket=offsite, Key=PREFIX + backup.name)["ETag"]
+    assert etag.strip('"').rsplit("-", 1)[1].isdigit()  # a multipart upload's ETag
+    shutil.rmtree(backup_dir)
+
+    result = backup_verify(backup=backup)
+
+    assert result.ok, result.problems
+    assert (backup_dir / backup.name).stat().st_size == backup.size_bytes
+
+
+def test_offsite_retention_keeps_the_newest_and_deletes_manifest_with_dump(
+    offsite, s3_client, settings
+):
+    settings.BACKUP_OFFSITE_RETENTION = 2
+    backups = take(4)
+    backup_offsite_upload_pending()
+
+    removed = backup_offsite_rotate()
+
+    assert removed == [backups[1].name, backups[0].name]
+    assert keys_in(s3_client, offsite) == pair(backups[2]) | pair(backups[3])
+    locations = {b.name: b.location for b in Backup.objects.all()}
+    assert locations == {
+        backups[0].name: "local",
+        backups[1].name: "local",
+        backups[2].name: "both",
+        backups[3].name: "both",
+    }
+
+
+def test_offsite_retention_keeps_pinned_backups(offsite, s3_client, settings):
+    settings.BACKUP_OFFSITE_RETENTION = 1
+    pinned = take(1, pin=True, pin_reason="before launch")[0]
+    backups = take(2)
+    backup_offsite_upload_pending()
+
+    assert backup_offsite_rotate() == [backups[0].name]
+    assert keys_in(s3_client, offsite) == pair(pinned) | pair(backups[1])
+
+
+def test_restore_fetches_from_offsite_when_the_local_folder_is_gone(offsite, backup_dir, signups):
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    shutil.rmtree(backup_dir)
+    Signup.objects.all().delete()
+
+    backup_restore(name=backup.name)
+
+    assert signup_rows() == backed_up
+    assert (backup_dir / backup.name).is_file()
+    assert (backup_dir / files.manifest_name_for(backup.name)).is_file()
+
+
+def test_catalogue_rebuilt_from_offsite_alone_then_restored(offsite, backup_dir, signups):
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    # The server is gone: an empty machine with an empty catalogue and no backup folder.
+    shutil.rmtree(backup_dir)
+    Backup.objects.all().delete()
+    Signup.objects.all().delete()
+
+    document = listbackups_json("--sync", "--offsite")
+
+    assert document["offsite_sync"]["added"] == [backup.name]
+    assert [(b["name"], b["location"]) for b in document["backups"]] == [(backup.name, "off-site")]
+    backup_restore(name=backup.name)
+    assert signup_rows() == backed_up
+
+
+def test_store_down_keeps_backups_local_backs_off_and_catches_up(
+    offsite, s3_endpoint, settings, backup_dir, s3_client
+):
+    use_endpoint(settings, endpoint=closed_port_url(), bucket=offsite)
+    backups = take(2)
+    now = timezone.now()
+
+    first = backup_offsite_upload_pending(now=now)
+
+    assert first.failed == [b.name for b in backups]
+    for backup in Backup.objects.all():
+        assert backup.offsite_attempts == 1 and backup.offsite_at is None
+        assert backup.offsite_error
+        assert backup.offsite_next_try_at == now + datetime.timedelta(seconds=10)
+        assert backup.location == "local"
+    # Not due yet: nothing is tried; then the back-off doubles.
+    assert backup_offsite_upload_pending(now=now + datetime.timedelta(seconds=5)).waiting == 2
+    later = now + datetime.timedelta(seconds=11)
+    backup_offsite_upload_pending(now=later)
+    assert {b.offsite_attempts for b in Backup.objects.all()} == {2}
+    assert {b.offsite_next_try_at for b in Backup.objects.all()} == {
+        later + datetime.timedelta(seconds=20)
+    }
+    # Local rotation keeps what is not off-site: it is the only copy.
+    assert backup_rotate(keep=1) == []
+    assert {p.name for p in backup_dir.iterdir()} == pair(backups[0]) | pair(backups[1])
+    # The worker goes on; /health/ reports the lag.
+    backup_worker_pass()
+    check = check_offsite(now + datetime.timedelta(seconds=400))
+    assert not check.ok and "lag" in check.detail
+    assert check.figures["waiting"] == 2
+
+    use_endpoint(settings, endpoint=s3_endpoint, bucket=offsite)
+    caught_up = backup_offsite_upload_pending(now=now + datetime.timedelta(hours=1))
+
+    assert caught_up.uploaded == [b.name for b in backups]
+    assert keys_in(s3_client, offsite) == pair(backups[0]) | pair(backups[1])
+    assert offsite_lag_seconds() == 0
+    assert check_offsite(timezone.now()).ok
+    assert {(b.offsite_error, b.offsite_next_try_at) for b in Backup.objects.all()} == {("", None)}
+
+
+def test_worker_pass_copies_backups_off_site(offsite, s3_client):
+    backup = take(1)[0]
+
+    backup_worker_pass()
+
+    assert keys_in(s3_client, offsite) == pair(backup)
+
+
+def test_a_forged_manifest_in_the_bucket_is_not_listed(offsite, s3_client, backup_dir):
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    forged_name = "backup-2030-01-01T00-00-00-000Z.sql"
+    manifest = files.read_manifest(backup_dir / files.manifest_name_for(backup.name))
+    manifest["name"] = forged_name
+    s3_client.put_object(Bucket=offsite, Key=PREFIX + forged_name, Body=b"DROP TABLE x;\n")
+    s3_client.put_object(
+        Bucket=offsite,
+        Key=PREFIX + files.manifest_name_for(forged_name),
+        Body=json.dumps(manifest).encode(),
+    )
+    Backup.objects.all().delete()
+
+    result = backup_offsite_sync()
+
+    assert result.added == [backup.name]
+    assert result.unreadable == [files.manifest_name_for(forged_name)]
+    assert list(Backup.objects.values_list("name", flat=True)) == [backup.name]
