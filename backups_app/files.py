@@ -105,7 +105,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
             manifest = json.load(handle)
     except FileNotFoundError:
         raise ValidationError(f"The manifest {path.name} is missing.") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         raise ValidationError(f"The manifest {path.name} cannot be read: {err}") from err
     if not isinstance(manifest, dict) or "name" not in manifest:
         raise ValidationError(f"The manifest {path.name} is not a backup manifest.")
@@ -138,11 +138,13 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
     ensure_dir(final.parent)
     lock_fd, temporary = _locked_temporary(final)
     try:
-        # Opened by name so that `handle.name` is the path (the checksum reader opens it too).
-        with open(temporary, "w+b") as handle:
+        # Written through the descriptor mkstemp opened, never reopened by name: whoever can
+        # write to the folder could have put another file or a symlink under that name.
+        with os.fdopen(os.dup(lock_fd), "w+b") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+            _refuse_if_replaced(temporary, lock_fd)
         os.replace(temporary, final)
         fsync_dir(final.parent)
     except BaseException:
@@ -151,6 +153,17 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
         raise
     finally:
         os.close(lock_fd)  # releases the lock
+
+
+def _refuse_if_replaced(temporary: str, fd: int) -> None:
+    """The name must still be the file we wrote, or the rename would put another in place."""
+    try:
+        named = os.stat(temporary, follow_symlinks=False)
+    except FileNotFoundError:
+        named = None
+    ours = os.fstat(fd)
+    if named is None or (named.st_dev, named.st_ino) != (ours.st_dev, ours.st_ino):
+        raise OSError(f"{temporary} was replaced by another file while it was written; discarded.")
 
 
 def _locked_temporary(final: Path) -> tuple[int, str]:

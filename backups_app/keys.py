@@ -43,7 +43,12 @@ def signing_key_from_text(text: str, *, setting: str = "BACKUP_SIGNING_KEY") -> 
     """The HMAC key a configured text stands for (never echoed in errors)."""
     text = text.strip()
     if text.startswith(SECRET_KEY_PREFIX):
-        return derived_signing_key(text[len(SECRET_KEY_PREFIX) :])
+        secret = text[len(SECRET_KEY_PREFIX) :].strip()
+        if len(secret) < MIN_SIGNING_KEY_LENGTH:
+            raise ImproperlyConfigured(
+                f"{setting} names a secret key that is too short ({len(secret)} characters)."
+            )
+        return derived_signing_key(secret)
     if len(text) < MIN_SIGNING_KEY_LENGTH:
         raise ImproperlyConfigured(
             f"{setting} is too short ({len(text)} characters; at least "

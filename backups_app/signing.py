@@ -1,10 +1,11 @@
 """Signed manifests: a backup is trusted only when a key from outside BACKUP_DIR vouches for it
 (PRODUCT.md §8.2).
 
-The HMAC covers the fields that never change after the dump is written — above all the
-stored file's size and SHA-256, so it covers every byte of the dump — and not the ones staff
-change later (pins, verification results, shrink notes). Anyone who can write to the backup
-folder or the bucket can still delete a backup, but can no longer make one that restores.
+The HMAC covers the whole manifest — above all the stored file's size and SHA-256, so it
+covers every byte of the dump, and also the pins and verification results staff and the worker
+record later (each change is signed again, after the old signature was checked), so nobody can
+fake a pin or a passed restore test either. Anyone who can write to the backup folder or the
+bucket can still delete a backup, but can no longer make one that restores.
 """
 
 import hashlib
@@ -18,25 +19,6 @@ from backups_app.keys import SigningKeyring, signing_keyring
 FORMAT = 2
 ALGORITHM = "HMAC-SHA256"
 LABEL = b"waitlist-site backup manifest v2\n"
-SIGNED_FIELDS = (
-    "format",
-    "name",
-    "created_at",
-    "finished_at",
-    "kind",
-    "vendor",
-    "compression",
-    "encryption",
-    "size_bytes",
-    "sha256",
-    "row_counts",
-    "migrations",
-    "newest_signup",
-    "database",
-    "django_version",
-    "note",
-    "triggered_by",
-)
 
 
 def manifest_sign(manifest: dict[str, Any], *, keyring: SigningKeyring | None = None) -> None:
@@ -68,8 +50,11 @@ def manifest_check(manifest: dict[str, Any], *, extra_keys: tuple[bytes, ...] = 
             f"have (it has {', '.join(sorted(keyring.verification_keys))}). A backup from "
             "another installation needs its key: --signing-key-file. Nothing was changed."
         )
-    if signature.get("algorithm") != ALGORITHM or not hmac.compare_digest(
-        _mac(key, manifest), str(signature.get("value", ""))
+    value = signature.get("value")
+    if (
+        signature.get("algorithm") != ALGORITHM
+        or not isinstance(value, str)
+        or not hmac.compare_digest(_mac(key, manifest).encode(), value.encode("utf-8", "replace"))
     ):
         raise SignatureError(
             f"{name}'s signature does not verify with key {claimed}: its manifest was changed "
@@ -79,11 +64,11 @@ def manifest_check(manifest: dict[str, Any], *, extra_keys: tuple[bytes, ...] = 
 
 
 def signed_payload(manifest: dict[str, Any]) -> bytes:
-    """The bytes a signature covers: the signed fields, as canonical JSON."""
+    """The bytes a signature covers: every field but the signature, as canonical JSON."""
     # A JSON round trip first, so a manifest signed before it is written (with Python values)
     # and the same manifest read back give the same bytes.
     plain = json.loads(json.dumps(manifest, default=str))
-    fields = {name: plain.get(name) for name in SIGNED_FIELDS}
+    fields = {name: value for name, value in plain.items() if name != "signature"}
     return LABEL + json.dumps(
         fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True
     ).encode("ascii")

@@ -15,7 +15,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
 from backups_app.exceptions import BackupBusy, VerificationError
 from backups_app.models import Backup
-from backups_app.signing import manifest_check
+from backups_app.signing import manifest_check, manifest_sign
 
 INTERRUPTED = "Interrupted: the process taking it stopped before it finished."
 
@@ -91,11 +91,14 @@ def manifest_update(backup: Backup, **changes: Any) -> Backup:
     """Change a backup's manifest on disk (atomically) and its catalogue entry to match.
 
     Pins and verification results live in the manifest so that they survive a restore or a
-    rebuilt catalogue.
+    rebuilt catalogue. The manifest's signature is checked first and the changed manifest
+    signed again: SignatureError (and nothing written) when it does not verify.
     """
     path = conf.backup_dir() / files.manifest_name_for(backup.name)
     manifest = files.read_manifest(path)
+    manifest_check(manifest)
     manifest.update(changes)
+    manifest_sign(manifest)
     files.write_manifest(path, manifest)
     for name, value in fields_from_manifest(manifest).items():
         setattr(backup, name, value)
@@ -142,9 +145,14 @@ def catalogue_sync_locked(
             logger.warning("catalogue sync skipped manifest=%s reason=%s", path.name, _text(err))
             continue
         on_disk.add(dump.name)
-        _, created = Backup.objects.update_or_create(
-            name=dump.name, defaults=fields_from_manifest(manifest)
-        )
+        try:
+            _, created = Backup.objects.update_or_create(
+                name=dump.name, defaults=fields_from_manifest(manifest)
+            )
+        except (AttributeError, TypeError, ValueError) as err:  # a signed but odd manifest
+            result.unreadable.append(path.name)
+            logger.warning("catalogue sync skipped manifest=%s reason=%s", path.name, err)
+            continue
         (result.added if created else result.updated).append(dump.name)
     gone = Backup.objects.filter(status=Backup.Status.SUCCEEDED).exclude(name__in=on_disk)
     result.removed = list(gone.values_list("name", flat=True))

@@ -3,6 +3,7 @@
 import datetime
 import gzip
 import hashlib
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from backups_app import conf, encryption, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
-from backups_app.exceptions import BackupError, DumpError
+from backups_app.exceptions import BackupError, DumpError, VerificationError
 from backups_app.keys import encryption_keyring
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.restore_record import restored_state
@@ -315,9 +316,13 @@ def _shrink_guard(record: Backup) -> None:
     detail = f"{detail} (against {against})"
     shrink = {"previous": previous.name, "tables": shrunk, "detail": detail}
     manifest_update(record, shrink=shrink)
-    manifest_update(
-        previous, pinned=True, pin_reason=f"last backup before the shrink seen in {record.name}"
-    )
+    reason = f"last backup before the shrink seen in {record.name}"
+    try:
+        manifest_update(previous, pinned=True, pin_reason=reason)
+    except VerificationError as err:  # not ours to sign (another installation's): pin it here
+        logger.warning("pinned %s in the catalogue only: %s", previous.name, err)
+        previous.pinned, previous.pin_reason = True, reason[:200]
+        previous.save(update_fields=["pinned", "pin_reason"])
     alert_admins(f"Backup {record.name}: data shrank", detail)
 
 
@@ -363,19 +368,21 @@ class _FollowingDigest:
         return _Stored(size=self.size, sha256=self.digest.hexdigest(), tail=self.tail)
 
     def _follow(self) -> None:
+        # Reads through our own descriptor (pread), never by name: the name could be made to
+        # point at another file, whose bytes would then be the ones signed.
+        fd = self.handle.fileno()
         try:
-            with open(self.handle.name, "rb") as reader:
-                while True:
-                    done = self.finished.is_set()  # read once more after the writer is done
-                    chunk = reader.read(files.CHUNK_SIZE)
-                    if chunk:
-                        self.digest.update(chunk)
-                        self.size += len(chunk)
-                        self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
-                    elif done:
-                        return
-                    else:
-                        time.sleep(0.002)
+            while True:
+                done = self.finished.is_set()  # read once more after the writer is done
+                chunk = os.pread(fd, files.CHUNK_SIZE, self.size)
+                if chunk:
+                    self.digest.update(chunk)
+                    self.size += len(chunk)
+                    self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+                elif done:
+                    return
+                else:
+                    time.sleep(0.002)
         except OSError as err:
             self.error = err
 

@@ -139,11 +139,12 @@ def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ..
         "restore_tested": restore_test,
         "restore_seconds": result.restore_seconds,
     }
-    if (conf.backup_dir() / files.manifest_name_for(backup.name)).is_file():
+    try:
         manifest_update(backup, verification=verification)
-    else:
+    except (ValidationError, VerificationError):
+        # No manifest, or one our keys do not vouch for: record in the catalogue only.
         backup.verified_at = timezone.now()
-        backup.verification_ok = False
+        backup.verification_ok = result.ok
         backup.verification_detail = result.detail[:1000]
         backup.save()
     if result.ok:

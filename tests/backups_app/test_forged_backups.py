@@ -157,14 +157,20 @@ def test_rotated_keys_old_backups_still_verify_and_new_ones_use_the_new_key(
 ):
     settings.BACKUP_SIGNING_KEY = OTHER_KEY
     settings.BACKUP_SIGNING_OLD_KEYS = [KEY]
+    new_id = key_id(OTHER_KEY.encode())
 
     assert backup_verify(backup=signed).ok
     newer = backup_create(kind=Backup.Kind.MANUAL)
-    assert manifest_of(backup_dir, newer.name)["signature"]["key_id"] == key_id(OTHER_KEY.encode())
+    assert manifest_of(backup_dir, newer.name)["signature"]["key_id"] == new_id
+    # Recording the verification signed the old backup again, with the new key.
+    assert manifest_of(backup_dir, signed.name)["signature"]["key_id"] == new_id
 
     settings.BACKUP_SIGNING_OLD_KEYS = []
-    assert not backup_verify(backup=signed).ok
+    assert backup_verify(backup=signed).ok
     assert backup_verify(backup=newer).ok
+
+    settings.BACKUP_SIGNING_KEY = KEY
+    assert not backup_verify(backup=newer).ok
 
 
 def test_a_backup_from_another_installation_restores_with_its_key_file(
@@ -222,3 +228,51 @@ def test_the_adopt_command_signs_an_unsigned_backup_after_checking_it(signed, ba
     call_command("adoptbackup", signed.name, yes=True)
 
     assert backup_verify(backup=Backup.objects.get(name=signed.name), restore_test=True).ok
+
+
+def test_a_forged_pin_or_verification_is_not_believed(signed, backup_dir):
+    manifest = manifest_of(backup_dir, signed.name)
+    manifest["pinned"] = True
+    manifest["verification"] = {"ok": True, "restore_tested": True, "at": "2099-01-01T00:00:00"}
+    write_manifest(backup_dir, signed.name, manifest)
+    Backup.objects.all().delete()
+
+    result = backup_catalogue_sync()
+
+    assert files.manifest_name_for(signed.name) in result.unreadable
+    assert not Backup.objects.filter(pinned=True).exists()
+
+
+def test_a_signature_that_is_not_text_is_refused_cleanly(signed, backup_dir):
+    manifest = manifest_of(backup_dir, signed.name)
+    manifest["signature"]["value"] = "é"
+    write_manifest(backup_dir, signed.name, manifest)
+
+    result = backup_verify(backup=signed)
+
+    assert not result.ok
+    assert "does not verify" in result.detail
+
+
+def test_a_file_swapped_in_under_the_partial_name_is_never_signed(
+    signed, backup_dir, tmp_path, monkeypatch
+):
+    """Whoever can write to the folder may rename a file onto the partial name while a backup
+    is being written: the backup must neither sign it nor write through a symlink."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    real_fdopen = files.os.fdopen
+
+    def swap_then_open(fd, *args, **kwargs):
+        for partial in backup_dir.glob(files.PARTIAL_PREFIX + "backup-*"):
+            partial.unlink()
+            partial.symlink_to(victim)
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "fdopen", swap_then_open)
+
+    with pytest.raises(Exception, match="replaced"):
+        backup_create(kind=Backup.Kind.MANUAL)
+
+    assert victim.read_text() == "untouched"
+    assert not [p for p in backup_dir.iterdir() if p.is_symlink()]
