@@ -4,10 +4,17 @@ Builds a BENCH_ROWS-signup database (default 1,000,000) on PostgreSQL and on SQL
 plain pg_dump / psql / sqlite3, our backup and restore (in a fresh process each, with peak
 memory), and django-dbbackup's dbbackup/dbrestore. Prints each figure and its ratio to the
 raw tool. BENCH_REPEAT (default 3) runs each timing that many times and keeps the median.
+
+Issue 11's figures come last, on their own PostgreSQL database: whole `manage.py` processes
+(startup included, peak memory through bench/rss.py) with BACKUP_ENCRYPTION_KEY set, against
+pg_dump / psql measured there; then, against a moto S3 server on loopback, backup + upload and
+the disaster-recovery restore from off-site with the local folder gone. BENCH_ENCRYPTED=0 and
+BENCH_OFFSITE=0 skip them; BENCH_ONLY=secure runs only them.
 """
 
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -465,18 +472,303 @@ def bench_signups(label: str, env: dict) -> list[str]:
     return lines
 
 
+BENCH_ENCRYPTED = os.environ.get("BENCH_ENCRYPTED", "1") != "0"
+BENCH_OFFSITE = os.environ.get("BENCH_OFFSITE", "1") != "0"
+#: "secure" runs only the encrypted and off-site figures (PostgreSQL), not the rest of the bench.
+BENCH_ONLY = os.environ.get("BENCH_ONLY", "")
+PG_SECURE_DB = "waitlist_bench_secure"
+OFFSITE_BUCKET = "waitlist-bench-offsite"
+MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def manage_rss(env: dict, *args: str) -> dict:
+    """`python manage.py ARGS` as a whole process (startup included): seconds, its stdout, and
+    its peak memory and its children's (pg_dump, psql), through bench/rss.py."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as rss_file:
+        clock = time.perf_counter()
+        done = subprocess.run(
+            [PYTHON, str(PROJECT / "bench" / "rss.py"), *args],
+            env={**env, "BENCH_RSS_FILE": rss_file.name},
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - clock
+        if done.returncode:
+            raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        result = json.loads(Path(rss_file.name).read_text())
+    result.update(seconds=seconds, stdout=done.stdout)
+    return result
+
+
+def backup_name_from(output: str) -> str:
+    match = re.search(r"Backed up \d+ signups to (\S+) \(", output)
+    if match is None:
+        raise SystemExit(f"no backup name in: {output!r}")
+    return match.group(1)
+
+
+def peak(runs: list[dict]) -> str:
+    return (
+        f"{max(m['maxrss_mb'] for m in runs):.0f} MB "
+        f"(children {max(m['children_maxrss_mb'] for m in runs):.0f} MB)"
+    )
+
+
+def offsite_services() -> bool:
+    """Whether the off-site services (upload pass, `listbackups --sync --offsite`, restore
+    fetching what is gone) are in this tree; without them only the raw upload is measured."""
+    services = PROJECT / "backups_app" / "services" / "offsite.py"
+    listbackups = PROJECT / "backups_app" / "management" / "commands" / "listbackups.py"
+    return (
+        services.is_file()
+        and "def backup_offsite_upload_pending" in services.read_text()
+        and "def backup_offsite_sync" in services.read_text()
+        and "--offsite" in listbackups.read_text()
+    )
+
+
+class MotoS3:
+    """A real S3 API (moto's server) on loopback, for the off-site figures."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per S3 request
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        os.environ.update(MOTO_CREDENTIALS)  # for boto3 here; the commands get them in env()
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1").create_bucket(
+            Bucket=OFFSITE_BUCKET
+        )
+
+    def env(self) -> dict:
+        return {
+            **MOTO_CREDENTIALS,
+            "BACKUP_OFFSITE_BUCKET": OFFSITE_BUCKET,
+            "BACKUP_OFFSITE_ENDPOINT_URL": self.endpoint,
+            "BACKUP_OFFSITE_REGION": "us-east-1",
+        }
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+UPLOAD_PENDING = (
+    "from backups_app.services.offsite import backup_offsite_upload_pending as up; "
+    "r = up(); print(f'uploaded {len(r.uploaded)} failed {len(r.failed)}')"
+)
+UPLOAD_RAW = (
+    "import os; from django.core.files import File; from django.core.files.storage import "
+    "storages; from backups_app import conf; name = os.environ['BENCH_UPLOAD_NAME']; "
+    "storages['backups_offsite'].save(name, File(open(conf.backup_dir() / name, 'rb')))"
+)
+
+
+def bench_secure(workdir: Path) -> list[str]:
+    """Issue 11: encrypted backup and restore, and the off-site copy and disaster recovery,
+    whole processes against pg_dump / psql measured here, on a BENCH_ROWS-signup database."""
+    base = PG_URL.rsplit("/", 1)[0]
+    url = f"{base}/{PG_SECURE_DB}"
+    admin = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    drop = ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_SECURE_DB} WITH (FORCE)"]
+    subprocess.run(drop, check=True, env=admin)
+    subprocess.run(
+        ["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_SECURE_DB}"], check=True, env=admin
+    )
+    key = subprocess.run(
+        [PYTHON, "-m", "backups_app.encryption", "genkey"],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    plain = environment(workdir, url)
+    encrypted = {**plain, "BACKUP_ENCRYPTION_KEY": key}
+    s3 = None
+    try:
+        manage(plain, "migrate", "-v0")
+        subprocess.run(["psql", url, "-qc", FILL_PG], check=True, env=admin)
+        raw_file = workdir / "raw.sql"
+        flags = ["--format=plain", "--clean", "--if-exists", "--no-owner", "--no-privileges"]
+
+        def raw_dump() -> float:
+            with raw_file.open("wb") as out:
+                return timed(["pg_dump", *flags, url], env=admin, stdout=out)
+
+        def raw_restore() -> float:
+            with raw_file.open("rb") as dump:
+                return timed(
+                    ["psql", url, "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"],
+                    env=admin,
+                    stdin=dump,
+                    stdout=subprocess.DEVNULL,
+                )
+
+        raw_backup = median_of(raw_dump)
+        raw_restore_s = median_of(raw_restore)
+        lines = [
+            f"PostgreSQL, {ROWS:,} signups, encrypted and off-site (whole `manage.py` processes, "
+            f"median of {REPEAT}); pg_dump > file {raw_backup:.2f} s, "
+            f"psql -1 < file {raw_restore_s:.2f} s, "
+            f"dump {raw_file.stat().st_size / 1e6:.0f} MB"
+        ]
+        if BENCH_ENCRYPTED:
+            plain_runs = [manage_rss(plain, "backup") for _ in range(REPEAT)]
+            enc_runs = [manage_rss(encrypted, "backup") for _ in range(REPEAT)]
+            enc_name = backup_name_from(enc_runs[-1]["stdout"])
+            enc_size = (Path(encrypted["BACKUP_DIR"]) / enc_name).stat().st_size / 1e6
+            plain_restores = [
+                manage_rss(plain, "restore", backup_name_from(plain_runs[-1]["stdout"]), "--yes")
+                for _ in range(REPEAT)
+            ]
+            enc_restores = [
+                manage_rss(encrypted, "restore", enc_name, "--yes") for _ in range(REPEAT)
+            ]
+            med = {
+                label: statistics.median(m["seconds"] for m in runs)
+                for label, runs in (
+                    ("plain", plain_runs),
+                    ("enc", enc_runs),
+                    ("plain_restore", plain_restores),
+                    ("enc_restore", enc_restores),
+                )
+            }
+            lines += [
+                ratio_line(
+                    "manage.py backup (plain) vs pg_dump > file", med["plain"], raw_backup, None
+                ),
+                ratio_line(
+                    "backup, encrypted (manage.py backup) vs pg_dump > file",
+                    med["enc"],
+                    raw_backup,
+                    None,
+                ),
+                f"    encrypted dump {enc_size:.0f} MB; encryption costs "
+                f"{med['enc'] - med['plain']:+.2f} s over the plain manage.py backup",
+                ratio_line(
+                    "manage.py restore --yes (plain) vs psql -1 < file",
+                    med["plain_restore"],
+                    raw_restore_s,
+                    None,
+                ),
+                ratio_line(
+                    "restore, encrypted (manage.py restore) vs psql -1 < file",
+                    med["enc_restore"],
+                    raw_restore_s,
+                    None,
+                ),
+                "    (restore --yes includes its pre_restore safety backup, encrypted when the "
+                "key is set)",
+                f"  peak memory: backup plain {peak(plain_runs)}, encrypted {peak(enc_runs)}; "
+                f"restore plain {peak(plain_restores)}, encrypted {peak(enc_restores)}",
+            ]
+        if BENCH_OFFSITE:
+            s3 = MotoS3()
+            remote = {**encrypted, **s3.env()}
+            lines += bench_offsite(remote, raw_backup, raw_restore_s)
+        return lines
+    finally:
+        if s3 is not None:
+            s3.stop()
+        subprocess.run(drop, env=admin)
+
+
+def bench_offsite(env: dict, raw_backup: float, raw_restore_s: float) -> list[str]:
+    backup_dir = Path(env["BACKUP_DIR"])
+    if not offsite_services():
+        uploads, backups = [], []
+        for _ in range(REPEAT):
+            backups.append(manage_rss(env, "backup"))
+            name = backup_name_from(backups[-1]["stdout"])
+            uploads.append(
+                manage_rss({**env, "BENCH_UPLOAD_NAME": name}, "shell", "-c", UPLOAD_RAW)
+            )
+        backup_s = statistics.median(m["seconds"] for m in backups)
+        upload_s = statistics.median(m["seconds"] for m in uploads)
+        return [
+            "  off-site (moto S3 server on loopback), encrypted; the off-site services are not in "
+            "this tree, so only the raw upload is measured:",
+            ratio_line(
+                "backup + upload (storages save) vs pg_dump > file",
+                backup_s + upload_s,
+                raw_backup,
+                None,
+            ),
+            f"    parts: backup {backup_s:.2f} s, upload {upload_s:.2f} s; "
+            f"upload peak memory {peak(uploads)}",
+            "    restore from off-site: NOT MEASURED (no off-site services)",
+        ]
+    # Whatever is already waiting (the encrypted runs above) goes first, untimed.
+    manage_rss(env, "shell", "-c", UPLOAD_PENDING)
+    backups, uploads = [], []
+    for _ in range(REPEAT):
+        backups.append(manage_rss(env, "backup"))
+        uploads.append(manage_rss(env, "shell", "-c", UPLOAD_PENDING))
+        if "uploaded 1 failed 0" not in uploads[-1]["stdout"]:
+            raise SystemExit(f"off-site upload pass: {uploads[-1]['stdout']!r}")
+    name = backup_name_from(backups[-1]["stdout"])
+    backup_s = statistics.median(m["seconds"] for m in backups)
+    upload_s = statistics.median(m["seconds"] for m in uploads)
+    syncs, restores, gone = [], [], []
+    for _ in range(REPEAT):
+        clock = time.perf_counter()
+        shutil.rmtree(backup_dir)
+        gone.append(time.perf_counter() - clock)
+        syncs.append(manage_rss(env, "listbackups", "--sync", "--offsite"))
+        restores.append(manage_rss(env, "restore", name, "--yes"))
+    sync_s = statistics.median(m["seconds"] for m in syncs)
+    restore_s = statistics.median(m["seconds"] for m in restores)
+    rto = statistics.median(
+        g + s["seconds"] + r["seconds"] for g, s, r in zip(gone, syncs, restores, strict=True)
+    )
+    return [
+        "  off-site (moto S3 server on loopback), encrypted:",
+        ratio_line(
+            "backup + off-site upload pass vs pg_dump > file",
+            backup_s + upload_s,
+            raw_backup,
+            None,
+        ),
+        f"    parts: backup {backup_s:.2f} s, upload pass {upload_s:.2f} s; "
+        f"peak memory backup {peak(backups)}, upload {peak(uploads)}",
+        ratio_line(
+            "off-site restore, BACKUP_DIR gone (RTO) vs psql -1 < file",
+            rto,
+            raw_restore_s,
+            None,
+        ),
+        f"    parts: listbackups --sync --offsite {sync_s:.2f} s, restore --yes (fetch + safety "
+        f"backup + load) {restore_s:.2f} s; peak memory sync {peak(syncs)}, "
+        f"restore {peak(restores)}",
+    ]
+
+
 def main() -> None:
     for tool in ("pg_dump", "psql", "sqlite3"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench needs {tool} on PATH")
     report = []
     with tempfile.TemporaryDirectory(prefix="waitlist-bench-") as folder:
-        for name, bench in (("postgresql", bench_postgresql), ("sqlite", bench_sqlite)):
+        benches = [("postgresql", bench_postgresql), ("sqlite", bench_sqlite)]
+        if BENCH_ONLY == "secure":
+            benches = []
+        if BENCH_ENCRYPTED or BENCH_OFFSITE:
+            benches.append(("postgresql-secure", bench_secure))
+        for name, bench in benches:
             workdir = Path(folder) / name
             workdir.mkdir()
             print(f"bench: {name} …", flush=True)
             report += bench(workdir)
     print("\n".join(report))
+    if BENCH_OFFSITE:
+        print("(the bench process hosts the moto S3 server: its peak memory holds the uploads)")
     print(
         f"bench process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
