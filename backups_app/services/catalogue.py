@@ -154,7 +154,10 @@ def catalogue_sync_locked(
             logger.warning("catalogue sync skipped manifest=%s reason=%s", path.name, err)
             continue
         (result.added if created else result.updated).append(dump.name)
-    gone = Backup.objects.filter(status=Backup.Status.SUCCEEDED).exclude(name__in=on_disk)
+    # A backup whose local files are gone but whose copy is off-site (§8.1) stays listed.
+    gone = Backup.objects.filter(status=Backup.Status.SUCCEEDED, offsite_at__isnull=True).exclude(
+        name__in=on_disk
+    )
     result.removed = list(gone.values_list("name", flat=True))
     gone.delete()
     if mark_interrupted:

@@ -223,3 +223,14 @@ def test_a_forged_manifest_in_the_bucket_is_not_listed(offsite, s3_client, backu
     assert result.added == [backup.name]
     assert result.unreadable == [files.manifest_name_for(forged_name)]
     assert list(Backup.objects.values_list("name", flat=True)) == [backup.name]
+
+
+def test_a_local_sync_keeps_backups_that_live_off_site_only(offsite, backup_dir):
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    shutil.rmtree(backup_dir)
+
+    document = listbackups_json("--sync")
+
+    assert document["sync"]["removed"] == []
+    assert [(b["name"], b["location"]) for b in document["backups"]] == [(backup.name, "off-site")]
