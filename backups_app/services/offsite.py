@@ -31,10 +31,12 @@ def _pending():
 def backup_offsite_upload_pending(*, now: datetime.datetime | None = None) -> OffsitePass:
     """Copy every successful backup not yet off-site whose next try is due: the dump first,
     the manifest last (the commit marker). A failure is recorded on the entry with an
-    exponential back-off and logged; nothing local is ever deleted here."""
+    exponential back-off and logged; after the first failure the rest of the pass is not
+    sent (recorded the same way). Nothing local is ever deleted here."""
     now = now or timezone.now()
     result = OffsitePass()
     backup_dir = conf.backup_dir()
+    store_error: Exception | None = None
     for backup in _pending().order_by("started_at"):
         dump = backup_dir / backup.name
         manifest = backup_dir / files.manifest_name_for(backup.name)
@@ -44,26 +46,17 @@ def backup_offsite_upload_pending(*, now: datetime.datetime | None = None) -> Of
         if not (dump.is_file() and manifest.is_file()):
             result.waiting += 1
             continue
-        try:
-            offsite.upload(dump)
-            offsite.upload(manifest)
-        except offsite.STORE_ERRORS as err:
-            backup.offsite_attempts += 1
-            delay = min(
-                conf.offsite_retry_base_seconds() * 2 ** (backup.offsite_attempts - 1),
-                conf.offsite_retry_max_seconds(),
-            )
-            backup.offsite_error = f"{type(err).__name__}: {err}"[:2000]
-            backup.offsite_next_try_at = now + datetime.timedelta(seconds=delay)
-            backup.save(update_fields=["offsite_attempts", "offsite_error", "offsite_next_try_at"])
+        if store_error is None:
+            try:
+                offsite.upload(dump)
+                offsite.upload(manifest)
+            except offsite.STORE_ERRORS as err:
+                store_error = err
+        if store_error is not None:
+            # Once the store has failed, the rest wait for their next try without being
+            # sent: a store that is down must not hold the worker for timeouts per backup.
+            _record_failure(backup, store_error, now=now)
             result.failed.append(backup.name)
-            logger.warning(
-                "off-site upload failed name=%s attempt=%d next_try=%s error=%s",
-                backup.name,
-                backup.offsite_attempts,
-                backup.offsite_next_try_at.isoformat(),
-                backup.offsite_error,
-            )
             continue
         backup.offsite_at = timezone.now()
         backup.offsite_error = ""
@@ -72,6 +65,24 @@ def backup_offsite_upload_pending(*, now: datetime.datetime | None = None) -> Of
         result.uploaded.append(backup.name)
         logger.info("backup copied off-site name=%s", backup.name)
     return result
+
+
+def _record_failure(backup: Backup, err: Exception, *, now: datetime.datetime) -> None:
+    backup.offsite_attempts += 1
+    delay = min(
+        conf.offsite_retry_base_seconds() * 2 ** (backup.offsite_attempts - 1),
+        conf.offsite_retry_max_seconds(),
+    )
+    backup.offsite_error = f"{type(err).__name__}: {err}"[:2000]
+    backup.offsite_next_try_at = now + datetime.timedelta(seconds=delay)
+    backup.save(update_fields=["offsite_attempts", "offsite_error", "offsite_next_try_at"])
+    logger.warning(
+        "off-site upload failed name=%s attempt=%d next_try=%s error=%s",
+        backup.name,
+        backup.offsite_attempts,
+        backup.offsite_next_try_at.isoformat(),
+        backup.offsite_error,
+    )
 
 
 def backups_to_rotate_offsite(*, keep: int) -> list[Backup]:
