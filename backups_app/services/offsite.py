@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from backups_app import conf, files, offsite
 from backups_app.alerts import logger
-from backups_app.exceptions import VerificationError
+from backups_app.engines import get_engine
+from backups_app.exceptions import BackupBusy, VerificationError
 from backups_app.models import Backup
 from backups_app.services.catalogue import SyncResult, fields_from_manifest
 from backups_app.signing import manifest_check
@@ -101,7 +102,20 @@ def backups_to_rotate_offsite(*, keep: int) -> list[Backup]:
 
 def backup_offsite_rotate() -> list[str]:
     """Delete the off-site copies retention (`BACKUP_OFFSITE_RETENTION`) no longer keeps: the
-    manifest first, then the dump (the reverse of the upload). Returns their names."""
+    manifest first, then the dump (the reverse of the upload). Returns their names.
+
+    Only while no backup, restore or verification runs (the lock is tried, never waited for):
+    one of them may be fetching the copy retention would delete. The next pass does it then.
+    """
+    try:
+        with get_engine().lock(timeout=0):
+            return _offsite_rotate_locked()
+    except BackupBusy:
+        logger.info("off-site rotation skipped: a backup or restore is running")
+        return []
+
+
+def _offsite_rotate_locked() -> list[str]:
     removed = []
     for backup in backups_to_rotate_offsite(keep=conf.offsite_retention()):
         try:

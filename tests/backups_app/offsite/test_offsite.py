@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from backups_app import files
+from backups_app.engines import get_engine
 from backups_app.health import check_offsite
 from backups_app.models import Backup
 from backups_app.selectors import offsite_lag_seconds
@@ -234,3 +235,15 @@ def test_a_local_sync_keeps_backups_that_live_off_site_only(offsite, backup_dir)
 
     assert document["sync"]["removed"] == []
     assert [(b["name"], b["location"]) for b in document["backups"]] == [(backup.name, "off-site")]
+
+
+def test_offsite_retention_waits_while_a_backup_or_restore_runs(offsite, s3_client, settings):
+    settings.BACKUP_OFFSITE_RETENTION = 1
+    backups = take(2)
+    backup_offsite_upload_pending()
+
+    with get_engine().lock(timeout=1):
+        assert backup_offsite_rotate() == []
+
+    assert keys_in(s3_client, offsite) == pair(backups[0]) | pair(backups[1])
+    assert backup_offsite_rotate() == [backups[0].name]
