@@ -44,6 +44,36 @@ def upload(path: Path, *, name: str | None = None) -> None:
         raise OSError(f"the off-site store saved {name} as {saved}: set file_overwrite=True")
 
 
+def upload_manifest(path: Path) -> None:
+    """Put a manifest, the commit marker, only where none is yet (`IfNoneMatch="*"` on S3).
+
+    When one is already there (a retry whose first put did land), it must describe the same
+    dump (same name and sha256): then the upload is done; otherwise FileExistsError, never a
+    silent overwrite of another backup's marker.
+    """
+    store = storage()
+    client = getattr(getattr(getattr(store, "connection", None), "meta", None), "client", None)
+    if client is None or not hasattr(store, "_normalize_name"):
+        upload(path)  # another backend: a plain save
+        return
+    data = path.read_bytes()  # a manifest is small
+    key = store._normalize_name(clean_name(path.name))
+    try:
+        client.put_object(Bucket=store.bucket_name, Key=key, Body=data, IfNoneMatch="*")
+        return
+    except ClientError as err:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status != 412 and err.response.get("Error", {}).get("Code") != "PreconditionFailed":
+            raise
+    there = read_manifest(path.name)
+    ours = json.loads(data)
+    if (there.get("name"), there.get("sha256")) != (ours.get("name"), ours.get("sha256")):
+        raise FileExistsError(
+            f"another manifest is already off-site as {path.name} (sha256 "
+            f"{there.get('sha256')!r}, ours {ours.get('sha256')!r}); refusing to replace it"
+        )
+
+
 def manifest_names() -> list[str]:
     """The manifests off-site, oldest first (the storage pages through the listing)."""
     _, names = storage().listdir("")

@@ -50,7 +50,7 @@ def backup_offsite_upload_pending(*, now: datetime.datetime | None = None) -> Of
         if store_error is None:
             try:
                 offsite.upload(dump)
-                offsite.upload(manifest)
+                offsite.upload_manifest(manifest)
             except offsite.STORE_ERRORS as err:
                 store_error = err
         if store_error is not None:

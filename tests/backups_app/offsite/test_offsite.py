@@ -247,3 +247,30 @@ def test_offsite_retention_waits_while_a_backup_or_restore_runs(offsite, s3_clie
 
     assert keys_in(s3_client, offsite) == pair(backups[0]) | pair(backups[1])
     assert backup_offsite_rotate() == [backups[0].name]
+
+
+def test_a_retried_manifest_upload_is_done_and_another_backups_is_refused(
+    offsite, s3_client, backup_dir
+):
+    backup = take(1)[0]
+    manifest = backup_dir / files.manifest_name_for(backup.name)
+    s3_client.put_object(Bucket=offsite, Key=PREFIX + manifest.name, Body=manifest.read_bytes())
+
+    assert backup_offsite_upload_pending().uploaded == [backup.name]  # the same backup's
+
+    other = take(1)[0]
+    forged = files.read_manifest(backup_dir / files.manifest_name_for(other.name))
+    forged["sha256"] = "0" * 64
+    s3_client.put_object(
+        Bucket=offsite,
+        Key=PREFIX + files.manifest_name_for(other.name),
+        Body=json.dumps(forged).encode(),
+    )
+
+    result = backup_offsite_upload_pending()
+
+    assert result.failed == [other.name]
+    other.refresh_from_db()
+    assert other.offsite_at is None and "FileExistsError" in other.offsite_error
+    stored = s3_client.get_object(Bucket=offsite, Key=PREFIX + files.manifest_name_for(other.name))
+    assert json.loads(stored["Body"].read())["sha256"] == "0" * 64  # not overwritten
