@@ -100,7 +100,12 @@ def backups_to_rotate_offsite(*, keep: int) -> list[Backup]:
     return [b for b in copies if b.pk not in protected]
 
 
-def backup_offsite_rotate() -> list[str]:
+# A dump off-site without its manifest is an upload that stopped half way; after this long
+# nothing is still sending it, and it is removed (it holds personal data and is never listed).
+INTERRUPTED_UPLOAD_GRACE = datetime.timedelta(hours=24)
+
+
+def backup_offsite_rotate(*, now: datetime.datetime | None = None) -> list[str]:
     """Delete the off-site copies retention (`BACKUP_OFFSITE_RETENTION`) no longer keeps: the
     manifest first, then the dump (the reverse of the upload). Returns their names.
 
@@ -109,7 +114,9 @@ def backup_offsite_rotate() -> list[str]:
     """
     try:
         with get_engine().lock(timeout=0):
-            return _offsite_rotate_locked()
+            removed = _offsite_rotate_locked()
+            _interrupted_uploads_remove(now=now or timezone.now())
+            return removed
     except BackupBusy:
         logger.info("off-site rotation skipped: a backup or restore is running")
         return []
@@ -131,6 +138,24 @@ def _offsite_rotate_locked() -> list[str]:
         else:
             backup.delete()
         logger.info("off-site copy rotated name=%s", backup.name)
+    return removed
+
+
+def _interrupted_uploads_remove(*, now: datetime.datetime) -> list[str]:
+    manifests = set(offsite.manifest_names())
+    removed = []
+    for name in offsite.dump_names():
+        if files.manifest_name_for(name) in manifests:
+            continue
+        try:
+            if offsite.storage().get_modified_time(name) > now - INTERRUPTED_UPLOAD_GRACE:
+                continue
+            offsite.delete(name)
+        except offsite.STORE_ERRORS as err:
+            logger.warning("off-site clean-up of %s failed: %s", name, err)
+            continue
+        removed.append(name)
+        logger.warning("removed an interrupted off-site upload name=%s", name)
     return removed
 
 

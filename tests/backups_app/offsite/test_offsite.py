@@ -274,3 +274,16 @@ def test_a_retried_manifest_upload_is_done_and_another_backups_is_refused(
     assert other.offsite_at is None and "FileExistsError" in other.offsite_error
     stored = s3_client.get_object(Bucket=offsite, Key=PREFIX + files.manifest_name_for(other.name))
     assert json.loads(stored["Body"].read())["sha256"] == "0" * 64  # not overwritten
+
+
+def test_an_interrupted_upload_is_removed_after_its_grace_period(offsite, s3_client):
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    lone = "backup-2030-01-01T00-00-00-000Z.sql"
+    s3_client.put_object(Bucket=offsite, Key=PREFIX + lone, Body=b"half a dump")
+
+    backup_offsite_rotate()
+    assert lone in keys_in(s3_client, offsite)  # it may still be uploading
+
+    backup_offsite_rotate(now=timezone.now() + datetime.timedelta(days=2))
+    assert keys_in(s3_client, offsite) == pair(backup)
