@@ -14,7 +14,10 @@ from waitlist.models import Signup
 
 class Command(BackupCommand):
     signing_key_option = True
-    help = "List the backups; --sync first rebuilds the catalogue from the manifests on disk."
+    help = (
+        "List the backups and where each lives; --sync first rebuilds the catalogue from the "
+        "manifests on disk, and --sync --offsite from the off-site ones too."
+    )
 
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
@@ -28,6 +31,8 @@ class Command(BackupCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if options["offsite"] and not options["sync"]:
+            raise CommandError("--offsite goes with --sync: listbackups --sync --offsite.")
         keys = self.signing_keys(options)
         sync = backup_catalogue_sync(signing_keys=keys) if options["sync"] else None
         offsite_sync = None
