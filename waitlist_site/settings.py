@@ -227,6 +227,7 @@ BACKUP_OFFSITE_MAX_LAG_SECONDS = env.float("BACKUP_OFFSITE_MAX_LAG_SECONDS", def
 BACKUP_OFFSITE_RETRY_BASE_SECONDS = env.float("BACKUP_OFFSITE_RETRY_BASE_SECONDS", default=15)
 BACKUP_OFFSITE_RETRY_MAX_SECONDS = env.float("BACKUP_OFFSITE_RETRY_MAX_SECONDS", default=900)
 if BACKUP_OFFSITE_BUCKET:
+    from boto3.s3.transfer import TransferConfig
     from botocore.config import Config as BotoConfig
 
     STORAGES["backups_offsite"] = {
@@ -240,6 +241,10 @@ if BACKUP_OFFSITE_BUCKET:
             "file_overwrite": True,
             "default_acl": None,
             "querystring_auth": True,
+            # Multipart uploads of 8 MiB parts, two at a time: memory stays flat and small.
+            "transfer_config": TransferConfig(
+                multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
+            ),
             # Downloads spill to disk past 8 MiB instead of holding a whole dump in memory.
             "max_memory_size": 8 * 1024 * 1024,
             "client_config": BotoConfig(
