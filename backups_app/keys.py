@@ -5,8 +5,6 @@ off-site bucket must not hold them. The first key of each ring signs or encrypts
 only verify or decrypt older backups, so keys rotate without re-signing anything.
 """
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from backups_app import conf, encryption
+from backups_app.encryption import key_id
 
 MIN_SIGNING_KEY_LENGTH = 32
 # A key file may hold another installation's DJANGO_SECRET_KEY when it had no signing key of
@@ -32,11 +31,6 @@ class SigningKeyring:
     verification_keys: dict[str, bytes]
     #: True when no BACKUP_SIGNING_KEY is set and DJANGO_SECRET_KEY stands in.
     derived: bool
-
-
-def key_id(key: bytes) -> str:
-    """A short name for a key that reveals nothing usable about it."""
-    return hmac.new(key, b"waitlist-site backup key id", hashlib.sha256).hexdigest()[:16]
 
 
 def signing_key_from_text(text: str, *, setting: str = "BACKUP_SIGNING_KEY") -> bytes:
@@ -108,7 +102,7 @@ class EncryptionKeyring:
 
     @property
     def encrypting_key_id(self) -> str | None:
-        return encryption.key_id(self.encrypting_key) if self.encrypting_key else None
+        return key_id(self.encrypting_key) if self.encrypting_key else None
 
 
 def encryption_keyring() -> EncryptionKeyring:
@@ -127,5 +121,5 @@ def encryption_keyring() -> EncryptionKeyring:
     encrypting = keys[0] if primary else None
     return EncryptionKeyring(
         encrypting_key=encrypting,
-        decryption_keys={encryption.key_id(key): key for key in keys},
+        decryption_keys={key_id(key): key for key in keys},
     )

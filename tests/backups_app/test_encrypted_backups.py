@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 from backups_app import encryption, files
 from backups_app.exceptions import VerificationError
@@ -119,7 +120,7 @@ def test_the_emergency_decrypt_command_needs_no_django(encrypted, backup_dir, tm
 def test_a_bad_encryption_key_setting_is_a_clear_error(settings, signups):
     settings.BACKUP_ENCRYPTION_KEY = "not-a-key"
 
-    with pytest.raises(Exception, match="BACKUP_ENCRYPTION_KEY") as caught:
+    with pytest.raises(ImproperlyConfigured, match="BACKUP_ENCRYPTION_KEY") as caught:
         backup_create(kind=Backup.Kind.MANUAL)
 
     assert "not-a-key" not in str(caught.value)

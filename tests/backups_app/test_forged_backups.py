@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups_app import files
-from backups_app.exceptions import SignatureError, VerificationError
+from backups_app.exceptions import DumpError, SignatureError, VerificationError
 from backups_app.keys import key_id
 from backups_app.models import Backup
 from backups_app.services import (
@@ -271,7 +271,7 @@ def test_a_file_swapped_in_under_the_partial_name_is_never_signed(
 
     monkeypatch.setattr(files.os, "fdopen", swap_then_open)
 
-    with pytest.raises(Exception, match="replaced"):
+    with pytest.raises(DumpError, match="replaced"):
         backup_create(kind=Backup.Kind.MANUAL)
 
     assert victim.read_text() == "untouched"
