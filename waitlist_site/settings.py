@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from waitlist_site.offsite_storage import offsite_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -227,36 +229,12 @@ BACKUP_OFFSITE_MAX_LAG_SECONDS = env.float("BACKUP_OFFSITE_MAX_LAG_SECONDS", def
 BACKUP_OFFSITE_RETRY_BASE_SECONDS = env.float("BACKUP_OFFSITE_RETRY_BASE_SECONDS", default=15)
 BACKUP_OFFSITE_RETRY_MAX_SECONDS = env.float("BACKUP_OFFSITE_RETRY_MAX_SECONDS", default=900)
 if BACKUP_OFFSITE_BUCKET:
-    from boto3.s3.transfer import TransferConfig
-    from botocore.config import Config as BotoConfig
-
-    STORAGES["backups_offsite"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": BACKUP_OFFSITE_BUCKET,
-            "location": env.str("BACKUP_OFFSITE_PREFIX", default="waitlist-backups"),
-            "endpoint_url": env.str("BACKUP_OFFSITE_ENDPOINT_URL", default="") or None,
-            "region_name": env.str("BACKUP_OFFSITE_REGION", default="us-east-1"),
-            # Names are unique per backup: a retried upload replaces its own object.
-            "file_overwrite": True,
-            "default_acl": None,
-            "querystring_auth": True,
-            # Multipart uploads of 8 MiB parts, two at a time: memory stays flat and small.
-            "transfer_config": TransferConfig(
-                multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
-            ),
-            # Downloads spill to disk past 8 MiB instead of holding a whole dump in memory.
-            "max_memory_size": 8 * 1024 * 1024,
-            "client_config": BotoConfig(
-                # boto3's default CRC headers are refused by R2 and older MinIO.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ),
-        },
-    }
+    STORAGES["backups_offsite"] = offsite_storage(
+        bucket=BACKUP_OFFSITE_BUCKET,
+        prefix=env.str("BACKUP_OFFSITE_PREFIX", default="waitlist-backups"),
+        endpoint_url=env.str("BACKUP_OFFSITE_ENDPOINT_URL", default="") or None,
+        region=env.str("BACKUP_OFFSITE_REGION", default="us-east-1"),
+    )
 
 # django-crontab: `manage.py crontab add` installs these where cron exists. Without cron,
 # `manage.py backup_worker` (started by `make run`) does the queue and the schedule itself.

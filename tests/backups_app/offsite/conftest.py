@@ -14,11 +14,10 @@ os.environ.setdefault("MOTO_S3_DEFAULT_MAX_KEYS", "3")
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
-from boto3.s3.transfer import TransferConfig  # noqa: E402
-from botocore.config import Config as BotoConfig  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from backups_app import conf  # noqa: E402
+from waitlist_site.offsite_storage import offsite_storage  # noqa: E402
 
 _bucket_numbers = itertools.count()
 
@@ -54,38 +53,21 @@ def bucket(s3_client) -> str:
     return name
 
 
-def offsite_storage(*, endpoint: str, bucket: str) -> dict:
-    """The STORAGES entry waitlist_site/settings.py builds, pointed at `endpoint`."""
-    return {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": bucket,
-            "location": "waitlist-backups",
-            "endpoint_url": endpoint,
-            "region_name": "us-east-1",
-            "file_overwrite": True,
-            "default_acl": None,
-            "querystring_auth": True,
-            "max_memory_size": 8 * 1024 * 1024,
-            # Multipart from one small part, so a test-sized dump goes up in several.
-            "transfer_config": TransferConfig(
-                multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE
-            ),
-            "client_config": BotoConfig(
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                connect_timeout=1,
-                read_timeout=10,
-                retries={"max_attempts": 1, "mode": "standard"},
-            ),
-        },
-    }
-
-
 def use_endpoint(settings, *, endpoint: str, bucket: str) -> None:
+    """The STORAGES entry the settings build, pointed at `endpoint`: small parts, so that a
+    test-sized dump goes up in several, and short timeouts without retries, so that a store
+    that is down fails fast."""
+    entry = offsite_storage(
+        bucket=bucket,
+        endpoint_url=endpoint,
+        part_size=PART_SIZE,
+        connect_timeout=1,
+        read_timeout=10,
+        max_attempts=1,
+    )
     settings.STORAGES = {
         **{k: v for k, v in settings.STORAGES.items() if k != conf.OFFSITE_STORAGE_ALIAS},
-        conf.OFFSITE_STORAGE_ALIAS: offsite_storage(endpoint=endpoint, bucket=bucket),
+        conf.OFFSITE_STORAGE_ALIAS: entry,
     }
 
 
