@@ -206,18 +206,25 @@ def backup_offsite_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:
 
 
 def backup_offsite_fetch(*, name: str) -> Path:
-    """Bring backup `name` back into BACKUP_DIR from off-site, streamed into atomic files (the
-    dump, then its manifest, as a backup is written), and return the local dump. The caller
-    checks signature and checksum as for any local backup."""
-    if not offsite.exists(name) or not offsite.exists(files.manifest_name_for(name)):
+    """Bring backup `name` back into BACKUP_DIR from off-site and return the local dump. The
+    caller checks signature and checksum as for any local backup.
+
+    Written as backup_create() writes a backup: the dump streams into a hidden partial file,
+    the manifest is put in place, and only then is the dump renamed beside it. A fetch that
+    fails or is killed never leaves a dump under its name without its manifest (which the
+    next fetch would take as already here); at worst a manifest alone, which the catalogue
+    sync never lists and the next restore or verification fetches again.
+    """
+    manifest_name = files.manifest_name_for(name)
+    if not offsite.exists(name) or not offsite.exists(manifest_name):
         raise ValidationError(f"No backup named {name!r} off-site.")
     backup_dir = conf.backup_dir()
     dump = backup_dir / name
     try:
-        with files.atomic_file(dump) as handle:
-            offsite.download(name, handle)
-        with files.atomic_file(backup_dir / files.manifest_name_for(name)) as handle:
-            offsite.download(files.manifest_name_for(name), handle)
+        with files.atomic_file(dump) as dump_handle:
+            offsite.download(name, dump_handle)
+            with files.atomic_file(backup_dir / manifest_name) as handle:
+                offsite.download(manifest_name, handle)
     except offsite.STORE_ERRORS as err:
         raise ValidationError(f"Could not fetch {name} from off-site: {err}") from err
     logger.info("backup fetched from off-site name=%s", name)
@@ -225,11 +232,110 @@ def backup_offsite_fetch(*, name: str) -> Path:
 
 
 def backup_offsite_fetch_missing(*, name: str) -> None:
-    """Before a restore or verification: fetch backup `name` from off-site when its dump is not
-    in BACKUP_DIR and the catalogue knows a copy off-site. Anything else is left to the caller."""
+    """Before a restore or verification: fetch backup `name` from off-site when its dump or its
+    manifest is not in BACKUP_DIR and the catalogue knows a copy off-site. Anything else is
+    left to the caller."""
     if not conf.offsite_enabled() or not files.NAME_PATTERN.match(str(name)):
         return
-    if (conf.backup_dir() / name).is_file():
+    dump = conf.backup_dir() / name
+    if dump.is_file() and files.manifest_path_for(dump).is_file():
         return
     if Backup.objects.filter(name=name, offsite_at__isnull=False).exists():
         backup_offsite_fetch(name=name)
+
+
+@dataclass
+class OffsiteSelection:
+    """What an off-site action on chosen backups did, by backup name."""
+
+    done: list[str] = field(default_factory=list)
+    #: name -> what went wrong (the store's error, a fetched copy that does not verify).
+    failed: dict[str, str] = field(default_factory=dict)
+    #: name -> why it was not tried (already off-site, not complete, not local, ...).
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def backup_offsite_upload_selected(
+    *, backups: list[Backup], now: datetime.datetime | None = None
+) -> OffsiteSelection:
+    """Copy these backups off-site now, without waiting for their back-off: each one that is
+    complete, in BACKUP_DIR and not off-site yet, the dump first and the manifest last. The
+    others are skipped with the reason. A failure is recorded on the entry as in the worker's
+    pass (attempts, error, next try), and the rest are then not sent. Raises ValidationError
+    when off-site copies are off."""
+    if not conf.offsite_enabled():
+        raise ValidationError("Off-site copies are off: BACKUP_OFFSITE_BUCKET is not set.")
+    now = now or timezone.now()
+    result = OffsiteSelection()
+    backup_dir = conf.backup_dir()
+    store_failed = False
+    # Read again: the worker may have sent one since the caller looked.
+    chosen = Backup.objects.filter(pk__in=[b.pk for b in backups]).order_by("started_at")
+    for backup in chosen:
+        if backup.status != Backup.Status.SUCCEEDED:
+            result.skipped[backup.name] = f"not a complete backup ({backup.status})"
+            continue
+        if backup.offsite_at is not None:
+            result.skipped[backup.name] = "already off-site"
+            continue
+        dump = backup_dir / backup.name
+        manifest = backup_dir / files.manifest_name_for(backup.name)
+        if not (dump.is_file() and manifest.is_file()):
+            result.skipped[backup.name] = f"its files are not in {backup_dir}"
+            continue
+        if store_failed:
+            result.skipped[backup.name] = "not sent after the off-site store failed"
+            continue
+        try:
+            offsite.upload(dump)
+            offsite.upload_manifest(manifest)
+        except offsite.STORE_ERRORS as err:
+            _record_failure(backup, err, now=now)
+            result.failed[backup.name] = backup.offsite_error
+            store_failed = True
+            continue
+        backup.offsite_at = timezone.now()
+        backup.offsite_error = ""
+        backup.offsite_next_try_at = None
+        backup.save(update_fields=["offsite_at", "offsite_error", "offsite_next_try_at"])
+        result.done.append(backup.name)
+        logger.info("backup copied off-site on request name=%s", backup.name)
+    return result
+
+
+def backup_offsite_fetch_selected(*, backups: list[Backup]) -> OffsiteSelection:
+    """Bring these backups back into BACKUP_DIR with `backup_offsite_fetch`: each one that is
+    off-site and not local; the others are skipped with the reason. The bucket is not trusted:
+    a fetched copy whose signature, size or checksum is wrong is removed again and reported as
+    failed. Held under the backup-or-restore lock, so off-site rotation cannot delete a copy
+    while it comes down. Raises ValidationError when off-site copies are off, BackupBusy when
+    the lock stays taken past BACKUP_LOCK_TIMEOUT_SECONDS."""
+    # Imported here: the verify service imports this module to fetch before verifying.
+    from backups_app.services.verify import check_files
+
+    if not conf.offsite_enabled():
+        raise ValidationError("Off-site copies are off: BACKUP_OFFSITE_BUCKET is not set.")
+    result = OffsiteSelection()
+    chosen = Backup.objects.filter(pk__in=[b.pk for b in backups]).order_by("started_at")
+    with get_engine().lock(timeout=conf.lock_timeout_seconds()):
+        for backup in chosen:
+            if backup.offsite_at is None:
+                result.skipped[backup.name] = "not off-site"
+                continue
+            if backup.is_local:
+                result.skipped[backup.name] = "already local"
+                continue
+            try:
+                dump = backup_offsite_fetch(name=backup.name)
+            except ValidationError as err:
+                result.failed[backup.name] = "; ".join(err.messages)
+                continue
+            try:
+                check_files(dump)
+            except VerificationError as err:
+                dump.unlink(missing_ok=True)
+                files.manifest_path_for(dump).unlink(missing_ok=True)
+                result.failed[backup.name] = f"{err} The fetched files were removed."
+                continue
+            result.done.append(backup.name)
+    return result

@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from backups_app.services import (
     backup_worker_pass,
 )
 from backups_app.services.offsite import (
+    backup_offsite_fetch,
     backup_offsite_rotate,
     backup_offsite_sync,
     backup_offsite_upload_pending,
@@ -287,3 +289,66 @@ def test_an_interrupted_upload_is_removed_after_its_grace_period(offsite, s3_cli
 
     backup_offsite_rotate(now=timezone.now() + datetime.timedelta(days=2))
     assert keys_in(s3_client, offsite) == pair(backup)
+
+
+def test_a_fetch_that_fails_before_the_manifest_leaves_no_dump_under_its_name(
+    offsite, backup_dir, signups
+):
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    shutil.rmtree(backup_dir)
+    Signup.objects.all().delete()
+    # The manifest cannot be put in place once the dump has come down (here a folder is in
+    # the way; a full disk or a killed process stops the fetch at the same point).
+    manifest = backup_dir / files.manifest_name_for(backup.name)
+    (manifest / "in-the-way").mkdir(parents=True)
+
+    with pytest.raises(ValidationError, match="Could not fetch"):
+        backup_offsite_fetch(name=backup.name)
+
+    assert not (backup_dir / backup.name).exists()  # never a dump without its manifest
+    assert [p.name for p in backup_dir.iterdir()] == [manifest.name]
+    # Once the way is clear, a restore fetches the backup again and restores it.
+    shutil.rmtree(manifest)
+    backup_restore(name=backup.name)
+    assert signup_rows() == backed_up
+
+
+def test_a_fetch_stopped_after_the_manifest_is_not_believed_and_is_fetched_again(
+    offsite, s3_client, backup_dir, signups
+):
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    shutil.rmtree(backup_dir)
+    Signup.objects.all().delete()
+    # A fetch killed between putting the manifest in place and renaming the dump beside it.
+    manifest = backup_dir / files.manifest_name_for(backup.name)
+    backup_dir.mkdir()
+    stored = s3_client.get_object(Bucket=offsite, Key=PREFIX + manifest.name)["Body"].read()
+    manifest.write_bytes(stored)
+    (backup_dir / f"{files.PARTIAL_PREFIX}{backup.name}.killed").write_bytes(b"half a dump")
+
+    document = listbackups_json("--sync")
+
+    assert document["sync"]["unreadable"] == [manifest.name]  # a manifest alone is not a backup
+    [listed] = document["backups"]
+    assert (listed["name"], listed["location"]) == (backup.name, "off-site")
+    assert not list(backup_dir.glob(files.PARTIAL_PREFIX + "*"))  # its writer is gone
+    backup_restore(name=backup.name)
+    assert signup_rows() == backed_up
+    assert (backup_dir / backup.name).stat().st_size == backup.size_bytes
+
+
+def test_a_dump_without_its_manifest_is_fetched_again(offsite, backup_dir, signups):
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    (backup_dir / files.manifest_name_for(backup.name)).unlink()
+    Signup.objects.all().delete()
+
+    backup_restore(name=backup.name)
+
+    assert signup_rows() == backed_up
+    assert (backup_dir / files.manifest_name_for(backup.name)).is_file()
