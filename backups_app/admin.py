@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
-from backups_app import files
+from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.chart import backup_chart_svg
 from backups_app.engines import get_engine
@@ -36,9 +36,40 @@ from backups_app.services import (
     backup_verify,
 )
 from backups_app.services.catalogue import manifest_update
+from backups_app.services.offsite import (
+    OffsiteSelection,
+    backup_offsite_fetch_selected,
+    backup_offsite_upload_selected,
+)
 from backups_app.services.restore import tables_newer_than
 from backups_app.services.schema_change import schema_change_rollback_check
 from waitlist.models import Signup
+
+
+class LocationFilter(admin.SimpleListFilter):
+    """Where a backup lives, as `Backup.location` says: its dump in BACKUP_DIR, a copy
+    off-site, or both. The folder is listed once, not stat-ed per backup."""
+
+    title = "where"
+    parameter_name = "where"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("local", "local only"), ("offsite", "off-site only"), ("both", "both")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        if self.value() not in {"local", "offsite", "both"}:
+            return queryset
+        folder = conf.backup_dir()
+        local = (
+            [p.name for p in folder.iterdir() if files.NAME_PATTERN.match(p.name) and p.is_file()]
+            if folder.is_dir()
+            else []
+        )
+        if self.value() == "local":
+            return queryset.filter(offsite_at__isnull=True, name__in=local)
+        if self.value() == "both":
+            return queryset.filter(offsite_at__isnull=False, name__in=local)
+        return queryset.filter(offsite_at__isnull=False).exclude(name__in=local)
 
 
 @admin.register(Backup)
@@ -50,6 +81,7 @@ class BackupAdmin(admin.ModelAdmin):
         "status",
         "age",
         "size",
+        "where",
         "signups",
         "verified",
         "pinned",
@@ -57,9 +89,23 @@ class BackupAdmin(admin.ModelAdmin):
         "download_link",
         "restore_link",
     ]
-    list_filter = ["status", "kind", "pinned", "verification_ok", "shrink_detected"]
+    list_filter = [
+        "status",
+        "kind",
+        LocationFilter,
+        "pinned",
+        "verification_ok",
+        "shrink_detected",
+    ]
     search_fields = ["name", "note", "triggered_by"]
-    actions = ["verify_with_restore_test", "pin", "unpin", "rotate_now"]
+    actions = [
+        "verify_with_restore_test",
+        "pin",
+        "unpin",
+        "rotate_now",
+        "upload_offsite_now",
+        "fetch_from_offsite",
+    ]
     readonly_fields = [f.name for f in Backup._meta.fields]
     list_per_page = 50
 
@@ -107,6 +153,19 @@ class BackupAdmin(admin.ModelAdmin):
     @admin.display(description="size", ordering="size_bytes")
     def size(self, backup: Backup) -> str:
         return human_size(backup.size_bytes)
+
+    @admin.display(description="where")
+    def where(self, backup: Backup) -> str:
+        location = backup.location or "-"
+        if backup.offsite_at is None and backup.offsite_error:
+            # Short in the table; the attempts and the store's error on hover.
+            return format_html(
+                '<span title="off-site upload failed {} time(s): {}">{} ⚠</span>',
+                backup.offsite_attempts,
+                backup.offsite_error,
+                location,
+            )
+        return location
 
     @admin.display(description="signups")
     def signups(self, backup: Backup):
@@ -170,6 +229,41 @@ class BackupAdmin(admin.ModelAdmin):
         for backup in deleted:
             self.log_change(request, backup, "Deleted by rotation")
         self.message_user(request, f"Rotation deleted {len(deleted)} backup(s).")
+
+    @admin.action(description="Upload off-site now", permissions=["create"])
+    def upload_offsite_now(self, request: HttpRequest, queryset) -> None:
+        try:
+            result = backup_offsite_upload_selected(backups=list(queryset))
+        except ValidationError as err:
+            self.message_user(request, "; ".join(err.messages), messages.ERROR)
+            return
+        self._report_offsite(request, queryset, result, done="Copied off-site")
+
+    @admin.action(description="Fetch from off-site", permissions=["create"])
+    def fetch_from_offsite(self, request: HttpRequest, queryset) -> None:
+        try:
+            result = backup_offsite_fetch_selected(backups=list(queryset))
+        except ValidationError as err:
+            self.message_user(request, "; ".join(err.messages), messages.ERROR)
+            return
+        except BackupError as err:
+            self.message_user(request, f"Nothing was fetched: {err}", messages.ERROR)
+            return
+        self._report_offsite(request, queryset, result, done="Fetched from off-site")
+
+    def _report_offsite(
+        self, request: HttpRequest, queryset, result: OffsiteSelection, *, done: str
+    ) -> None:
+        chosen = {backup.name: backup for backup in queryset}
+        for name in result.done:
+            self.log_change(request, chosen[name], done)
+        if result.done:
+            self.message_user(request, f"{done}: {', '.join(result.done)}.")
+        for name, error in result.failed.items():
+            self.message_user(request, f"{name}: {error}", messages.ERROR)
+        if result.skipped:
+            skipped = "; ".join(f"{name}: {why}" for name, why in result.skipped.items())
+            self.message_user(request, f"Skipped {skipped}.", messages.WARNING)
 
     # --- views ---------------------------------------------------------------------------------
     def get_urls(self):

@@ -305,9 +305,10 @@ def backup_offsite_upload_selected(
 
 def backup_offsite_fetch_selected(*, backups: list[Backup]) -> OffsiteSelection:
     """Bring these backups back into BACKUP_DIR with `backup_offsite_fetch`: each one that is
-    off-site and not local; the others are skipped with the reason. The bucket is not trusted:
-    a fetched copy whose signature, size or checksum is wrong is removed again and reported as
-    failed. Held under the backup-or-restore lock, so off-site rotation cannot delete a copy
+    off-site and whose dump or manifest is not local; the others are skipped with the reason.
+    The bucket is not trusted: a fetched copy whose signature, size or checksum is wrong is
+    removed again and reported as failed. After the store itself fails, the rest are not
+    tried. Held under the backup-or-restore lock, so off-site rotation cannot delete a copy
     while it comes down. Raises ValidationError when off-site copies are off, BackupBusy when
     the lock stays taken past BACKUP_LOCK_TIMEOUT_SECONDS."""
     # Imported here: the verify service imports this module to fetch before verifying.
@@ -316,19 +317,29 @@ def backup_offsite_fetch_selected(*, backups: list[Backup]) -> OffsiteSelection:
     if not conf.offsite_enabled():
         raise ValidationError("Off-site copies are off: BACKUP_OFFSITE_BUCKET is not set.")
     result = OffsiteSelection()
+    backup_dir = conf.backup_dir()
+    store_failed = False
     chosen = Backup.objects.filter(pk__in=[b.pk for b in backups]).order_by("started_at")
     with get_engine().lock(timeout=conf.lock_timeout_seconds()):
         for backup in chosen:
+            local = backup_dir / backup.name
             if backup.offsite_at is None:
                 result.skipped[backup.name] = "not off-site"
                 continue
-            if backup.is_local:
+            if local.is_file() and files.manifest_path_for(local).is_file():
                 result.skipped[backup.name] = "already local"
+                continue
+            if store_failed:
+                result.skipped[backup.name] = "not tried after the off-site store failed"
                 continue
             try:
                 dump = backup_offsite_fetch(name=backup.name)
             except ValidationError as err:
                 result.failed[backup.name] = "; ".join(err.messages)
+                continue
+            except offsite.STORE_ERRORS as err:  # the store is down before anything came
+                result.failed[backup.name] = f"Could not fetch it from off-site: {err}"
+                store_failed = True
                 continue
             try:
                 check_files(dump)
@@ -338,4 +349,5 @@ def backup_offsite_fetch_selected(*, backups: list[Backup]) -> OffsiteSelection:
                 result.failed[backup.name] = f"{err} The fetched files were removed."
                 continue
             result.done.append(backup.name)
+            logger.info("backup fetched from off-site on request name=%s", backup.name)
     return result
