@@ -5,6 +5,7 @@ up last and comes down first when deleting. Errors are the storage's own (boto/O
 services decide what a failure means.
 """
 
+import copy
 import json
 from pathlib import Path
 from typing import IO, Any
@@ -38,8 +39,18 @@ def upload(path: Path, *, name: str | None = None) -> None:
     """Copy a local file up, streamed (multipart for large files). Names are unique per backup,
     so a retry replaces its own object (`file_overwrite=True`) and never gets a suffix."""
     name = name or path.name
+    store = storage()
+    if _s3_bucket(store) is not None:
+        key = store._normalize_name(clean_name(name))
+        # By file name, not through Storage.save(): handed an open file, boto3 reads each
+        # multipart part into memory first and holds up to ten of them (80 MiB at 8 MiB parts);
+        # handed a name, it reads every part from the disk as it sends it.
+        store.bucket.Object(key).upload_file(
+            str(path), ExtraArgs=store._get_write_parameters(key), Config=store.transfer_config
+        )
+        return
     with path.open("rb") as handle:
-        saved = storage().save(name, File(handle, name=name))
+        saved = store.save(name, File(handle, name=name))
     if saved != name:
         raise OSError(f"the off-site store saved {name} as {saved}: set file_overwrite=True")
 
@@ -98,14 +109,33 @@ def download(name: str, handle: IO[bytes]) -> None:
     """Stream an object into an open local file, never holding it in memory (S3Storage's
     `open()` would read it whole into RAM)."""
     store = storage()
-    bucket = getattr(store, "bucket", None)
-    if bucket is not None and hasattr(store, "_normalize_name"):
+    bucket = _s3_bucket(store)
+    if bucket is not None:
         key = store._normalize_name(clean_name(name))
-        bucket.download_fileobj(key, handle)
+        bucket.download_fileobj(key, handle, Config=_download_config(store))
         return
     with store.open(name, "rb") as source:
         for chunk in source.chunks(files.CHUNK_SIZE):
             handle.write(chunk)
+
+
+def _s3_bucket(store: Storage):
+    """The boto3 Bucket behind django-storages' S3 backend; None for any other storage."""
+    bucket = getattr(store, "bucket", None)
+    if bucket is None or not hasattr(store, "_normalize_name"):
+        return None
+    return bucket
+
+
+def _download_config(store: Storage):
+    """The storage's transfer settings (two parts at a time, not boto3's ten) with at most four
+    256 KiB chunks waiting to be written: boto3 queues up to a hundred (25 MiB) by default,
+    which a local disk never needs and which the process then keeps."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = copy.copy(store.transfer_config or TransferConfig())
+    config.max_io_queue = 4
+    return config
 
 
 def exists(name: str) -> bool:
