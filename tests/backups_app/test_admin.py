@@ -305,3 +305,18 @@ def test_restore_page_names_the_tables_a_restore_would_drop(admin_client, signup
 
     assert "Tables dropped" in html
     assert "<code>vip_notes</code> (1 row)" in html
+
+
+def test_where_column_and_filter_say_local_while_off_site_copies_are_off(
+    admin_client, signups, backup_dir
+):
+    kept = backup_create(kind=Backup.Kind.MANUAL)
+    gone = backup_create(kind=Backup.Kind.MANUAL)
+    (backup_dir / gone.name).unlink()
+
+    page = admin_client.get(CHANGELIST).content.decode()
+    local_only = admin_client.get(CHANGELIST + "?where=local").content.decode()
+
+    places = re.findall(r'class="field-where">(.*?)</td>', page)
+    assert places == ["-", "local"]  # newest first: its dump is gone, and off-site is off
+    assert re.findall(r'class="field-name"><a [^>]*>(backup-[^<]+)</a>', local_only) == [kept.name]
