@@ -179,3 +179,35 @@ def offsite_retry_base_seconds() -> float:
 def offsite_retry_max_seconds() -> float:
     """The longest wait between upload tries."""
     return _non_negative("BACKUP_OFFSITE_RETRY_MAX_SECONDS", 900)
+
+
+# --- Signup journal (§11) ----------------------------------------------------------------------
+def journal_enabled() -> bool:
+    """Whether every committed signup is also appended to BACKUP_DIR/journal (`BACKUP_JOURNAL`)."""
+    return bool(getattr(settings, "BACKUP_JOURNAL", True))
+
+
+def journal_durable() -> bool:
+    """Whether each journal entry is fdatasync'ed before the thanks page (`BACKUP_JOURNAL_FSYNC`).
+
+    Off, an entry survives any crash of the web process but not a power cut or a kernel crash.
+    """
+    return bool(getattr(settings, "BACKUP_JOURNAL_FSYNC", True))
+
+
+def journal_dir() -> Path:
+    """Where the journal's segments live: BACKUP_DIR/journal."""
+    return backup_dir() / "journal"
+
+
+def auto_bytes_per_hour() -> float:
+    """With the journal on, how many bytes automatic backups after signups may write per hour
+    (`BACKUP_AUTO_BYTES_PER_HOUR`, 4 GiB; 0 turns the spacing off). See
+    services/auto.py spacing_wait_until."""
+    return _non_negative("BACKUP_AUTO_BYTES_PER_HOUR", 4 * 1024**3)
+
+
+def journal_ship_seconds() -> float:
+    """How often a journal segment still being written is copied off-site again as it grows
+    (`BACKUP_JOURNAL_SHIP_SECONDS`); a finished segment is copied at the next worker pass."""
+    return _non_negative("BACKUP_JOURNAL_SHIP_SECONDS", 60)

@@ -78,3 +78,14 @@ def backup_requests_written_only_when_flushed():
     request_buffer._items.clear()
     yield
     request_buffer._items.clear()
+
+
+@pytest.fixture(autouse=True)
+def journal_in_test_folder(settings, tmp_path):
+    """Every signup a test saves is journalled (§11): into the test's own BACKUP_DIR, the one
+    the backup_dir fixture uses, and the segment closed after the test."""
+    from backups_app.services.journal import journal_close
+
+    settings.BACKUP_DIR = tmp_path / "backups"
+    yield
+    journal_close()

@@ -2,7 +2,7 @@
 
 from django.apps import AppConfig
 from django.core.management import call_command
-from django.db.models.signals import post_migrate, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def create_cache_table(*, using: str, **kwargs) -> None:
@@ -20,8 +20,19 @@ class WaitlistConfig(AppConfig):
     def ready(self) -> None:
         from waitlist import checks  # noqa: F401  (registers the system checks)
         from waitlist.models import Signup
-        from waitlist.signals import queue_backup_after_signup
+        from waitlist.signals import (
+            journal_signup_deleted,
+            journal_signup_saved,
+            queue_backup_after_signup,
+        )
 
+        # The journal first: a signup is durable in it before anything else runs (§11).
+        post_save.connect(
+            journal_signup_saved, sender=Signup, dispatch_uid="waitlist.journal_signup_saved"
+        )
+        post_delete.connect(
+            journal_signup_deleted, sender=Signup, dispatch_uid="waitlist.journal_signup_deleted"
+        )
         post_save.connect(
             queue_backup_after_signup,
             sender=Signup,

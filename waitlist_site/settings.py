@@ -212,6 +212,14 @@ BACKUP_RETRY_BASE_SECONDS = env.float("BACKUP_RETRY_BASE_SECONDS", default=10)
 BACKUP_RETRY_MAX_SECONDS = env.float("BACKUP_RETRY_MAX_SECONDS", default=300)
 BACKUP_RESTORE_TEST_SECONDS = env.float("BACKUP_RESTORE_TEST_SECONDS", default=86400)
 
+# --- Signup journal (§11): every committed signup is also appended to BACKUP_DIR/journal and
+# made durable before the thanks page, so a dropped table loses nothing since the last backup.
+BACKUP_JOURNAL = env.bool("BACKUP_JOURNAL", default=True)
+BACKUP_JOURNAL_FSYNC = env.bool("BACKUP_JOURNAL_FSYNC", default=True)
+BACKUP_JOURNAL_SHIP_SECONDS = env.float("BACKUP_JOURNAL_SHIP_SECONDS", default=60)
+# With the journal on, automatic dumps after signups write at most this many bytes an hour.
+BACKUP_AUTO_BYTES_PER_HOUR = env.float("BACKUP_AUTO_BYTES_PER_HOUR", default=4 * 1024**3)
+
 # --- Signed and encrypted backups (§8.2, §8.3): the keys live here, never beside the backups.
 # Unset, the signing key is derived from DJANGO_SECRET_KEY (`check --deploy` asks for its own).
 # Old keys only verify or decrypt older backups; the first key signs and encrypts.

@@ -15,6 +15,7 @@ from backups_app.request_buffer import request_buffer
 from backups_app.selectors import backup_latest
 from backups_app.services.catalogue import Leftovers, backup_leftovers_clean
 from backups_app.services.create import CLOCK_SKEW, backup_create_locked
+from backups_app.services.journal_offsite import journal_offsite_ship
 from backups_app.services.offsite import backup_offsite_rotate, backup_offsite_upload_pending
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import backup_verify
@@ -157,10 +158,35 @@ class WorkerPass:
     leftovers: Leftovers | None = None
 
 
+def spacing_wait_until(now: datetime.datetime) -> datetime.datetime | None:
+    """With the signup journal on, when the next automatic backup after signups may start.
+
+    The journal holds every signup durably the moment it is accepted (§11), so full dumps
+    need not follow each burst: they are spaced so that they write at most
+    BACKUP_AUTO_BYTES_PER_HOUR, i.e. the next one waits `size of the newest * 3600 / budget`
+    seconds after the newest began, and never more than half of BACKUP_RPO_SECONDS (so the
+    health check's recovery point holds). A small list is not slowed at all: 30 MB of dumps
+    at the default 4 GiB an hour wait 26 s, less than the usual max delay.
+    """
+    if not conf.journal_enabled():
+        return None
+    budget = conf.auto_bytes_per_hour()
+    newest = backup_latest()
+    if not budget or newest is None or not newest.size_bytes:
+        return None
+    gap = min(newest.size_bytes * 3600 / budget, conf.rpo_seconds() / 2)
+    until = newest.started_at + datetime.timedelta(seconds=gap)
+    return until if until > now else None
+
+
 def _reason_to_back_up(state: QueueState, now: datetime.datetime) -> str | None:
-    # Waiting signups follow the debounce and max-delay rules; the schedule is for quiet times.
+    # Waiting signups follow the debounce and max-delay rules, spaced out when the journal
+    # holds them already; the schedule is for quiet times.
     if not state.empty:
-        return due_reason(state, now)
+        reason = due_reason(state, now)
+        if reason is not None and spacing_wait_until(now) is not None:
+            return None
+        return reason
     return "schedule" if schedule_due(now) else None
 
 
@@ -186,6 +212,7 @@ def _offsite_pass(now: datetime.datetime) -> None:
     refusing is recorded per backup (back-off, /health/ lag); it never breaks the pass."""
     try:
         backup_offsite_upload_pending(now=now)
+        journal_offsite_ship()
         backup_offsite_rotate()
     except Exception:  # the worker must go on taking backups whatever the store does
         logger.exception("off-site pass failed")

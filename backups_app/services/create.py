@@ -24,6 +24,7 @@ from backups_app.models import Backup, PendingBackupRequest
 from backups_app.restore_record import restored_state
 from backups_app.selectors import applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
+from backups_app.services.journal import journal_position
 from backups_app.signing import manifest_sign
 from waitlist.models import Signup
 
@@ -90,6 +91,8 @@ def backup_create_locked(
     clock = time.monotonic()
     try:
         migrations = applied_migrations(alias=engine.alias)
+        # Before the snapshot: every journal entry inside this position is in the dump (§11).
+        journal_covered = journal_position()
         with files.atomic_file(backup_dir / name) as handle:
             if compression == "gzip" or encrypted:
                 sink = _Sink(handle, gzip_it=compression == "gzip", key=keyring.encrypting_key)
@@ -134,6 +137,7 @@ def backup_create_locked(
                 "triggered_by": triggered_by[:150],
                 "shrink": None,
                 "verification": None,
+                "journal": journal_covered,
             }
             manifest_sign(manifest)
             # The manifest goes into place before the dump does: whenever this process stops

@@ -8,6 +8,7 @@ from backups_app import conf, offsite
 from backups_app.management.base import BackupCommand, human_size
 from backups_app.selectors import backup_list, backup_summary
 from backups_app.services import backup_catalogue_sync
+from backups_app.services.journal_offsite import journal_offsite_fetch
 from backups_app.services.offsite import backup_offsite_sync
 from waitlist.models import Signup
 
@@ -36,11 +37,13 @@ class Command(BackupCommand):
         keys = self.signing_keys(options)
         sync = backup_catalogue_sync(signing_keys=keys) if options["sync"] else None
         offsite_sync = None
+        journal_fetched: list[str] = []
         if options["sync"] and options["offsite"]:
             if not conf.offsite_enabled():
                 raise CommandError("Off-site copies are off: set BACKUP_OFFSITE_BUCKET.")
             try:
                 offsite_sync = backup_offsite_sync(signing_keys=keys)
+                journal_fetched = journal_offsite_fetch()
             except offsite.STORE_ERRORS as err:
                 raise CommandError(f"The off-site store cannot be read: {err}") from err
         backups = backup_list()
@@ -63,7 +66,8 @@ class Command(BackupCommand):
                 f"Synced with off-site: {len(offsite_sync.added)} added, "
                 f"{len(offsite_sync.updated)} marked off-site, "
                 f"{len(offsite_sync.removed)} no longer off-site, "
-                f"{len(offsite_sync.unreadable)} unreadable manifests."
+                f"{len(offsite_sync.unreadable)} unreadable manifests; "
+                f"{len(journal_fetched)} signup journal segments fetched."
             )
         if not backups:
             lines.append("No backups yet. Take one with: manage.py backup")
@@ -89,4 +93,5 @@ class Command(BackupCommand):
             document["sync"] = sync.as_dict()
         if offsite_sync is not None:
             document["offsite_sync"] = offsite_sync.as_dict()
+            document["journal_fetched"] = journal_fetched
         self.emit(document, "\n".join(lines))

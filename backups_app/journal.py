@@ -1,0 +1,428 @@
+"""The signup journal's files: append-only segments beside the backups (PRODUCT.md §11).
+
+Between two backups a signup lives only in its table. Each web process therefore also appends
+every committed signup to a segment of its own in BACKUP_DIR/journal/, and makes it durable
+(fdatasync) before the fan sees the thanks page. One writer per file means no two processes
+ever interleave bytes, and no lock is shared between them; readers merge the segments by time.
+
+A segment is a text file of lines `<mac> <body>`:
+
+    line 0   the header: {"journal": 1, "segment": NAME, "key_id": ..., "encryption_key_id": ...}
+    line n   an entry:   {"op": "put", "id": 7, "at": "...", "row": {...}} or {"op": "delete", ...}
+
+`mac` is HMAC-SHA256 (128 bits, hex) under a key derived from the backup signing key, over the
+segment's name, the line number and the body: a line changed, moved from another segment or
+from another installation fails its check, and the backup folder stays untrusted (§8.2). When
+BACKUP_ENCRYPTION_KEY is set the body of an entry is `e1:` and the base64 of a nonce and the
+AES-256-GCM sealed JSON, as the backups are.
+
+The writer holds a shared flock on its segment for as long as it is open, so pruning can tell
+a segment still being written (locked) from one whose process has moved on or died.
+"""
+
+import base64
+import datetime
+import fcntl
+import hmac
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+JOURNAL_FORMAT = 1
+DIR_NAME = "journal"
+SEGMENT_PATTERN = re.compile(r"^segment-\d{8}T\d{12}Z-[A-Za-z0-9.-]{1,64}-\d+-[0-9a-f]{8}\.jsonl$")
+#: A process starts a new segment past this size, so that pruning can free the old one.
+SEGMENT_MAX_BYTES = 16 * 1024 * 1024
+MAC_HEX_CHARS = 32
+ENCRYPTED_PREFIX = "e1:"
+
+
+class JournalWriteError(OSError):
+    """A journal entry could not be made durable."""
+
+
+def journal_dir(backup_dir: Path) -> Path:
+    return backup_dir / DIR_NAME
+
+
+def mac_key(signing_key: bytes) -> bytes:
+    """The journal's own key, derived so it is never the bytes that sign manifests."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"waitlist-site journal v1"
+    ).derive(signing_key)
+
+
+def _entry_key(encryption_key: bytes, segment: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=segment.encode(),
+        info=b"waitlist-site journal entries v1",
+    ).derive(encryption_key)
+
+
+def _mac(key: bytes, segment: str, number: int, body: bytes) -> str:
+    message = b"%s\n%d\n%s" % (segment.encode(), number, body)
+    return hmac.new(key, message, sha256).hexdigest()[:MAC_HEX_CHARS]
+
+
+def _aad(segment: str, number: int) -> bytes:
+    return b"%s\n%d" % (segment.encode(), number)
+
+
+def new_segment_name(now: datetime.datetime) -> str:
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:64] or "host"
+    stamp = now.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"segment-{stamp}-{host}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+
+
+class SegmentWriter:
+    """One process's open segment, in an existing `directory`. Not shared across a fork: the
+    caller checks the pid."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        signing_key: bytes,
+        signing_key_id: str,
+        encryption_key: bytes | None,
+        encryption_key_id: str | None,
+        durable: bool,
+        now: datetime.datetime,
+    ) -> None:
+        self.directory = directory
+        self.name = new_segment_name(now)
+        self.path = directory / self.name
+        self.pid = os.getpid()
+        self.durable = durable
+        self.size = 0
+        self._key = mac_key(signing_key)
+        self._aead = AESGCM(_entry_key(encryption_key, self.name)) if encryption_key else None
+        self._number = 0
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+            header = {
+                "journal": JOURNAL_FORMAT,
+                "segment": self.name,
+                "key_id": signing_key_id,
+                "encryption_key_id": encryption_key_id,
+                "host": socket.gethostname(),
+                "pid": self.pid,
+                "created_at": now.isoformat(),
+            }
+            self._write_line(_dumps(header), sealed=False)
+            # The new name must survive a power cut too, not only its bytes.
+            _fsync_dir(directory)
+        except BaseException:
+            self.close()
+            raise
+
+    def append(self, entry: dict[str, Any]) -> int:
+        """Append one entry durably; return the bytes written."""
+        return self._write_line(_dumps(entry), sealed=self._aead is not None)
+
+    def _write_line(self, body: bytes, *, sealed: bool) -> int:
+        number = self._number
+        if sealed:
+            nonce = secrets.token_bytes(12)
+            sealed_body = self._aead.encrypt(nonce, body, _aad(self.name, number))
+            body = ENCRYPTED_PREFIX.encode() + base64.b64encode(nonce + sealed_body)
+        line = b"%s %s\n" % (_mac(self._key, self.name, number, body).encode(), body)
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if self.durable:
+            os.fdatasync(self._fd)
+        self._number += 1
+        self.size += len(line)
+        return len(line)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # also releases the flock
+            self._fd = -1
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, sort_keys=True).encode()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JournalAppender:
+    """The process-wide journal writer: one segment per process, reopened after a fork, when
+    BACKUP_DIR changes, and past SEGMENT_MAX_BYTES. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writer: SegmentWriter | None = None
+
+    def append(self, entry: dict[str, Any], *, directory: Path, open_writer) -> int:
+        with self._lock:
+            writer = self._writer
+            if (
+                writer is None
+                or writer.pid != os.getpid()
+                or writer.directory != directory
+                or writer.size >= SEGMENT_MAX_BYTES
+            ):
+                if writer is not None and writer.pid == os.getpid():
+                    writer.close()
+                self._writer = writer = open_writer()
+            try:
+                return writer.append(entry)
+            except OSError:
+                # A failed write may have left part of a line: never append after it.
+                writer.close()
+                self._writer = None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None and self._writer.pid == os.getpid():
+                self._writer.close()
+            self._writer = None
+
+    @property
+    def segment_name(self) -> str | None:
+        writer = self._writer
+        return writer.name if writer is not None and writer.pid == os.getpid() else None
+
+
+# --- Reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    segment: str
+    number: int
+    #: Where the line ends in its segment: a position at or past it covers the entry.
+    end: int
+    op: str
+    signup_id: int
+    at: str
+    row: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Damage:
+    segment: str
+    line: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = self.segment if self.line is None else f"{self.segment} line {self.line + 1}"
+        return f"{where}: {self.problem}"
+
+
+@dataclass
+class Segment:
+    name: str
+    size: int
+    entries: list[Entry] = field(default_factory=list)
+    damage: list[Damage] = field(default_factory=list)
+    key_id: str | None = None
+    #: Bytes up to the end of the last complete line.
+    complete_bytes: int = 0
+
+
+def segment_names(directory: Path) -> list[str]:
+    """The segments in `directory`, oldest first (the name starts with its creation time)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if SEGMENT_PATTERN.match(name))
+
+
+def complete_size(path: Path) -> int:
+    """Bytes of `path` up to and including its last newline (a line being written is not in)."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return 0
+        position = size
+        while position > 0:
+            step = min(65536, position)
+            handle.seek(position - step)
+            chunk = handle.read(step)
+            index = chunk.rfind(b"\n")
+            if index >= 0:
+                return position - step + index + 1
+            position -= step
+        return 0
+
+
+def read_segment(
+    path: Path,
+    *,
+    mac_keys: dict[str, bytes],
+    encryption_keys: dict[str, bytes],
+    start: int = 0,
+) -> Segment:
+    """Every entry of one segment whose line ends after byte `start`, with what is damaged.
+
+    `mac_keys` maps signing key ids to journal MAC keys. A damaged line is reported and
+    skipped; the lines after it are still read, since each carries its own check.
+    """
+    name = path.name
+    data = path.read_bytes()
+    segment = Segment(name=name, size=len(data))
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    if tail:
+        segment.damage.append(
+            Damage(name, len(lines), "incomplete last line (a write stopped midway); skipped")
+        )
+    if not lines:
+        segment.damage.append(Damage(name, None, "empty segment (no header)"))
+        return segment
+    header, key, problem = _read_header(name, lines[0], mac_keys)
+    if problem:
+        segment.damage.append(Damage(name, 0, problem))
+        return segment
+    segment.key_id = header["key_id"]
+    aead = None
+    if header.get("encryption_key_id"):
+        encryption_key = encryption_keys.get(header["encryption_key_id"])
+        if encryption_key is None:
+            segment.damage.append(
+                Damage(
+                    name,
+                    None,
+                    f"encrypted with key id {header['encryption_key_id']}, which is not in "
+                    "BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_OLD_KEYS; its entries cannot "
+                    "be read",
+                )
+            )
+            return segment
+        aead = AESGCM(_entry_key(encryption_key, name))
+    end = len(lines[0]) + 1
+    for number, line in enumerate(lines[1:], start=1):
+        end += len(line) + 1
+        if end <= start:
+            continue
+        entry, problem = _read_entry(name, number, end, line, key, aead)
+        if problem:
+            segment.damage.append(Damage(name, number, problem))
+        else:
+            segment.entries.append(entry)
+    segment.complete_bytes = end
+    return segment
+
+
+def _split(line: bytes) -> tuple[str, bytes] | None:
+    mac, space, body = line.partition(b" ")
+    if not space or len(mac) != MAC_HEX_CHARS:
+        return None
+    try:
+        return mac.decode("ascii"), body
+    except UnicodeDecodeError:
+        return None
+
+
+def _read_header(
+    name: str, line: bytes, mac_keys: dict[str, bytes]
+) -> tuple[dict[str, Any], bytes, str | None]:
+    parts = _split(line)
+    try:
+        header = json.loads(parts[1]) if parts else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("journal") != JOURNAL_FORMAT:
+        return {}, b"", "not a journal segment header; the segment is skipped"
+    if header.get("segment") != name:
+        return (
+            {},
+            b"",
+            f"the header names segment {header.get('segment')!r}: the file was renamed or "
+            "copied; the segment is skipped",
+        )
+    key = mac_keys.get(str(header.get("key_id")))
+    if key is None:
+        return (
+            {},
+            b"",
+            f"written by another installation, or with a signing key not configured here "
+            f"(key id {header.get('key_id')}); give its key with --signing-key-file",
+        )
+    if not hmac.compare_digest(parts[0], _mac(key, name, 0, parts[1])):
+        return {}, b"", "the header fails its check (changed or forged); the segment is skipped"
+    return header, key, None
+
+
+def _read_entry(
+    name: str, number: int, end: int, line: bytes, key: bytes, aead: AESGCM | None
+) -> tuple[Entry | None, str | None]:
+    parts = _split(line)
+    if parts is None:
+        return None, "not a journal line (corrupted); skipped"
+    mac, body = parts
+    if not hmac.compare_digest(mac, _mac(key, name, number, body)):
+        return None, "fails its check (changed, corrupted or forged); skipped"
+    if body.startswith(ENCRYPTED_PREFIX.encode()):
+        if aead is None:
+            return None, "encrypted, but the segment's header names no encryption key; skipped"
+        try:
+            blob = base64.b64decode(body[len(ENCRYPTED_PREFIX) :], validate=True)
+            body = aead.decrypt(blob[:12], blob[12:], _aad(name, number))
+        except (ValueError, InvalidTag):
+            return None, "cannot be decrypted; skipped"
+    try:
+        value = json.loads(body)
+        entry = Entry(
+            segment=name,
+            number=number,
+            end=end,
+            op=str(value["op"]),
+            signup_id=int(value["id"]),
+            at=str(value["at"]),
+            row=value.get("row"),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None, "its entry cannot be read; skipped"
+    if entry.op not in ("put", "delete") or (entry.op == "put" and not isinstance(entry.row, dict)):
+        return None, f"unknown entry {entry.op!r}; skipped"
+    return entry, None
+
+
+def is_active(path: Path) -> bool:
+    """Whether a process still holds `path` open for writing (its flock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def iter_segments(directory: Path) -> Iterator[Path]:
+    for name in segment_names(directory):
+        yield directory / name

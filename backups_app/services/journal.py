@@ -1,0 +1,430 @@
+"""The signup journal: record every committed signup, replay what a table lost (PRODUCT.md §11).
+
+The files and their format are in backups_app/journal.py. Here: what a signup writes, the
+position a backup covers, replay, pruning and the figures health shows.
+"""
+
+import datetime
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.color import no_style
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from backups_app import conf, files, journal
+from backups_app.exceptions import BackupError
+from backups_app.keys import encryption_keyring, signing_keyring
+from backups_app.models import Backup
+from waitlist.models import Signup
+
+logger = logging.getLogger("backups_app")
+
+#: How many ids one query looks up, and how many rows one INSERT carries.
+BATCH = 2000
+
+appender = journal.JournalAppender()
+
+
+class JournalError(BackupError):
+    """The journal cannot be replayed as asked (an unknown backup, a database error)."""
+
+
+# --- Writing ------------------------------------------------------------------------------
+
+
+def signup_row(signup: Signup) -> dict[str, Any]:
+    """Every column of a signup, as JSON values: what re-inserting it exactly needs."""
+    row = {}
+    for model_field in Signup._meta.concrete_fields:
+        value = model_field.value_from_object(signup)
+        if isinstance(value, datetime.date | datetime.time):
+            value = value.isoformat()
+        row[model_field.attname] = value
+    return row
+
+
+def journal_record_signup(*, signup_id: int, row: dict[str, Any]) -> None:
+    """Append the committed version of a signup (`row`, from signup_row() when it was saved);
+    durable when this returns (§11).
+
+    Called from the signup's on_commit hook, before the view answers. A journal that cannot
+    be written does not undo the signup, which is committed in its table: the failure is
+    logged as an error (mailed to the admins in production) and health reports the journal
+    behind the table until it is fixed.
+    """
+    _append({"op": "put", "id": signup_id, "row": row})
+
+
+def journal_record_deletion(signup_id: int) -> None:
+    """Append that a signup was deleted through the app, so replay does not bring it back."""
+    _append({"op": "delete", "id": signup_id})
+
+
+def _append(entry: dict[str, Any]) -> None:
+    if not conf.journal_enabled():
+        return
+    entry["at"] = timezone.now().isoformat()
+    directory = conf.journal_dir()
+    try:
+        appender.append(entry, directory=directory, open_writer=lambda: _open_writer(directory))
+    except (OSError, ImproperlyConfigured) as err:
+        logger.error(
+            "signup journal: entry for signup %s not written (%s); it is in the table and the "
+            "next backup, but not journalled",
+            entry["id"],
+            err,
+        )
+
+
+def _open_writer(directory) -> journal.SegmentWriter:
+    # Private like the backups: the journal holds the same personal data.
+    files.ensure_dir(conf.backup_dir())
+    files.ensure_dir(directory)
+    signing = signing_keyring()
+    encrypting = encryption_keyring()
+    return journal.SegmentWriter(
+        directory,
+        signing_key=signing.signing_key,
+        signing_key_id=signing.signing_key_id,
+        encryption_key=encrypting.encrypting_key,
+        encryption_key_id=encrypting.encrypting_key_id,
+        durable=conf.journal_durable(),
+        now=timezone.now(),
+    )
+
+
+def journal_close() -> None:
+    """Close this process's segment (tests, shutdown); the next entry opens a new one."""
+    appender.close()
+
+
+# --- Positions ----------------------------------------------------------------------------
+
+
+def journal_position() -> dict[str, Any]:
+    """What a backup starting now covers: each segment's complete bytes.
+
+    Taken before the dump's snapshot begins, so every entry inside the position was written
+    after its signup committed and before the snapshot: the backup holds it. Entries past the
+    position may be in the backup too; replay is idempotent, so that costs nothing.
+    """
+    directory = conf.journal_dir()
+    segments = {}
+    for name in journal.segment_names(directory):
+        try:
+            segments[name] = journal.complete_size(directory / name)
+        except FileNotFoundError:  # pruned meanwhile
+            continue
+    return {"segments": segments}
+
+
+def backup_position(backup: Backup) -> dict[str, int] | None:
+    """The segments' positions `backup` covers; None when it was taken before the journal."""
+    position = (backup.manifest or {}).get("journal")
+    if not isinstance(position, dict) or not isinstance(position.get("segments"), dict):
+        return None
+    return {str(name): int(size) for name, size in position["segments"].items()}
+
+
+# --- Replay -------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayReport:
+    dry_run: bool
+    since: str | None
+    segments: int = 0
+    entries: int = 0
+    #: Signups whose newest journal entry keeps them (not deleted through the app).
+    journalled: int = 0
+    already_present: int = 0
+    #: Present, but with other values than their newest journal entry (changed outside the app).
+    changed_outside: int = 0
+    inserted: int = 0
+    #: Missing by id, but their email is on the list under another id (signed up again).
+    email_taken: int = 0
+    deleted_in_journal: int = 0
+    damage: list[journal.Damage] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return self.journalled - self.already_present - self.email_taken
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["missing"] = self.missing
+        data["damage"] = [str(item) for item in self.damage]
+        return data
+
+    def summary(self) -> str:
+        verb = "would insert" if self.dry_run else "inserted"
+        count = self.missing if self.dry_run else self.inserted
+        text = (
+            f"journal: {self.entries} entries in {self.segments} segments, {self.journalled} "
+            f"signups; {self.already_present} already in the table, {verb} {count}"
+        )
+        if self.email_taken:
+            text += f", {self.email_taken} skipped (email on the list under another id)"
+        if self.deleted_in_journal:
+            text += f", {self.deleted_in_journal} deleted through the app (not brought back)"
+        if self.changed_outside:
+            text += f"; {self.changed_outside} differ from their journalled version"
+        if self.damage:
+            text += f"; {len(self.damage)} damaged lines or segments skipped"
+        return text + "."
+
+
+def journal_replay(
+    *,
+    since: Backup | None = None,
+    dry_run: bool = False,
+    extra_keys: tuple[bytes, ...] = (),
+    using: str = "default",
+) -> ReplayReport:
+    """Insert the journalled signups the table lacks; return what was found and done.
+
+    Idempotent: a signup present by id is left alone, as is one whose email is on the list
+    under another id, so running it twice inserts nothing the second time and never makes a
+    duplicate. A signup whose newest entry is a deletion through the app stays deleted. With
+    `since`, only entries past that backup's position are read (the older ones are in it).
+    """
+    report = ReplayReport(dry_run=dry_run, since=since.name if since else None)
+    start = {}
+    if since is not None:
+        start = backup_position(since)
+        if start is None:
+            raise JournalError(
+                f"{since.name} was taken before the signup journal existed, so it records no "
+                "journal position; replay without --since."
+            )
+    latest = _latest_entries(report, start=start, extra_keys=extra_keys)
+    puts = {signup_id: entry for signup_id, entry in latest.items() if entry.op == "put"}
+    report.deleted_in_journal = len(latest) - len(puts)
+    report.journalled = len(puts)
+    candidates = _compare_with_table(report, puts, using=using)
+    if dry_run or not candidates:
+        return report
+    report.inserted = _insert(candidates, using=using)
+    if report.inserted:
+        from backups_app.services.auto import backup_request_record
+
+        # The replayed signups are in the journal already; they also need a backup.
+        backup_request_record(signup_id=None, using=using)
+    logger.info("journal replayed: %s", report.summary())
+    return report
+
+
+def _latest_entries(
+    report: ReplayReport, *, start: dict[str, int], extra_keys: tuple[bytes, ...]
+) -> dict[int, journal.Entry]:
+    signing = signing_keyring(extra_keys=extra_keys)
+    mac_keys = {kid: journal.mac_key(key) for kid, key in signing.verification_keys.items()}
+    decryption = encryption_keyring().decryption_keys
+    directory = conf.journal_dir()
+    entries: list[journal.Entry] = []
+    for path in journal.iter_segments(directory):
+        try:
+            segment = journal.read_segment(
+                path,
+                mac_keys=mac_keys,
+                encryption_keys=decryption,
+                start=start.get(path.name, 0),
+            )
+        except FileNotFoundError:  # pruned while we read
+            continue
+        except OSError as err:
+            report.damage.append(journal.Damage(path.name, None, f"cannot be read: {err}"))
+            continue
+        report.segments += 1
+        report.damage.extend(segment.damage)
+        entries.extend(segment.entries)
+    report.entries = len(entries)
+    entries.sort(key=lambda entry: (entry.at, entry.segment, entry.number))
+    return {entry.signup_id: entry for entry in entries}
+
+
+def _compare_with_table(
+    report: ReplayReport, puts: dict[int, journal.Entry], *, using: str
+) -> list[Signup]:
+    """The signups to insert; counts what is present, changed or taken on the way."""
+    fields = {f.attname: f for f in Signup._meta.concrete_fields}
+    missing: list[Signup] = []
+    ids = sorted(puts)
+    manager = Signup._base_manager.using(using)
+    for chunk in _chunks(ids, BATCH):
+        present = {row["id"]: row for row in manager.filter(id__in=chunk).values(*fields)}
+        for signup_id in chunk:
+            journalled = _model_values(puts[signup_id].row, fields)
+            row = present.get(signup_id)
+            if row is None:
+                missing.append(Signup(**journalled))
+                continue
+            report.already_present += 1
+            if any(row[name] != value for name, value in journalled.items()):
+                report.changed_outside += 1
+    emails = {signup.email for signup in missing}
+    taken = set()
+    for chunk in _chunks(sorted(emails), BATCH):
+        taken.update(manager.filter(email__in=chunk).values_list("email", flat=True))
+    seen = set()
+    candidates = []
+    for signup in missing:
+        if signup.email in taken or signup.email in seen:
+            report.email_taken += 1
+            continue
+        seen.add(signup.email)
+        candidates.append(signup)
+    return candidates
+
+
+def _model_values(row: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A journalled row as model values; a column the journal lacks takes its default."""
+    values = {}
+    for name, value in row.items():
+        model_field = fields.get(name)
+        if model_field is not None:
+            values[name] = model_field.to_python(value)
+    if "email" in values:
+        values["email"] = str(values["email"]).strip().lower()
+    return values
+
+
+def _insert(signups: list[Signup], *, using: str) -> int:
+    """Insert, skipping any row a concurrent signup made conflict; return how many went in."""
+    manager = Signup._base_manager.using(using)
+    try:
+        with transaction.atomic(using=using):
+            for batch in _chunks(signups, BATCH):
+                manager.bulk_create(batch, ignore_conflicts=True)
+            _reset_sequence(using)
+    except DatabaseError as err:
+        raise JournalError(
+            f"Replaying the journal failed, nothing was inserted: {err}. If the table's "
+            "columns changed, run `manage.py migrate` first, then `manage.py replay_journal`."
+        ) from err
+    inserted = 0
+    wanted = {signup.pk: signup.email for signup in signups}
+    for chunk in _chunks(sorted(wanted), BATCH):
+        rows = manager.filter(id__in=chunk).values_list("id", "email")
+        inserted += sum(1 for signup_id, email in rows if wanted[signup_id] == email)
+    return inserted
+
+
+def _reset_sequence(using: str) -> None:
+    """Explicit ids do not move PostgreSQL's sequence: the next signup must not collide."""
+    connection = connections[using]
+    statements = connection.ops.sequence_reset_sql(no_style(), [Signup])
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+# --- Pruning and status -------------------------------------------------------------------
+
+
+def journal_prune() -> list[str]:
+    """Delete the segments the oldest kept backup covers whole and nobody writes any more.
+
+    Every kept backup can then still be restored and replayed up to now. Nothing is pruned
+    while the oldest backup predates the journal, nor a segment damaged or being written.
+    """
+    oldest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("started_at").first()
+    covered = backup_position(oldest) if oldest is not None else None
+    if not covered:
+        return []
+    directory = conf.journal_dir()
+    pruned = []
+    for name, position in covered.items():
+        path = directory / name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue
+        if size > position or journal.is_active(path):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        pruned.append(name)
+        logger.info("journal segment pruned name=%s covered_by=%s", name, oldest.name)
+    return pruned
+
+
+@dataclass(frozen=True)
+class JournalStatus:
+    enabled: bool
+    segments: int
+    size_bytes: int
+    newest_entry_at: datetime.datetime | None
+    #: Entries past the newest successful backup's position (an upper bound: see
+    #: journal_position).
+    unbacked_entries: int
+    newest_backup_has_position: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["newest_entry_at"] = self.newest_entry_at.isoformat() if self.newest_entry_at else None
+        return data
+
+
+def journal_status() -> JournalStatus:
+    """Size, newest entry and entries not yet in a backup, from file sizes and a tail count."""
+    directory = conf.journal_dir()
+    newest_backup = (
+        Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    )
+    covered = (backup_position(newest_backup) if newest_backup else None) or {}
+    segments = size = unbacked = 0
+    newest_mtime = None
+    for path in journal.iter_segments(directory):
+        try:
+            stat = path.stat()
+            count = _lines_after(path, covered.get(path.name))
+        except FileNotFoundError:
+            continue
+        segments += 1
+        size += stat.st_size
+        unbacked += count
+        newest_mtime = max(newest_mtime or stat.st_mtime, stat.st_mtime)
+    return JournalStatus(
+        enabled=conf.journal_enabled(),
+        segments=segments,
+        size_bytes=size,
+        newest_entry_at=(
+            datetime.datetime.fromtimestamp(newest_mtime, tz=datetime.UTC)
+            if newest_mtime is not None
+            else None
+        ),
+        unbacked_entries=unbacked,
+        newest_backup_has_position=bool(covered),
+    )
+
+
+def _lines_after(path, position: int | None) -> int:
+    """Complete entry lines after `position` (None: the whole segment but its header)."""
+    with open(path, "rb") as handle:
+        if position is not None:
+            handle.seek(position)
+            skip_header = 0
+        else:
+            skip_header = 1
+        count = 0
+        while chunk := handle.read(1024 * 1024):
+            count += chunk.count(b"\n")
+    return max(0, count - skip_header)
+
+
+def journal_segment_paths() -> list[os.PathLike]:
+    """Every segment file, oldest first (for shipping off-site)."""
+    return list(journal.iter_segments(conf.journal_dir()))

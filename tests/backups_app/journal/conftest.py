@@ -1,0 +1,143 @@
+"""The site under gunicorn on the test database, and fans signing up over real HTTP."""
+
+import http.client
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+import pytest
+
+from tests.subprocesses import PROJECT_DIR, child_environment, database_url
+
+SIGNING_KEY = "journal-tests-" + "k" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Site:
+    url: str
+    server: subprocess.Popen
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def worker_pids(self) -> list[int]:
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.server.pid)], capture_output=True, text=True
+        ).stdout.split()
+        return [int(pid) for pid in found]
+
+
+@pytest.fixture
+def start_site(transactional_db, backup_dir, settings, collected_static):
+    """Start gunicorn (production settings, DEBUG off) on the test database; stopped after."""
+    settings.BACKUP_SIGNING_KEY = SIGNING_KEY  # the child's key, so this process reads its journal
+    started = []
+
+    def start(*, workers: int = 3) -> Site:
+        port = free_port()
+        environment = child_environment(
+            DJANGO_DEBUG="0",
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+            DATABASE_URL=database_url(),
+            STATIC_ROOT=str(collected_static),
+            DJANGO_SECURE_SSL_REDIRECT="0",
+            DJANGO_SECURE_COOKIES="0",
+            BACKUP_DIR=str(backup_dir),
+            BACKUP_SIGNING_KEY=SIGNING_KEY,
+            SIGNUP_RATE_LIMIT="0",
+        )
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "waitlist_site.wsgi",
+            ],
+            cwd=PROJECT_DIR,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        started.append(server)
+        site = Site(url=f"http://127.0.0.1:{port}", server=server)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    server.kill()
+                    pytest.fail(f"gunicorn did not start: {server.stderr.read().decode()}")
+                time.sleep(0.1)
+        while len(site.worker_pids()) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return site
+
+    yield start
+    for server in started:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+class Fan:
+    """One browser on one keep-alive connection: the form once, then signups."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.connection = http.client.HTTPConnection("127.0.0.1", site.port, timeout=60)
+        self.connection.request("GET", "/")
+        response = self.connection.getresponse()
+        page = response.read().decode()
+        self.cookie = response.getheader("Set-Cookie").split(";")[0]
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def sign_up(self, email: str, **fields: str) -> int:
+        body = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": self.token,
+                "full_name": fields.pop("full_name", f"Fan {email}"),
+                "email": email,
+                "consent": "on",
+                "website": "",
+                **fields,
+            }
+        )
+        self.connection.request(
+            "POST",
+            "/",
+            body,
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": self.cookie,
+                "Referer": self.site.url + "/",
+            },
+        )
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+    def close(self) -> None:
+        self.connection.close()
