@@ -10,6 +10,8 @@ import os
 import random
 import subprocess
 import time
+from pathlib import Path
+from typing import IO
 
 import pytest
 from django.db import connection
@@ -32,17 +34,27 @@ def rows() -> set[tuple]:
     return set(Signup.objects.values_list("id", "email", "full_name"))
 
 
-def start_restore(name: str, backup_dir) -> subprocess.Popen:
+def start_restore(name: str, backup_dir, output: IO[bytes]) -> subprocess.Popen:
+    """`manage.py restore NAME --yes` in a child process; its stdout and stderr go to `output`
+    (a file, not a pipe: a killed restore's output is still there to read afterwards)."""
     return start_manage(
         "restore",
         name,
         "--yes",
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         DATABASE_URL=database_url(),
         BACKUP_DIR=str(backup_dir),
         DJANGO_SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],  # the tests' own (pyproject)
     )
+
+
+def run_restore(name: str, backup_dir, log: Path) -> tuple[subprocess.Popen, str]:
+    """A restore run to its end: the process (its return code) and its output."""
+    with log.open("wb") as output_file:
+        process = start_restore(name, backup_dir, output_file)
+        process.wait(timeout=300)
+    return process, log.read_text(errors="replace")
 
 
 def indexes() -> set[str]:
@@ -71,7 +83,7 @@ def diverge(round_number: int) -> None:
     )
 
 
-def test_a_restore_killed_at_random_moments_is_all_or_nothing(backup_dir):
+def test_a_restore_killed_at_random_moments_is_all_or_nothing(backup_dir, tmp_path):
     start = timezone.now() - datetime.timedelta(days=1)
     Signup.objects.bulk_create(
         Signup(
@@ -95,8 +107,7 @@ def test_a_restore_killed_at_random_moments_is_all_or_nothing(backup_dir):
     # One complete run first, to learn how long a restore takes from start to exit.
     diverge(0)
     clock = time.monotonic()
-    process = start_restore(backup.name, backup_dir)
-    output = process.communicate(timeout=300)[0].decode()
+    process, output = run_restore(backup.name, backup_dir, tmp_path / "restore-0.log")
     duration = time.monotonic() - clock
     assert process.returncode == 0, output
     assert rows() == fully_restored()
@@ -110,24 +121,36 @@ def test_a_restore_killed_at_random_moments_is_all_or_nothing(backup_dir):
         restored = fully_restored()
         assert before != restored
         delay = chooser.uniform(0.1, duration)
-        process = start_restore(backup.name, backup_dir)
-        time.sleep(delay)
-        finished = process.poll() is not None
-        kill_9(process)
+        log = tmp_path / f"restore-{round_number}.log"
+        with log.open("wb") as output_file:
+            process = start_restore(backup.name, backup_dir, output_file)
+            time.sleep(delay)
+            # None: still running when the kill is sent. It may still commit before the signal
+            # lands, so a killed restore may leave either the old data or the restored data.
+            exit_code = process.poll()
+            kill_9(process)
         connection.close()
 
         after = rows()
-        context = f"seed={seed} round={round_number} delay={delay:.2f}s of {duration:.2f}s"
-        assert after in (before, restored), f"half a restore ({context})"
+        output = log.read_text(errors="replace")
+        context = (
+            f"seed={seed} round={round_number} delay={delay:.2f}s of {duration:.2f}s "
+            f"exit={exit_code}\n--- restore output ---\n{output}"
+        )
+        if exit_code is None:
+            # Killed mid-way: all or nothing, never half.
+            assert after in (before, restored), f"half a restore ({context})"
+            outcomes.append("restored" if after == restored else "old")
+        else:
+            # It ended by itself before the kill: then it must have succeeded, fully.
+            assert exit_code == 0, f"the restore failed rather than finished ({context})"
+            assert after == restored, f"the restore exited 0 but did not restore ({context})"
+            outcomes.append("finished")
         assert indexes() == expected_indexes, context
-        outcomes.append("restored" if after == restored else "old")
-        if finished:
-            assert after == restored, context
 
     # Whatever the kills left, a re-run completes and checks.
     diverge(KILLS + 1)
-    process = start_restore(backup.name, backup_dir)
-    output = process.communicate(timeout=300)[0].decode()
+    process, output = run_restore(backup.name, backup_dir, tmp_path / "restore-last.log")
     assert process.returncode == 0, output
     assert "row counts verified" in output
     assert rows() == fully_restored()
