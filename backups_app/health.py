@@ -14,6 +14,11 @@ from backups_app import conf, files
 from backups_app.models import Backup
 from backups_app.selectors import backup_latest, offsite_lag_seconds
 from backups_app.services.auto import queue_state
+from backups_app.services.journal import journal_status
+from waitlist.models import Signup
+
+# A signup this much newer than the newest journal entry means the journal is not written.
+JOURNAL_SLACK_SECONDS = 60
 
 # The newest backup may be this many schedule periods old before health says so.
 SCHEDULE_SLACK = 1.5
@@ -42,6 +47,7 @@ def health_report(*, now: datetime.datetime | None = None) -> list[Check]:
     ]
     if conf.offsite_enabled():
         checks.append(("offsite", check_offsite))
+    checks.append(("journal", check_journal))
     report = []
     for name, check in checks:
         try:
@@ -169,3 +175,33 @@ def check_offsite(now: datetime.datetime) -> Check:
     if not figures["waiting"]:
         return Check("offsite", True, "every backup is off-site", figures)
     return Check("offsite", True, f"off-site lag {lag:.0f} s", figures)
+
+
+def check_journal(now: datetime.datetime) -> Check:
+    """The signup journal (§11): its size, newest entry and entries no backup holds yet; it
+    fails when signups are committed but not journalled (its folder unwritable, a full disk)."""
+    status = journal_status()
+    figures = status.as_dict()
+    if not status.enabled:
+        return Check("journal", True, "the signup journal is off (BACKUP_JOURNAL=0)", figures)
+    newest_signup = (
+        Signup.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    )
+    journalled_until = status.newest_entry_at
+    if newest_signup is not None and (now - newest_signup).total_seconds() < 86400:
+        behind = (
+            newest_signup - journalled_until if journalled_until else now - newest_signup
+        ).total_seconds()
+        if behind > JOURNAL_SLACK_SECONDS:
+            return Check(
+                "journal",
+                False,
+                f"the newest signup ({newest_signup.isoformat()}) is not journalled: see the "
+                "log for 'signup journal' errors (BACKUP_DIR/journal unwritable, disk full?)",
+                figures,
+            )
+    detail = (
+        f"{status.segments} segments, {status.size_bytes // 1024} KB, "
+        f"{status.unbacked_entries} entries not yet in a backup"
+    )
+    return Check("journal", True, detail, figures)

@@ -252,7 +252,7 @@ def segment_names(directory: Path) -> list[str]:
     """The segments in `directory`, oldest first (the name starts with its creation time)."""
     try:
         names = os.listdir(directory)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted(name for name in names if SEGMENT_PATTERN.match(name))
 

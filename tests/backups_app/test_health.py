@@ -29,7 +29,14 @@ def test_healthy_when_the_newest_backup_is_fresh(client, fresh_backup):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "healthy"
-    assert set(body["checks"]) == {"database", "newest_backup", "rpo", "restore_test", "disk"}
+    assert set(body["checks"]) == {
+        "database",
+        "newest_backup",
+        "rpo",
+        "restore_test",
+        "disk",
+        "journal",
+    }
     assert all(check == {"ok": True} for check in body["checks"].values())
     assert response["Cache-Control"].startswith("max-age=0")
 

@@ -14,7 +14,7 @@ from tests.backups_app.offsite.conftest import closed_port_url, use_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHECKS = {"database", "newest_backup", "rpo", "restore_test", "disk", "offsite"}
+CHECKS = {"database", "newest_backup", "rpo", "restore_test", "disk", "offsite", "journal"}
 
 
 @pytest.fixture
