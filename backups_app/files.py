@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -260,11 +261,13 @@ def open_sql(path: Path, *, manifest: dict[str, Any] | None = None) -> Iterator[
     """The dump's SQL as a binary stream: decrypted (`.enc`, every chunk authenticated before
     its bytes are handed on) and decompressed (`.gz`) on the fly.
 
-    With the `manifest` (already checked), the stored bytes are hashed again as they are read,
-    and reading past the end raises VerificationError unless they are the bytes the manifest's
-    signed size and checksum describe: a file swapped or edited after it was checked is
-    caught before a restore commits (PostgreSQL's COMMIT, SQLite's swap come after the end).
-    A wrong key, damaged ciphertext or a cut-off file raise VerificationError too.
+    With the `manifest` (already checked), reading past the end raises VerificationError
+    unless the stored bytes are the ones the manifest's signed size and checksum describe
+    (they are hashed again as they are read) and the SQL ends with the completion marker of
+    the manifest's vendor: a file swapped or edited after it was checked, or a dump that
+    stops early, is caught before a restore commits (PostgreSQL's COMMIT, SQLite's swap come
+    after the end). A wrong key, damaged ciphertext or a cut-off file raise VerificationError
+    too.
     """
     from backups_app.keys import encryption_keyring  # keys reads settings; files stays light
 
@@ -278,10 +281,16 @@ def open_sql(path: Path, *, manifest: dict[str, Any] | None = None) -> Iterator[
                 stream = io.BufferedReader(encryption.DecryptingReader(stream, keys), CHUNK_SIZE)
             if is_gzip_name(path.name):
                 stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            if manifest is not None:
+                stream = io.BufferedReader(_CompleteReader(stream, path.name, manifest), CHUNK_SIZE)
             yield stream
         except encryption.DecryptionError as err:
             raise VerificationError(
                 f"{path.name} cannot be decrypted: {err} Nothing was changed."
+            ) from err
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise VerificationError(
+                f"{path.name} cannot be read to its end: {err} Nothing was changed."
             ) from err
 
 
@@ -312,7 +321,44 @@ class _CheckedReader(io.RawIOBase):
         return count
 
 
-def tail_of(path: Path, size: int = 4096) -> bytes:
+class _CompleteReader(io.RawIOBase):
+    """Reads a dump's SQL through, and at its end checks the completion marker of its vendor.
+
+    What tail_of() and the engine's is_complete() check before a restore, here done on the way:
+    a .gz or .enc dump then need not be decompressed or decrypted a second time to find it.
+    """
+
+    def __init__(self, sql: IO[bytes], name: str, manifest: dict[str, Any]) -> None:
+        from backups_app.engines import engine_class  # engines import Django's db layer
+
+        super().__init__()
+        self.sql = sql
+        self.name = name
+        self.is_complete = engine_class(str(manifest.get("vendor"))).is_complete
+        self.tail = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.sql.readinto(buffer)
+        if count:
+            if count >= TAIL_SIZE:
+                self.tail = bytes(memoryview(buffer)[count - TAIL_SIZE : count])
+            else:
+                self.tail = (self.tail + bytes(memoryview(buffer)[:count]))[-TAIL_SIZE:]
+        elif not self.is_complete(self.tail):
+            raise VerificationError(
+                f"{self.name} is incomplete: its completion marker is missing. Nothing was changed."
+            )
+        return count
+
+
+#: How much of a dump's end tail_of() returns: the completion marker is in it.
+TAIL_SIZE = 4096
+
+
+def tail_of(path: Path, size: int = TAIL_SIZE) -> bytes:
     """The last `size` bytes of the dump's SQL (decrypted and decompressed: reads the whole
     stream of a .gz or .enc file, which proves it decrypts)."""
     if is_gzip_name(path.name) or is_encrypted_name(path.name):

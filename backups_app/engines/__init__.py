@@ -11,6 +11,23 @@ ENGINES = {
 }
 
 
+#: A backup's vendor (the manifest's "vendor") -> the Django ENGINE whose dumps it holds.
+VENDORS = {
+    "postgresql": "django.db.backends.postgresql",
+    "sqlite": "django.db.backends.sqlite3",
+}
+
+
+def engine_class(vendor: str) -> type[BaseEngine]:
+    """The engine class that reads a `vendor` backup; EngineNotSupported for any other."""
+    from django.utils.module_loading import import_string
+
+    try:
+        return import_string(ENGINES[VENDORS[vendor]])
+    except KeyError:
+        raise EngineNotSupported(f"Backups of {vendor!r} databases are not supported.") from None
+
+
 def get_engine(alias: str = "default") -> BaseEngine:
     """The engine for database `alias`; EngineNotSupported for any other database engine."""
     from django.utils.module_loading import import_string

@@ -155,9 +155,10 @@ class BaseEngine:
         """Rows per table in the live database, read in one snapshot."""
         raise NotImplementedError("subclasses of BaseEngine must provide a row_counts() method")
 
-    def is_complete(self, tail: bytes) -> bool:
-        """Whether a dump ending in `tail` was written to the end."""
-        return self.completion_marker in tail
+    @classmethod
+    def is_complete(cls, tail: bytes) -> bool:
+        """Whether a dump whose SQL ends in `tail` (its last 4 KiB) was written to the end."""
+        return cls.completion_marker in tail
 
 
 def child_stdout(out: IO[bytes]) -> IO[bytes] | int:

@@ -129,8 +129,9 @@ class SQLiteEngine(BaseEngine):
         """A connection of our own, in autocommit mode so transactions are ours to begin."""
         return sqlite3.connect(path or self.path, timeout=self.busy_timeout, isolation_level=None)
 
-    def is_complete(self, tail: bytes) -> bool:
-        return tail.rstrip().endswith(self.completion_marker)
+    @classmethod
+    def is_complete(cls, tail: bytes) -> bool:
+        return tail.rstrip().endswith(cls.completion_marker)
 
     # --- lock ------------------------------------------------------------------------------------
     @contextlib.contextmanager

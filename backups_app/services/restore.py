@@ -103,13 +103,15 @@ def checked_backup(
     """The dump a user named and its manifest, once every check before a restore has passed.
 
     Refuses (ValidationError, VerificationError or RestoreError): names outside BACKUP_DIR,
-    backups our keys (or `signing_keys`) did not sign, damaged or incomplete files, another
-    vendor's backup, and a schema newer than this code. Read the dump afterwards with
-    `files.open_sql(dump, manifest=manifest)`, which proves the bytes are still the ones checked.
+    backups our keys (or `signing_keys`) did not sign, damaged files, another vendor's backup,
+    and a schema newer than this code. Read the dump afterwards only with
+    `files.open_sql(dump, manifest=manifest)`, which proves the bytes are still the ones checked
+    and, at the end, that the dump is complete: a .gz or .enc dump is not decompressed or
+    decrypted here just to find its completion marker (check_files without `read_to_end`).
     """
     backup_offsite_fetch_missing(name=name)  # the local copy is gone: fetch it (§8.1)
     dump = files.resolve_dump(name)
-    manifest = check_files(dump, signing_keys=signing_keys)
+    manifest = check_files(dump, signing_keys=signing_keys, read_to_end=False)
     if manifest.get("vendor") != engine.vendor:
         raise RestoreError(
             f"{dump.name} is a {manifest.get('vendor')} backup and this site runs on "

@@ -52,12 +52,22 @@ class Verification:
         }
 
 
-def check_files(dump: Path, *, signing_keys: tuple[bytes, ...] = ()) -> dict[str, Any]:
+def check_files(
+    dump: Path, *, signing_keys: tuple[bytes, ...] = (), read_to_end: bool = True
+) -> dict[str, Any]:
     """The manifest of a dump whose signature, size, checksum and completion marker are right.
 
     The signature is checked first, before anything reads the dump: a manifest our keys (or
     `signing_keys`, another installation's) did not sign is refused with SignatureError. Raises
-    VerificationError saying what is wrong. Reads the file once (twice for .gz).
+    VerificationError saying what is wrong. Reads the file once, and a .gz or .enc file a
+    second time, decompressed and decrypted, to find its completion marker.
+
+    Without `read_to_end`, that second pass is left to the caller, which then reads the whole
+    dump through `files.open_sql(dump, manifest=manifest)` before anything commits: that
+    stream checks the marker at the end, as it checks the checksum again. Only the start of
+    the SQL is read here, so a wrong key or a file that is not gzip is still refused before
+    anything else happens. (A signed dump always has its marker: backup_create() checks it
+    before signing, and the signed checksum covers every byte.)
     """
     try:
         manifest = files.read_manifest(files.manifest_path_for(dump))
@@ -82,13 +92,22 @@ def check_files(dump: Path, *, signing_keys: tuple[bytes, ...] = ()) -> dict[str
             f"{dump.name} does not match its SHA-256 checksum: the file was changed or damaged."
         )
     engine = get_engine()
-    if manifest.get("vendor") == engine.vendor:
+    if manifest.get("vendor") != engine.vendor:
+        return manifest
+    streamed = files.is_gzip_name(dump.name) or files.is_encrypted_name(dump.name)
+    if streamed and not read_to_end:
         try:
-            tail = files.tail_of(dump)
-        except (OSError, EOFError, zlib.error) as err:  # a damaged gzip stream
-            raise VerificationError(f"{dump.name} cannot be read to its end: {err}") from err
-        if not engine.is_complete(tail):
-            raise VerificationError(f"{dump.name} is incomplete: its completion marker is missing.")
+            with files.open_sql(dump) as sql:
+                sql.read(1)  # the header: the key id and its first chunk, or the gzip header
+        except (OSError, EOFError, zlib.error) as err:
+            raise VerificationError(f"{dump.name} cannot be read: {err}") from err
+        return manifest
+    try:
+        tail = files.tail_of(dump)
+    except (OSError, EOFError, zlib.error) as err:  # a damaged gzip stream
+        raise VerificationError(f"{dump.name} cannot be read to its end: {err}") from err
+    if not engine.is_complete(tail):
+        raise VerificationError(f"{dump.name} is incomplete: its completion marker is missing.")
     return manifest
 
 
@@ -124,7 +143,8 @@ def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ..
     try:
         backup_offsite_fetch_missing(name=backup.name)  # the local copy is gone (§8.1)
         dump = files.resolve_dump(backup.name)
-        manifest = check_files(dump, signing_keys=signing_keys)
+        # A restore test reads the whole dump anyway, and checks its marker on the way.
+        manifest = check_files(dump, signing_keys=signing_keys, read_to_end=not restore_test)
         if restore_test:
             result.restore_seconds = _restore_test(dump, manifest)
     except ValidationError as err:

@@ -2,6 +2,8 @@
 diff like plain ones; a wrong key or changed ciphertext is refused with the database untouched;
 the emergency path decrypts without Django."""
 
+import gzip
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from backups_app import encryption, files
+from backups_app.engines import get_engine
 from backups_app.exceptions import VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_diff, backup_restore, backup_verify
@@ -94,6 +97,44 @@ def test_tampered_ciphertext_is_refused_even_with_a_resigned_manifest(encrypted,
 
     assert signup_rows() == before
     assert not backup_verify(backup=encrypted, restore_test=True).ok
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_an_encrypted_dump_cut_before_its_completion_marker_is_refused_before_commit(
+    settings, signups, backup_dir, compression
+):
+    """Encrypted and signed by someone holding both keys, but cut short: the restore finds the
+    missing marker in the stream it restores, without decrypting the file a second time
+    before, and refuses before anything commits."""
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    settings.BACKUP_COMPRESSION = compression
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    plaintext = io.BytesIO()
+    with dump.open("rb") as source:
+        encryption.decrypt_file(source, plaintext, encryption.parse_key(KEY))
+    stored = plaintext.getvalue()
+    if compression == "gzip":
+        stored = gzip.decompress(stored)
+    stored = stored[: stored.rindex(get_engine().completion_marker)]
+    if compression == "gzip":
+        stored = gzip.compress(stored)
+    with dump.open("wb") as destination:
+        encryption.encrypt_file(io.BytesIO(stored), destination, encryption.parse_key(KEY))
+    path = backup_dir / files.manifest_name_for(backup.name)
+    manifest = json.loads(path.read_text())
+    manifest.update(sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size)
+    manifest_sign(manifest)
+    path.write_text(json.dumps(manifest))
+    Signup.objects.filter(email="ada@example.com").delete()
+    before = signup_rows()
+
+    with pytest.raises(VerificationError, match="incomplete"):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+    assert "incomplete" in backup_verify(backup=backup).detail
+    assert "incomplete" in backup_verify(backup=backup, restore_test=True).detail
 
 
 def test_the_emergency_decrypt_command_needs_no_django(encrypted, backup_dir, tmp_path):

@@ -1,5 +1,6 @@
 """Restoring: round trip, emergency psql/sqlite3 restores, refusals that change nothing (§4.5)."""
 
+import gzip
 import json
 import shutil
 import sqlite3
@@ -12,10 +13,11 @@ from django.core.management import call_command
 from django.db import connection
 
 from backups_app import files
+from backups_app.engines import get_engine
 from backups_app.engines.base import ExactConfirmation
 from backups_app.exceptions import RestoreError, VerificationError
 from backups_app.models import Backup
-from backups_app.services import backup_create, backup_restore
+from backups_app.services import backup_create, backup_restore, backup_verify
 from backups_app.signing import manifest_sign
 from tests.backups_app.conftest import database_url, psql, signup_rows
 from tests.factories import SignupFactory
@@ -217,6 +219,31 @@ def test_truncated_backup_with_a_matching_manifest_is_refused(signups, backup_di
         backup_restore(name=backup.name)
 
     assert signup_rows() == before
+
+
+def test_a_gzip_dump_cut_before_its_completion_marker_is_refused_before_commit(
+    signups, backup_dir, settings
+):
+    """The restore finds the marker in the stream it restores (a .gz dump is not decompressed
+    a second time before), and refuses before anything commits."""
+    settings.BACKUP_COMPRESSION = "gzip"
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    dump = backup_dir / backup.name
+    sql = gzip.decompress(dump.read_bytes())
+    dump.write_bytes(gzip.compress(sql[: sql.rindex(get_engine().completion_marker)]))
+    reseal(backup_dir, backup)
+    Signup.objects.filter(email="ada@example.com").delete()
+    SignupFactory(email="today@example.com")
+    before = signup_rows()
+
+    with pytest.raises(VerificationError, match="incomplete"):
+        backup_restore(name=backup.name)
+
+    assert signup_rows() == before
+    checked = backup_verify(backup=backup)
+    assert not checked.ok and "incomplete" in checked.detail
+    tested = backup_verify(backup=backup, restore_test=True)
+    assert not tested.ok and "incomplete" in tested.detail
 
 
 def test_sql_error_midway_rolls_the_whole_restore_back(signups, backup_dir):
