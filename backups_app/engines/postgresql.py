@@ -41,7 +41,8 @@ from backups_app.engines.base import (
 )
 from backups_app.exceptions import BackupBusy, BackupError, DumpError, RestoreError
 
-CHUNK_SIZE = 1 << 20
+# What a restore reads of the dump at a time (see files.STREAM_CHUNK_SIZE).
+CHUNK_SIZE = 256 * 1024
 # Where a restore parks the live tables it keeps, inside its own transaction (so a killed
 # restore leaves nothing behind: the schema never commits).
 KEEP_SCHEMA = "waitlist_restore_live"
