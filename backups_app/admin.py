@@ -408,6 +408,11 @@ class BackupAdmin(admin.ModelAdmin):
             f"Restored {result.name} in {result.seconds:.2f} s: {later}, {accounts}. The data "
             f"before it is in {result.safety_backup} (pinned).",
         )
+        if result.journal is not None:
+            self.message_user(request, f"Signup journal: {result.journal.summary()}")
+        elif result.journal_error:
+            level = messages.INFO if result.exact else messages.ERROR
+            self.message_user(request, f"Signup journal: {result.journal_error}.", level=level)
 
     @staticmethod
     def _compare_counts(backup: Backup) -> list[tuple[str, int, int | str]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 
 from backups_app import conf, files
@@ -23,6 +23,7 @@ from backups_app.models import Backup
 from backups_app.restore_record import restored_state_record
 from backups_app.services.catalogue import catalogue_sync_locked
 from backups_app.services.create import backup_create_locked
+from backups_app.services.journal import JournalError, ReplayReport, journal_replay
 from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.services.verify import check_files
 from waitlist.models import Signup
@@ -44,6 +45,15 @@ class RestoreResult:
     tables_dropped: dict[str, int] = field(default_factory=dict)
     exact: bool = False
     accounts_kept: bool = True
+    #: The journal replayed after the restore (§11); None when it was not (--exact, asked not
+    #: to, or it failed: `journal_error` says why).
+    journal: ReplayReport | None = None
+    journal_error: str = ""
+
+    def journal_summary(self) -> str:
+        if self.journal is not None:
+            return self.journal.summary()
+        return self.journal_error
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +68,8 @@ class RestoreResult:
             "tables_dropped": self.tables_dropped,
             "exact": self.exact,
             "accounts_kept": self.accounts_kept,
+            "journal": self.journal.as_dict() if self.journal is not None else None,
+            "journal_error": self.journal_error,
         }
 
 
@@ -136,6 +148,7 @@ def backup_restore(
     include_accounts: bool = False,
     later_may_stay_behind: bool = False,
     signing_keys: tuple[bytes, ...] = (),
+    replay: bool = True,
 ) -> RestoreResult:
     """Put backup `name` back over the live data.
 
@@ -148,6 +161,10 @@ def backup_restore(
     sessions, the catalogue and the ledgers stay as they are now (`include_accounts` takes the
     backup's accounts). `signing_keys` trust a backup from another installation. On any
     failure the current data is exactly as it was and RestoreError (or a refusal) says why.
+
+    Afterwards the signup journal is replayed (§11): every signup accepted since the backup,
+    lost from the table or not, is back. Not after an `exact` restore, which asks for the
+    backup's state, nor with `replay=False`.
     """
     engine = get_engine()
     if connections[engine.alias].in_atomic_block:
@@ -196,6 +213,14 @@ def backup_restore(
         "from-backup" if include_accounts else "kept",
         triggered_by or "-",
     )
+    journal_report, journal_error = None, ""
+    if replay and not exact:
+        journal_report, journal_error = _replay_journal(dump.name, signing_keys)
+    elif exact:
+        journal_error = (
+            "the journal was not replayed (a point-in-time restore); `manage.py replay_journal` "
+            "brings the later signups back"
+        )
     return RestoreResult(
         name=dump.name,
         safety_backup=safety.name,
@@ -208,7 +233,19 @@ def backup_restore(
         tables_dropped=dropped,
         exact=exact,
         accounts_kept=not include_accounts,
+        journal=journal_report,
+        journal_error=journal_error,
     )
+
+
+def _replay_journal(name: str, signing_keys: tuple[bytes, ...]) -> tuple[ReplayReport | None, str]:
+    """Replay the whole journal after a restore; a failure does not undo the restore."""
+    try:
+        report = journal_replay(extra_keys=signing_keys)
+    except (JournalError, DatabaseError) as err:
+        logger.error("journal replay after the restore of %s failed: %s", name, err)
+        return None, f"the journal could not be replayed: {err}"
+    return report, ""
 
 
 def tables_newer_than(manifest: dict[str, Any], *, alias: str = "default") -> dict[str, int]:

@@ -6,6 +6,7 @@ from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.models import Backup
+from backups_app.services.journal import journal_prune
 
 
 def backups_to_rotate(*, keep: int) -> list[Backup]:
@@ -60,4 +61,6 @@ def backup_rotate(*, keep: int | None = None, dry_run: bool = False) -> list[Bac
                 backup.delete()
             # else the entry stays: the backup now lives off-site only.
             logger.info("backup rotated name=%s kind=%s", backup.name, backup.kind)
+        # The journal only needs what the oldest backup left does not hold (§11).
+        journal_prune()
     return doomed

@@ -272,6 +272,10 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         f"{reinserted} of {missing} later signup(s) re-inserted; the data before the rollback "
         f"is in {restored.safety_backup}"
     )
+    if restored.journal is not None:
+        notes.append(f"signup journal: {restored.journal.summary().rstrip('.')}")
+    elif restored.journal_error:
+        notes.append(f"signup journal: {restored.journal_error}")
     if undone_later:
         notes.append(f"also undid schema change(s) {', '.join(f'#{c.pk}' for c in undone_later)}")
     detail = "; ".join([detail, *notes])

@@ -46,6 +46,12 @@ class Command(BackupCommand):
             action="store_true",
             help="Also replace staff accounts and sessions with the backup's.",
         )
+        parser.add_argument(
+            "--no-replay",
+            action="store_true",
+            help="Do not replay the signup journal afterwards (it is replayed by default, "
+            "except with --exact).",
+        )
 
     def handle(self, *args, **options) -> None:
         name = options["backup"]
@@ -73,6 +79,7 @@ class Command(BackupCommand):
             exact_confirmed=confirmed.exact_confirmation() if confirmed else None,
             include_accounts=options["include_accounts"],
             signing_keys=keys,
+            replay=not options["no_replay"],
         )
         counts = ", ".join(f"{t}={n}" for t, n in sorted(result.row_counts.items()))
         if result.exact:
@@ -92,8 +99,14 @@ class Command(BackupCommand):
             result.as_dict(),
             f"Restored {result.name} in {result.seconds:.2f} s; row counts verified ({counts}).\n"
             f"{later}; {accounts}.\n{dropped}"
-            f"The data before the restore is in {result.safety_backup} (pinned).",
+            + (f"Signup journal: {result.journal_summary()}\n" if result.journal_summary() else "")
+            + f"The data before the restore is in {result.safety_backup} (pinned).",
         )
+        if result.journal_error and not result.exact:
+            raise CommandError(
+                f"The restore succeeded, but {result.journal_error}. Fix that, then run "
+                "`manage.py replay_journal`."
+            )
 
     def _confirm(self, name: str, manifest: dict, options: dict) -> RestorePreview | None:
         """Ask on the terminal; for --exact, return the preview whose removals were confirmed."""
