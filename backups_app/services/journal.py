@@ -165,7 +165,7 @@ class ReplayReport:
         verb = "would insert" if self.dry_run else "inserted"
         count = self.missing if self.dry_run else self.inserted
         text = (
-            f"journal: {self.entries} entries in {self.segments} segments, {self.journalled} "
+            f"{self.entries} journal entries in {self.segments} segment(s), {self.journalled} "
             f"signups; {self.already_present} already in the table, {verb} {count}"
         )
         if self.email_taken:
