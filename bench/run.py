@@ -10,6 +10,10 @@ Issue 11's figures come last, on their own PostgreSQL database: whole `manage.py
 pg_dump / psql measured there; then, against a moto S3 server on loopback, backup + upload and
 the disaster-recovery restore from off-site with the local folder gone. BENCH_ENCRYPTED=0 and
 BENCH_OFFSITE=0 skip them; BENCH_ONLY=secure runs only them.
+
+Issue 12's figures (the signup journal: latency, bytes per signup, replay of 100,000 signups,
+dump bytes per hour under sustained load with and without it) come from bench/journal.py;
+BENCH_JOURNAL=0 skips them, BENCH_ONLY=journal runs only them.
 """
 
 import json
@@ -474,8 +478,10 @@ def bench_signups(label: str, env: dict) -> list[str]:
 
 BENCH_ENCRYPTED = os.environ.get("BENCH_ENCRYPTED", "1") != "0"
 BENCH_OFFSITE = os.environ.get("BENCH_OFFSITE", "1") != "0"
-#: "secure" runs only the encrypted and off-site figures (PostgreSQL), not the rest of the bench.
+#: "secure" runs only the encrypted and off-site figures (PostgreSQL), "journal" only the signup
+#: journal's (bench/journal.py); unset, everything.
 BENCH_ONLY = os.environ.get("BENCH_ONLY", "")
+BENCH_JOURNAL = os.environ.get("BENCH_JOURNAL", "1") != "0"
 PG_SECURE_DB = "waitlist_bench_secure"
 OFFSITE_BUCKET = "waitlist-bench-offsite"
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -761,6 +767,13 @@ def main() -> None:
             benches = []
         if BENCH_ENCRYPTED or BENCH_OFFSITE:
             benches.append(("postgresql-secure", bench_secure))
+        if BENCH_ONLY == "journal":
+            benches = []
+        if BENCH_JOURNAL and BENCH_ONLY in ("", "journal"):
+            sys.path.insert(0, str(PROJECT))
+            from bench.journal import bench_journal
+
+            benches.append(("postgresql-journal", bench_journal))
         for name, bench in benches:
             workdir = Path(folder) / name
             workdir.mkdir()

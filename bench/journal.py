@@ -1,0 +1,210 @@
+"""Issue 12's figures (§11): what the signup journal costs and what it saves, on PostgreSQL.
+
+- signup latency p50/p99 with the journal against without it (same load, gunicorn x2,
+  interleaved rounds), and the journal's bytes per signup;
+- replay of 100,000 journalled signups after the table lost them, as a whole `manage.py
+  replay_journal` process (what a user times);
+- bytes of automatic dumps written per hour under a sustained signup load on a 1,000,000-signup
+  database, with the journal (dumps spaced by size) against without it (a dump per max delay).
+
+Called by bench/run.py (`make bench`; BENCH_ONLY=journal runs only this part).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from bench.run import (
+    FILL_PG,
+    LATENCY_SIGNUPS,
+    PG_URL,
+    PROJECT,
+    PYTHON,
+    ROWS,
+    Site,
+    environment,
+    load,
+    manage,
+    percentile,
+)
+
+PG_JOURNAL_DB = "waitlist_bench_journal"
+REPLAY_SIGNUPS = int(os.environ.get("BENCH_REPLAY_SIGNUPS", "100000"))
+#: The sustained load: signups a second, for this many seconds, in each configuration.
+SUSTAIN_RATE = float(os.environ.get("BENCH_SUSTAIN_RATE", "10"))
+SUSTAIN_SECONDS = float(os.environ.get("BENCH_SUSTAIN_SECONDS", "300"))
+
+MAKE_JOURNAL = """
+import time
+from django.db import connection
+from backups_app.services.journal import journal_close, journal_record_signup, signup_row
+from waitlist.models import Signup
+
+total = {total}
+clock = time.perf_counter()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT COALESCE(MAX(id), 0) FROM waitlist_responses")
+    first = cursor.fetchone()[0] + 1
+batch = [
+    Signup(id=first + n, full_name=f"Replay Fan {{n}}", email=f"replay{{n}}@example.com",
+           city="Pune", country="India", consent=True)
+    for n in range(total)
+]
+Signup.objects.bulk_create(batch, batch_size=5000)
+for signup in batch:
+    journal_record_signup(signup_id=signup.pk, row=signup_row(signup))
+journal_close()
+with connection.cursor() as cursor:
+    cursor.execute("DELETE FROM waitlist_responses WHERE email LIKE 'replay%%'")
+print(round(time.perf_counter() - clock, 1))
+"""
+
+BACKUP_BYTES = """
+import json
+from backups_app.models import Backup
+since = "{since}"
+rows = Backup.objects.filter(status="succeeded", kind="auto", started_at__gte=since)
+print(json.dumps({{"count": rows.count(), "bytes": sum(b.size_bytes or 0 for b in rows)}}))
+"""
+
+
+def _psql(url: str, sql: str, env: dict) -> str:
+    return subprocess.run(
+        ["psql", url, "-qAtc", sql], check=True, env=env, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _shell(env: dict, code: str) -> str:
+    return (
+        subprocess.run(
+            [PYTHON, "manage.py", "shell", "-v", "0", "-c", code],
+            env=env,
+            cwd=PROJECT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+
+def _now_iso() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def bench_journal(workdir: Path) -> list[str]:
+    base = PG_URL.rsplit("/", 1)[0]
+    url = f"{base}/{PG_JOURNAL_DB}"
+    admin = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    _psql(PG_URL, f"DROP DATABASE IF EXISTS {PG_JOURNAL_DB} WITH (FORCE)", admin)
+    _psql(PG_URL, f"CREATE DATABASE {PG_JOURNAL_DB}", admin)
+    env = {**environment(workdir, url), "SIGNUP_RATE_LIMIT": "0"}
+    lines = ["PostgreSQL signup journal (§11):"]
+    try:
+        manage(env, "migrate", "-v0")
+        lines += _latency(env, workdir)
+        lines += _replay(env)
+        lines += _bytes_per_hour(env, url, admin)
+    finally:
+        _psql(PG_URL, f"DROP DATABASE IF EXISTS {PG_JOURNAL_DB} WITH (FORCE)", admin)
+    return lines
+
+
+def _journal_bytes(workdir: Path) -> tuple[int, int]:
+    """(bytes, entry lines) of every segment in the bench's journal folder."""
+    size = lines = 0
+    for path in (workdir / "backups" / "journal").glob("segment-*.jsonl"):
+        data = path.read_bytes()
+        size += len(data)
+        lines += data.count(b"\n") - 1  # the header
+    return size, lines
+
+
+def _latency(env: dict, workdir: Path) -> list[str]:
+    latencies = {"without": [], "with": []}
+    for round_number in range(2):
+        for name, flag in (("without", "0"), ("with", "1")):
+            site = Site({**env, "BACKUP_JOURNAL": flag}, "bench.settings")
+            try:
+                load(site.url, 100, 4, 0, f"jwarm-{name}-{round_number}-")
+                result = load(site.url, LATENCY_SIGNUPS // 2, 4, 0, f"jlat-{name}-{round_number}-")
+                latencies[name] += result["latencies_ms"]
+            finally:
+                site.stop()
+    p50 = {k: statistics.median(v) for k, v in latencies.items()}
+    p99 = {k: percentile(v, 0.99) for k, v in latencies.items()}
+    size, entries = _journal_bytes(workdir)
+    return [
+        f"  signups: {LATENCY_SIGNUPS} per configuration, 4 concurrent clients, gunicorn x2",
+        f"  latency p50 with journal {p50['with']:.2f} ms / without {p50['without']:.2f} ms = "
+        f"{p50['with'] / p50['without']:.2f}x (target <= 1.05)",
+        f"  latency p99 with journal {p99['with']:.2f} ms / without {p99['without']:.2f} ms = "
+        f"{p99['with'] / p99['without']:.2f}x",
+        f"  journal: {entries} entries, {size} bytes = {size / max(entries, 1):.0f} bytes per signup",
+    ]
+
+
+def _replay(env: dict) -> list[str]:
+    made = _shell({**env, "BACKUP_JOURNAL_FSYNC": "0"}, MAKE_JOURNAL.format(total=REPLAY_SIGNUPS))
+    clock = time.perf_counter()
+    output = subprocess.run(
+        [PYTHON, "manage.py", "replay_journal", "--json"],
+        env=env,
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    seconds = time.perf_counter() - clock
+    report = json.loads(output)
+    if report["inserted"] < REPLAY_SIGNUPS:
+        raise SystemExit(f"replay inserted {report['inserted']} of {REPLAY_SIGNUPS}")
+    return [
+        f"  replay of {REPLAY_SIGNUPS} journalled signups the table lost "
+        f"(journalled in {made} s): `manage.py replay_journal` {seconds:.2f} s whole process, "
+        f"{report['entries']} entries read, {report['inserted']} inserted"
+    ]
+
+
+def _bytes_per_hour(env: dict, url: str, admin: dict) -> list[str]:
+    """A sustained signup load on a ROWS-signup database with the worker running, with and
+    without the journal: bytes of automatic dumps written, scaled to an hour."""
+    _psql(url, FILL_PG, admin)
+    manage(env, "backup")  # the load starts from a backed-up database
+    total = int(SUSTAIN_RATE * SUSTAIN_SECONDS)
+    results = {}
+    for name, flag in (("without", "0"), ("with", "1")):
+        configured = {**env, "BACKUP_JOURNAL": flag}
+        manage(configured, "backup")
+        site = Site(configured, "bench.settings")
+        worker = subprocess.Popen(
+            [PYTHON, "manage.py", "backup_worker", "--interval", "1"],
+            env={**configured, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        since = _now_iso()
+        try:
+            load(site.url, total, 4, SUSTAIN_SECONDS, f"sustain-{name}-")
+        finally:
+            worker.terminate()
+            worker.wait(timeout=120)
+            site.stop()
+        results[name] = json.loads(_shell(configured, BACKUP_BYTES.format(since=since)))
+    per_hour = {k: v["bytes"] * 3600 / SUSTAIN_SECONDS for k, v in results.items()}
+    saved = per_hour["without"] / per_hour["with"] if per_hour["with"] else float("inf")
+    return [
+        f"  sustained load on {ROWS:,} signups: {SUSTAIN_RATE:g} signups/s for "
+        f"{SUSTAIN_SECONDS:g} s, backup_worker running",
+        f"    without journal: {results['without']['count']} automatic dumps, "
+        f"{per_hour['without'] / 1e9:.2f} GB written an hour",
+        f"    with journal:    {results['with']['count']} automatic dumps, "
+        f"{per_hour['with'] / 1e9:.2f} GB written an hour ({saved:.1f}x less)",
+    ]
