@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,11 +48,41 @@ SEGMENT_PATTERN = re.compile(r"^segment-\d{8}T\d{12}Z-[A-Za-z0-9.-]{1,64}-\d+-[0
 #: A process starts a new segment past this size, so that pruning can free the old one.
 SEGMENT_MAX_BYTES = 16 * 1024 * 1024
 MAC_HEX_CHARS = 32
+#: A segment larger than this is not read (a planted file, a link to /dev/zero): one line past
+#: SEGMENT_MAX_BYTES is the most a writer ever leaves.
+MAX_READ_BYTES = 4 * SEGMENT_MAX_BYTES
 ENCRYPTED_PREFIX = "e1:"
 
 
-class JournalWriteError(OSError):
-    """A journal entry could not be made durable."""
+class NotASegmentFile(OSError):
+    """Something named like a segment that is not a regular file (a symlink, a folder, a FIFO):
+    planted in the untrusted folder, never opened through."""
+
+
+def open_segment(path: Path) -> int:
+    """A read-only descriptor of the regular file at `path`, never following a symlink nor
+    blocking on a FIFO; NotASegmentFile (an OSError) for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if os.path.islink(path):
+            raise NotASegmentFile(f"{path.name} is a symbolic link, not a segment") from err
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotASegmentFile(f"{path.name} is not a regular file")
+    return fd
+
+
+def read_segment_bytes(path: Path) -> bytes:
+    """The whole segment, through open_segment() and at most MAX_READ_BYTES."""
+    fd = open_segment(path)
+    with os.fdopen(fd, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > MAX_READ_BYTES:
+            raise NotASegmentFile(
+                f"{path.name} is larger than any segment ({MAX_READ_BYTES} bytes)"
+            )
+        return handle.read(MAX_READ_BYTES + 1)
 
 
 def journal_dir(backup_dir: Path) -> Path:
@@ -248,6 +279,16 @@ class Segment:
     complete_bytes: int = 0
 
 
+def segment_created_at(name: str) -> datetime.datetime | None:
+    """When a segment was started, from its name."""
+    try:
+        return datetime.datetime.strptime(name[8:30], "%Y%m%dT%H%M%S%fZ").replace(
+            tzinfo=datetime.UTC
+        )
+    except ValueError:
+        return None
+
+
 def segment_names(directory: Path) -> list[str]:
     """The segments in `directory`, oldest first (the name starts with its creation time)."""
     try:
@@ -259,7 +300,7 @@ def segment_names(directory: Path) -> list[str]:
 
 def complete_size(path: Path) -> int:
     """Bytes of `path` up to and including its last newline (a line being written is not in)."""
-    with open(path, "rb") as handle:
+    with os.fdopen(open_segment(path), "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             return 0
@@ -281,14 +322,16 @@ def read_segment(
     mac_keys: dict[str, bytes],
     encryption_keys: dict[str, bytes],
     start: int = 0,
+    name: str | None = None,
 ) -> Segment:
     """Every entry of one segment whose line ends after byte `start`, with what is damaged.
 
     `mac_keys` maps signing key ids to journal MAC keys. A damaged line is reported and
-    skipped; the lines after it are still read, since each carries its own check.
+    skipped; the lines after it are still read, since each carries its own check. `name` is
+    the segment's name when `path` is a copy under another name (a download).
     """
-    name = path.name
-    data = path.read_bytes()
+    name = name or path.name
+    data = read_segment_bytes(path)
     segment = Segment(name=name, size=len(data))
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
@@ -349,7 +392,7 @@ def _read_header(
     parts = _split(line)
     try:
         header = json.loads(parts[1]) if parts else None
-    except ValueError:
+    except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict) or header.get("journal") != JOURNAL_FORMAT:
         return {}, b"", "not a journal segment header; the segment is skipped"
@@ -401,7 +444,7 @@ def _read_entry(
             at=str(value["at"]),
             row=value.get("row"),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None, "its entry cannot be read; skipped"
     if entry.op not in ("put", "delete") or (entry.op == "put" and not isinstance(entry.row, dict)):
         return None, f"unknown entry {entry.op!r}; skipped"
@@ -409,9 +452,10 @@ def _read_entry(
 
 
 def is_active(path: Path) -> bool:
-    """Whether a process still holds `path` open for writing (its flock)."""
+    """Whether a process still holds `path` open for writing (its flock). NotASegmentFile
+    for anything but a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_segment(path)
     except FileNotFoundError:
         return False
     try:

@@ -7,6 +7,7 @@ position a backup covers, replay, pruning and the figures health shows.
 import datetime
 import logging
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.color import no_style
 from django.db import DatabaseError, connections, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from backups_app import conf, files, journal
@@ -85,6 +87,7 @@ def _open_writer(directory) -> journal.SegmentWriter:
     # Private like the backups: the journal holds the same personal data.
     files.ensure_dir(conf.backup_dir())
     files.ensure_dir(directory)
+    _check_private_folder(directory)
     signing = signing_keyring()
     encrypting = encryption_keyring()
     return journal.SegmentWriter(
@@ -96,6 +99,24 @@ def _open_writer(directory) -> journal.SegmentWriter:
         durable=conf.journal_durable(),
         now=timezone.now(),
     )
+
+
+def _check_private_folder(directory) -> None:
+    """The journal folder must be a real folder of ours, never a symlink planted to carry every
+    fan's details elsewhere; a mode looser than 0700 is tightened."""
+    info = os.lstat(directory)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise journal.NotASegmentFile(
+            f"{directory} is not a folder (a symbolic link or a file): the journal is not "
+            "written there; remove it"
+        )
+    if info.st_uid != os.geteuid():
+        raise journal.NotASegmentFile(
+            f"{directory} belongs to another user (uid {info.st_uid}): the journal is not "
+            "written there"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(directory, 0o700)
 
 
 def journal_close() -> None:
@@ -120,6 +141,8 @@ def journal_position() -> dict[str, Any]:
             segments[name] = journal.complete_size(directory / name)
         except FileNotFoundError:  # pruned meanwhile
             continue
+        except OSError as err:  # planted (a folder, a FIFO, a link): never a backup's failure
+            logger.warning("journal: %s is not a segment and is ignored (%s)", name, err)
     return {"segments": segments}
 
 
@@ -194,6 +217,7 @@ def journal_replay(
     `since`, only entries past that backup's position are read (the older ones are in it).
     """
     report = ReplayReport(dry_run=dry_run, since=since.name if since else None)
+    record = _Record.read()
     start = {}
     if since is not None:
         start = backup_position(since)
@@ -202,7 +226,7 @@ def journal_replay(
                 f"{since.name} was taken before the signup journal existed, so it records no "
                 "journal position; replay without --since."
             )
-    latest = _latest_entries(report, start=start, extra_keys=extra_keys)
+    latest = _latest_entries(report, record=record, start=start, extra_keys=extra_keys)
     puts = {signup_id: entry for signup_id, entry in latest.items() if entry.op == "put"}
     report.deleted_in_journal = len(latest) - len(puts)
     report.journalled = len(puts)
@@ -219,15 +243,94 @@ def journal_replay(
     return report
 
 
-def _latest_entries(
-    report: ReplayReport, *, start: dict[str, int], extra_keys: tuple[bytes, ...]
-) -> dict[int, journal.Entry]:
+def _mac_keys(extra_keys: tuple[bytes, ...]) -> dict[str, bytes]:
     signing = signing_keyring(extra_keys=extra_keys)
-    mac_keys = {kid: journal.mac_key(key) for kid, key in signing.verification_keys.items()}
+    return {kid: journal.mac_key(key) for kid, key in signing.verification_keys.items()}
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What the backups in the catalogue recorded of the journal: the longest size each
+    segment was seen at (and by which backup), and the oldest backup's own position."""
+
+    longest: dict[str, tuple[int, str]]
+    oldest: Backup | None
+    oldest_position: dict[str, int] | None
+
+    @classmethod
+    def read(cls) -> "_Record":
+        longest: dict[str, tuple[int, str]] = {}
+        backups = list(
+            Backup.objects.filter(status=Backup.Status.SUCCEEDED)
+            .order_by("started_at")
+            .only("name", "started_at", "manifest")
+        )
+        for backup in backups:
+            for name, size in (backup_position(backup) or {}).items():
+                if size > longest.get(name, (-1, ""))[0]:
+                    longest[name] = (size, backup.name)
+        oldest = backups[0] if backups else None
+        return cls(longest, oldest, backup_position(oldest) if oldest else None)
+
+    def problem(self, path, size: int) -> str | None:
+        """Why a segment on disk must not be replayed, or None."""
+        name = path.name
+        recorded, by = self.longest.get(name, (-1, ""))
+        if size < recorded:
+            return (
+                f"is {size} bytes, shorter than the {recorded} bytes backup {by} recorded: lines "
+                "were removed; its entries are in that backup, so it is skipped"
+            )
+        if self.oldest_position is not None and name not in self.oldest_position:
+            created = journal.segment_created_at(name)
+            if created is not None and created < self.oldest.started_at:
+                return (
+                    f"is older than the oldest backup ({self.oldest.name}), which does not "
+                    "record it: rotation pruned it and it was put back; skipped"
+                )
+        return None
+
+    def settled(self, path, size: int) -> bool:
+        """Whether the oldest backup covers the segment whole and nobody writes it any more."""
+        position = (self.oldest_position or {}).get(path.name, -1)
+        if size > position:
+            return False
+        try:
+            return not journal.is_active(path)
+        except OSError:
+            return True
+
+    def missing(self, present: set[str]) -> list[journal.Damage]:
+        """Segments a backup recorded that are gone, and that pruning did not remove."""
+        damage = []
+        for name, (size, by) in sorted(self.longest.items()):
+            covered = (self.oldest_position or {}).get(name, -1) >= size
+            if name not in present and not covered:
+                damage.append(
+                    journal.Damage(
+                        name,
+                        None,
+                        f"backup {by} recorded it ({size} bytes) but it is missing: entries "
+                        "after that backup may be lost",
+                    )
+                )
+        return damage
+
+
+def _latest_entries(
+    report: ReplayReport,
+    *,
+    record: "_Record",
+    start: dict[str, int],
+    extra_keys: tuple[bytes, ...],
+) -> dict[int, journal.Entry]:
+    mac_keys = _mac_keys(extra_keys)
     decryption = encryption_keyring().decryption_keys
     directory = conf.journal_dir()
     entries: list[journal.Entry] = []
+    present = set()
     for path in journal.iter_segments(directory):
+        present.add(path.name)
         try:
             segment = journal.read_segment(
                 path,
@@ -240,9 +343,19 @@ def _latest_entries(
         except OSError as err:
             report.damage.append(journal.Damage(path.name, None, f"cannot be read: {err}"))
             continue
+        problem = segment.key_id and record.problem(path, segment.complete_bytes)
+        if problem:
+            report.damage.append(journal.Damage(path.name, None, problem))
+            continue
         report.segments += 1
         report.damage.extend(segment.damage)
-        entries.extend(segment.entries)
+        if record.settled(path, segment.complete_bytes):
+            # In every kept backup, and due for pruning (or pruned and put back): its signups
+            # are not replayed, its deletions still count.
+            entries.extend(e for e in segment.entries if e.op == "delete")
+        else:
+            entries.extend(segment.entries)
+    report.damage.extend(record.missing(present))
     report.entries = len(entries)
     entries.sort(key=lambda entry: (entry.at, entry.segment, entry.number))
     return {entry.signup_id: entry for entry in entries}
@@ -267,10 +380,14 @@ def _compare_with_table(
             report.already_present += 1
             if any(row[name] != value for name, value in journalled.items()):
                 report.changed_outside += 1
-    emails = {signup.email for signup in missing}
+    emails = {signup.email for signup in missing}  # lower-cased, as the unique constraint
     taken = set()
     for chunk in _chunks(sorted(emails), BATCH):
-        taken.update(manager.filter(email__in=chunk).values_list("email", flat=True))
+        taken.update(
+            manager.annotate(lowered=Lower("email"))
+            .filter(lowered__in=chunk)
+            .values_list("lowered", flat=True)
+        )
     seen = set()
     candidates = []
     for signup in missing:
@@ -316,12 +433,27 @@ def _insert(signups: list[Signup], *, using: str) -> int:
 
 
 def _reset_sequence(using: str) -> None:
-    """Explicit ids do not move PostgreSQL's sequence: the next signup must not collide."""
+    """Explicit ids do not move PostgreSQL's sequence: move it past the replayed ids, and never
+    back (an id once given must never be given again: the journal knows signups by id).
+    SQLite's AUTOINCREMENT moves by itself and never goes back."""
     connection = connections[using]
-    statements = connection.ops.sequence_reset_sql(no_style(), [Signup])
+    if connection.vendor != "postgresql":
+        return
+    table = Signup._meta.db_table
     with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cursor.fetchone()[0]
+        if sequence is None:  # not a serial or identity column: nothing to move
+            statements = connection.ops.sequence_reset_sql(no_style(), [Signup])
+            for statement in statements:
+                cursor.execute(statement)
+            return
+        # `sequence` comes from the catalogue, already quoted; the table name is ours.
+        cursor.execute(
+            f"SELECT setval(%s, GREATEST((SELECT COALESCE(MAX(id), 1) FROM "  # noqa: S608
+            f"{connection.ops.quote_name(table)}), (SELECT last_value FROM {sequence})))",
+            [sequence],
+        )
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:
@@ -336,29 +468,62 @@ def journal_prune() -> list[str]:
     """Delete the segments the oldest kept backup covers whole and nobody writes any more.
 
     Every kept backup can then still be restored and replayed up to now. Nothing is pruned
-    while the oldest backup predates the journal, nor a segment damaged or being written.
+    while the oldest backup predates the journal, nor a segment being written, nor one whose
+    deletions concern signups that a kept segment still journals (another process's segment,
+    still open): dropping the deletion would let replay bring those signups back.
     """
     oldest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("started_at").first()
     covered = backup_position(oldest) if oldest is not None else None
     if not covered:
         return []
     directory = conf.journal_dir()
-    pruned = []
+    candidates = []
     for name, position in covered.items():
         path = directory / name
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+            if path.lstat().st_size > position or journal.is_active(path):
+                continue
+        except OSError:  # gone, or not a segment (planted): not ours to judge here
             continue
-        if size > position or journal.is_active(path):
-            continue
+        candidates.append(path)
+    candidates = _keep_needed_deletions(directory, candidates)
+    pruned = []
+    for path in candidates:
         try:
             path.unlink()
         except FileNotFoundError:
             continue
-        pruned.append(name)
-        logger.info("journal segment pruned name=%s covered_by=%s", name, oldest.name)
+        pruned.append(path.name)
+        logger.info("journal segment pruned name=%s covered_by=%s", path.name, oldest.name)
     return pruned
+
+
+def _keep_needed_deletions(directory, candidates: list) -> list:
+    """`candidates` without the segments holding a deletion of a signup that a segment staying
+    behind still has an entry for."""
+    mac_keys = _mac_keys(())
+    decryption = encryption_keyring().decryption_keys
+
+    def entries(path) -> list[journal.Entry]:
+        try:
+            return journal.read_segment(path, mac_keys=mac_keys, encryption_keys=decryption).entries
+        except OSError:
+            return []
+
+    deletions = {
+        path: {e.signup_id for e in entries(path) if e.op == "delete"} for path in candidates
+    }
+    if not any(deletions.values()):
+        return candidates
+    doomed = set(candidates)
+    staying = set()
+    for path in journal.iter_segments(directory):
+        if path not in doomed:
+            staying.update(e.signup_id for e in entries(path) if e.op == "put")
+    kept = [path for path in candidates if deletions[path] & staying]
+    for path in kept:
+        logger.info("journal segment kept name=%s: its deletions are still needed", path.name)
+    return [path for path in candidates if path not in kept]
 
 
 @dataclass(frozen=True)
@@ -391,7 +556,7 @@ def journal_status() -> JournalStatus:
         try:
             stat = path.stat()
             count = _lines_after(path, covered.get(path.name))
-        except FileNotFoundError:
+        except OSError:  # pruned meanwhile, or not a segment (planted): not counted
             continue
         segments += 1
         size += stat.st_size
@@ -413,7 +578,7 @@ def journal_status() -> JournalStatus:
 
 def _lines_after(path, position: int | None) -> int:
     """Complete entry lines after `position` (None: the whole segment but its header)."""
-    with open(path, "rb") as handle:
+    with os.fdopen(journal.open_segment(path), "rb") as handle:
         if position is not None:
             handle.seek(position)
             skip_header = 0

@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backups_app import conf, journal, offsite
+from backups_app import conf, files, journal, offsite
 from backups_app.alerts import logger
+from backups_app.keys import encryption_keyring, signing_keyring
 from backups_app.models import Backup
 from backups_app.services.journal import backup_position
 
@@ -42,24 +43,29 @@ def _offsite_name(name: str) -> str:
 
 
 def _read_state(directory: Path) -> dict[str, tuple[int, float]]:
+    """What was shipped, as far as the (untrusted) state file says: only for "did it grow?";
+    never a name to delete. Malformed entries are dropped."""
     try:
         state = json.loads((directory / STATE_NAME).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(state, dict):
         return {}
-    return {
-        str(name): (int(value[0]), float(value[1]))
-        for name, value in state.items()
-        if isinstance(value, list) and len(value) == 2
-    }
+    valid = {}
+    for name, value in state.items():
+        if not journal.SEGMENT_PATTERN.match(str(name)) or not isinstance(value, list):
+            continue
+        if len(value) != 2 or not all(isinstance(v, int | float) for v in value):
+            continue
+        valid[str(name)] = (int(value[0]), float(value[1]))
+    return valid
 
 
 def _write_state(directory: Path, state: dict[str, tuple[int, float]]) -> None:
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".shipped-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle, sort_keys=True)
+            json.dump({name: list(value) for name, value in state.items()}, handle, sort_keys=True)
         os.replace(temporary, directory / STATE_NAME)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -70,7 +76,11 @@ def _write_state(directory: Path, state: dict[str, tuple[int, float]]) -> None:
 def journal_offsite_ship(*, now: float | None = None) -> JournalShipping:
     """Copy every segment that grew since it was shipped (one still being written at most
     every BACKUP_JOURNAL_SHIP_SECONDS); then drop off-site segments that the oldest backup
-    kept off-site covers and that are gone here. No-op without off-site copies."""
+    kept off-site covers and that are gone here. No-op without off-site copies.
+
+    A segment is read through journal.open_segment (a regular file, never a symlink's target)
+    and only its complete lines are sent.
+    """
     result = JournalShipping()
     if not conf.offsite_enabled():
         return result
@@ -79,35 +89,54 @@ def journal_offsite_ship(*, now: float | None = None) -> JournalShipping:
         return result
     now = time.time() if now is None else now
     state = _read_state(directory)
-    for name in journal.segment_names(directory):
+    local = journal.segment_names(directory)
+    for name in local:
         path = directory / name
         try:
-            size = journal.complete_size(path)
+            data = journal.read_segment_bytes(path)
         except FileNotFoundError:
             continue
-        shipped_size, shipped_at = state.get(name, (-1, 0.0))
-        if shipped_size == size:
+        except OSError as err:  # planted: not a segment
+            logger.warning("journal: %s is not shipped off-site: %s", name, err)
             continue
-        recently = now - shipped_at < conf.journal_ship_seconds()
-        if recently and journal.is_active(path):
+        data = data[: data.rfind(b"\n") + 1]
+        shipped_size, shipped_at = state.get(name, (-1, 0.0))
+        if shipped_size == len(data):
+            continue
+        if now - shipped_at < conf.journal_ship_seconds() and _active(path):
             continue
         try:
-            offsite.upload(path, name=_offsite_name(name))
+            offsite.upload_bytes(data, name=_offsite_name(name))
         except offsite.STORE_ERRORS as err:
             result.failed[name] = str(err)
             logger.warning("journal segment not shipped off-site name=%s error=%s", name, err)
             continue
-        # What reached the store may be more than `size` (a line appended meanwhile); the next
-        # pass sends it again, which is harmless.
-        state[name] = (size, now)
+        state[name] = (len(data), now)
         result.shipped.append(name)
-    result.pruned = _prune_offsite(directory, state)
-    _write_state(directory, {n: s for n, s in state.items() if n not in result.pruned})
+    try:
+        result.pruned = _prune_offsite(set(local))
+    except offsite.STORE_ERRORS as err:
+        logger.warning("journal segments not pruned off-site: %s", err)
+    kept = {name: value for name, value in state.items() if name in local}
+    _write_state(directory, kept)
     return result
 
 
-def _prune_offsite(directory: Path, state: dict[str, tuple[int, float]]) -> list[str]:
-    """Off-site segments the oldest off-site backup covers whole and pruned here already."""
+def _active(path: Path) -> bool:
+    try:
+        return journal.is_active(path)
+    except OSError:
+        return False
+
+
+def _offsite_segments() -> list[str]:
+    _, names = offsite.storage().listdir(OFFSITE_FOLDER)
+    return sorted(name for name in names if journal.SEGMENT_PATTERN.match(name))
+
+
+def _prune_offsite(local: set[str]) -> list[str]:
+    """Off-site segments gone here that the oldest backup off-site covers whole: decided from
+    the store's own listing and the backups' signed positions, never from local files."""
     oldest = (
         Backup.objects.filter(status=Backup.Status.SUCCEEDED, offsite_at__isnull=False)
         .order_by("started_at")
@@ -116,33 +145,46 @@ def _prune_offsite(directory: Path, state: dict[str, tuple[int, float]]) -> list
     covered = backup_position(oldest) if oldest is not None else None
     if not covered:
         return []
+    store = offsite.storage()
     pruned = []
-    for name, (shipped_size, _) in list(state.items()):
-        if (directory / name).exists() or covered.get(name, -1) < shipped_size:
+    for name in _offsite_segments():
+        if name in local or name not in covered:
             continue
-        try:
-            offsite.delete(_offsite_name(name))
-        except offsite.STORE_ERRORS as err:
-            logger.warning("journal segment not pruned off-site name=%s error=%s", name, err)
+        if store.size(_offsite_name(name)) > covered[name]:
             continue
+        offsite.delete(_offsite_name(name))
         pruned.append(name)
     return pruned
 
 
-def journal_offsite_fetch() -> list[str]:
-    """Copy down every off-site segment missing here or longer off-site (the empty machine);
-    never shortens a local one. Returns the names fetched."""
+def journal_offsite_fetch(*, extra_keys: tuple[bytes, ...] = ()) -> list[str]:
+    """Copy down every off-site segment missing here, or longer off-site (the empty machine).
+
+    The bucket is not trusted: a fetched copy must be a whole, valid segment of ours (every
+    line passes its check), and a local segment is only replaced by a copy it is the exact
+    beginning of, never while a process writes it. Anything else is left out and logged.
+    Returns the names fetched.
+    """
     if not conf.offsite_enabled():
         return []
-    store = offsite.storage()
-    _, names = store.listdir(OFFSITE_FOLDER)
     directory = conf.journal_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    files.ensure_dir(conf.backup_dir())
+    files.ensure_dir(directory)
+    store = offsite.storage()
+    mac_keys = {
+        kid: journal.mac_key(key)
+        for kid, key in signing_keyring(extra_keys=extra_keys).verification_keys.items()
+    }
+    decryption = encryption_keyring().decryption_keys
     fetched = []
-    for name in sorted(n for n in names if journal.SEGMENT_PATTERN.match(n)):
+    for name in _offsite_segments():
         local = directory / name
         remote_size = store.size(_offsite_name(name))
-        if local.exists() and local.stat().st_size >= remote_size:
+        try:
+            local_size = local.lstat().st_size
+        except FileNotFoundError:
+            local_size = None
+        if local_size is not None and local_size >= remote_size:
             continue
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=".fetch-", suffix=".tmp")
         try:
@@ -150,11 +192,41 @@ def journal_offsite_fetch() -> list[str]:
                 offsite.download(_offsite_name(name), handle)
                 handle.flush()
                 os.fsync(handle.fileno())
+            problem = _fetched_problem(
+                Path(temporary),
+                name,
+                local if local_size is not None else None,
+                mac_keys,
+                decryption,
+            )
+            if problem:
+                logger.warning(
+                    "journal segment not fetched from off-site name=%s: %s", name, problem
+                )
+                continue
             os.replace(temporary, local)
-        except BaseException:
+        finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
-            raise
         fetched.append(name)
         logger.info("journal segment fetched from off-site name=%s", name)
     return fetched
+
+
+def _fetched_problem(copy: Path, name: str, local: Path | None, mac_keys, decryption) -> str:
+    segment = journal.read_segment(copy, mac_keys=mac_keys, encryption_keys=decryption, name=name)
+    if segment.key_id is None or segment.damage:
+        reasons = "; ".join(str(d) for d in segment.damage) or "unreadable"
+        return f"the off-site copy does not verify ({reasons})"
+    if local is None:
+        return ""
+    if _active(local):
+        return "the local segment is still being written"
+    try:
+        ours = journal.read_segment_bytes(local)
+    except OSError as err:
+        return f"the local segment cannot be compared ({err})"
+    with copy.open("rb") as handle:
+        if handle.read(len(ours)) != ours:
+            return "the off-site copy does not begin with the local segment"
+    return ""

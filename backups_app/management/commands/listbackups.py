@@ -43,7 +43,7 @@ class Command(BackupCommand):
                 raise CommandError("Off-site copies are off: set BACKUP_OFFSITE_BUCKET.")
             try:
                 offsite_sync = backup_offsite_sync(signing_keys=keys)
-                journal_fetched = journal_offsite_fetch()
+                journal_fetched = journal_offsite_fetch(extra_keys=keys)
             except offsite.STORE_ERRORS as err:
                 raise CommandError(f"The off-site store cannot be read: {err}") from err
         backups = backup_list()
