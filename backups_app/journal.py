@@ -219,7 +219,9 @@ class JournalAppender:
                 or writer.directory != directory
                 or writer.size >= SEGMENT_MAX_BYTES
             ):
-                if writer is not None and writer.pid == os.getpid():
+                if writer is not None:
+                    # After a fork this closes the child's copy of the descriptor only: the
+                    # parent's flock stays (it belongs to the open file, not the process).
                     writer.close()
                 self._writer = writer = open_writer()
             try:

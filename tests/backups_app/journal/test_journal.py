@@ -314,3 +314,30 @@ def test_a_journal_that_cannot_be_written_does_not_undo_the_signup(backup_dir, c
 
     assert Signup.objects.filter(pk=signup.pk).exists()
     assert "signup journal: entry for signup" in caplog.text
+
+
+def test_a_forked_child_journals_into_its_own_segment_and_the_parents_stays_whole(backup_dir):
+    import os
+
+    SignupFactory(email="parent-1@example.com")
+    pid = os.fork()
+    if pid == 0:  # the child: a gunicorn worker forked after the parent journalled
+        try:
+            from django.db import connections
+
+            connections.close_all()
+            SignupFactory(email="child@example.com")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    SignupFactory(email="parent-2@example.com")
+
+    found = {(entry.segment, entry.row["email"]) for entry in entries(backup_dir)}
+    segments_by_email = {email: segment for segment, email in found}
+    assert set(segments_by_email) == {
+        "parent-1@example.com",
+        "child@example.com",
+        "parent-2@example.com",
+    }
+    assert segments_by_email["parent-1@example.com"] == segments_by_email["parent-2@example.com"]
+    assert segments_by_email["child@example.com"] != segments_by_email["parent-1@example.com"]
