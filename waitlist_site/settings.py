@@ -218,7 +218,7 @@ BACKUP_JOURNAL = env.bool("BACKUP_JOURNAL", default=True)
 BACKUP_JOURNAL_FSYNC = env.bool("BACKUP_JOURNAL_FSYNC", default=True)
 BACKUP_JOURNAL_SHIP_SECONDS = env.float("BACKUP_JOURNAL_SHIP_SECONDS", default=60)
 # With the journal on, automatic dumps after signups write at most this many bytes an hour.
-BACKUP_AUTO_BYTES_PER_HOUR = env.float("BACKUP_AUTO_BYTES_PER_HOUR", default=4 * 1024**3)
+BACKUP_AUTO_BYTES_PER_HOUR = env.float("BACKUP_AUTO_BYTES_PER_HOUR", default=16 * 1024**3)
 
 # --- Signed and encrypted backups (§8.2, §8.3): the keys live here, never beside the backups.
 # Unset, the signing key is derived from DJANGO_SECRET_KEY (`check --deploy` asks for its own).
