@@ -469,6 +469,14 @@ def is_active(path: Path) -> bool:
     return False
 
 
+def being_written(path: Path) -> bool:
+    """is_active() for callers that treat anything but a live segment (gone, planted) alike."""
+    try:
+        return is_active(path)
+    except OSError:
+        return False
+
+
 def iter_segments(directory: Path) -> Iterator[Path]:
     for name in segment_names(directory):
         yield directory / name

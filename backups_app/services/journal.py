@@ -293,12 +293,7 @@ class _Record:
     def settled(self, path, size: int) -> bool:
         """Whether the oldest backup covers the segment whole and nobody writes it any more."""
         position = (self.oldest_position or {}).get(path.name, -1)
-        if size > position:
-            return False
-        try:
-            return not journal.is_active(path)
-        except OSError:
-            return True
+        return size <= position and not journal.being_written(path)
 
     def missing(self, present: set[str]) -> list[journal.Damage]:
         """Segments a backup recorded that are gone, and that pruning did not remove."""
@@ -588,8 +583,3 @@ def _lines_after(path, position: int | None) -> int:
         while chunk := handle.read(1024 * 1024):
             count += chunk.count(b"\n")
     return max(0, count - skip_header)
-
-
-def journal_segment_paths() -> list[os.PathLike]:
-    """Every segment file, oldest first (for shipping off-site)."""
-    return list(journal.iter_segments(conf.journal_dir()))

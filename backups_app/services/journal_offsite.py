@@ -103,7 +103,7 @@ def journal_offsite_ship(*, now: float | None = None) -> JournalShipping:
         shipped_size, shipped_at = state.get(name, (-1, 0.0))
         if shipped_size == len(data):
             continue
-        if now - shipped_at < conf.journal_ship_seconds() and _active(path):
+        if now - shipped_at < conf.journal_ship_seconds() and journal.being_written(path):
             continue
         try:
             offsite.upload_bytes(data, name=_offsite_name(name))
@@ -120,13 +120,6 @@ def journal_offsite_ship(*, now: float | None = None) -> JournalShipping:
     kept = {name: value for name, value in state.items() if name in local}
     _write_state(directory, kept)
     return result
-
-
-def _active(path: Path) -> bool:
-    try:
-        return journal.is_active(path)
-    except OSError:
-        return False
 
 
 def _offsite_segments() -> list[str]:
@@ -220,7 +213,7 @@ def _fetched_problem(copy: Path, name: str, local: Path | None, mac_keys, decryp
         return f"the off-site copy does not verify ({reasons})"
     if local is None:
         return ""
-    if _active(local):
+    if journal.being_written(local):
         return "the local segment is still being written"
     try:
         ours = journal.read_segment_bytes(local)

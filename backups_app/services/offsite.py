@@ -59,13 +59,17 @@ def backup_offsite_upload_pending(*, now: datetime.datetime | None = None) -> Of
             _record_failure(backup, store_error, now=now)
             result.failed.append(backup.name)
             continue
-        backup.offsite_at = timezone.now()
-        backup.offsite_error = ""
-        backup.offsite_next_try_at = None
-        backup.save(update_fields=["offsite_at", "offsite_error", "offsite_next_try_at"])
+        _record_success(backup)
         result.uploaded.append(backup.name)
         logger.info("backup copied off-site name=%s", backup.name)
     return result
+
+
+def _record_success(backup: Backup) -> None:
+    backup.offsite_at = timezone.now()
+    backup.offsite_error = ""
+    backup.offsite_next_try_at = None
+    backup.save(update_fields=["offsite_at", "offsite_error", "offsite_next_try_at"])
 
 
 def _record_failure(backup: Backup, err: Exception, *, now: datetime.datetime) -> None:
@@ -294,10 +298,7 @@ def backup_offsite_upload_selected(
             result.failed[backup.name] = backup.offsite_error
             store_failed = True
             continue
-        backup.offsite_at = timezone.now()
-        backup.offsite_error = ""
-        backup.offsite_next_try_at = None
-        backup.save(update_fields=["offsite_at", "offsite_error", "offsite_next_try_at"])
+        _record_success(backup)
         result.done.append(backup.name)
         logger.info("backup copied off-site on request name=%s", backup.name)
     return result
