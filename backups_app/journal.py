@@ -21,6 +21,7 @@ a segment still being written (locked) from one whose process has moved on or di
 """
 
 import base64
+import contextlib
 import datetime
 import fcntl
 import hmac
@@ -32,6 +33,7 @@ import socket
 import stat
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -141,6 +143,8 @@ class SegmentWriter:
         self.pid = os.getpid()
         self.durable = durable
         self.size = 0
+        #: Set when a flush failed: nothing more is appended to this segment.
+        self.failed = False
         self._key = mac_key(signing_key)
         self._aead = AESGCM(_entry_key(encryption_key, self.name)) if encryption_key else None
         self._number = 0
@@ -163,11 +167,17 @@ class SegmentWriter:
             self.close()
             raise
 
-    def append(self, entry: dict[str, Any]) -> int:
-        """Append one entry durably; return the bytes written."""
-        return self._write_line(_dumps(entry), sealed=self._aead is not None)
+    def append(self, entry: dict[str, Any], *, flush: bool = True) -> int:
+        """Append one entry; return the bytes written. Durable when this returns, unless
+        `flush` is False: then the caller calls flush() before relying on it."""
+        return self._write_line(_dumps(entry), sealed=self._aead is not None, flush=flush)
 
-    def _write_line(self, body: bytes, *, sealed: bool) -> int:
+    def flush(self) -> None:
+        """Make every line written so far durable (nothing to do when not `durable`)."""
+        if self.durable:
+            os.fdatasync(self._fd)
+
+    def _write_line(self, body: bytes, *, sealed: bool, flush: bool = True) -> int:
         number = self._number
         if sealed:
             nonce = secrets.token_bytes(12)
@@ -178,8 +188,8 @@ class SegmentWriter:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        if self.durable:
-            os.fdatasync(self._fd)
+        if flush:
+            self.flush()
         self._number += 1
         self.size += len(line)
         return len(line)
@@ -204,13 +214,25 @@ def _fsync_dir(directory: Path) -> None:
 
 class JournalAppender:
     """The process-wide journal writer: one segment per process, reopened after a fork, when
-    BACKUP_DIR changes, and past SEGMENT_MAX_BYTES. Thread-safe."""
+    BACKUP_DIR changes, and past SEGMENT_MAX_BYTES. Thread-safe.
+
+    append(..., background=True) writes the line at once and leaves the fdatasync to a helper
+    thread, returning a Future the caller waits on before it relies on the entry (before the
+    fan sees the thanks page): the flush then overlaps the rest of the request instead of
+    adding to it. One helper thread per process runs the flushes in order, so waiting on the
+    Future of one's own entry is enough: its flush began after that entry was written.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._writer: SegmentWriter | None = None
+        self._flusher: ThreadPoolExecutor | None = None
+        self._flusher_pid = 0
+        self._last_flush: Future | None = None
 
-    def append(self, entry: dict[str, Any], *, directory: Path, open_writer) -> int:
+    def append(
+        self, entry: dict[str, Any], *, directory: Path, open_writer, background: bool = False
+    ) -> Future | None:
         with self._lock:
             writer = self._writer
             if (
@@ -218,25 +240,60 @@ class JournalAppender:
                 or writer.pid != os.getpid()
                 or writer.directory != directory
                 or writer.size >= SEGMENT_MAX_BYTES
+                or writer.failed
             ):
                 if writer is not None:
-                    # After a fork this closes the child's copy of the descriptor only: the
-                    # parent's flock stays (it belongs to the open file, not the process).
-                    writer.close()
+                    self._close_writer()
                 self._writer = writer = open_writer()
+            background = background and writer.durable
             try:
-                return writer.append(entry)
+                writer.append(entry, flush=not background)
             except OSError:
                 # A failed write may have left part of a line: never append after it.
-                writer.close()
-                self._writer = None
+                self._close_writer()
                 raise
+            if not background:
+                return None
+            self._last_flush = self._executor().submit(self._flush, writer)
+            return self._last_flush
+
+    def _flush(self, writer: SegmentWriter) -> None:
+        try:
+            writer.flush()
+        except OSError:
+            # After a failed fdatasync Linux may report later ones as clean although the
+            # pages never reached the disk: the next entry starts a new segment instead.
+            # (Not closed here: the lock may be held by someone waiting on this flush.)
+            writer.failed = True
+            raise
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # A forked child has the parent's executor object but not its thread.
+        if self._flusher is None or self._flusher_pid != os.getpid():
+            self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-flush")
+            self._flusher_pid = os.getpid()
+            self._last_flush = None
+        return self._flusher
+
+    def _close_writer(self) -> None:
+        """Close the open segment (the lock is held). A flush still running on it is waited
+        for first, so that it never runs on a descriptor number reused by another file."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if writer.pid == os.getpid() and self._last_flush is not None:
+            with contextlib.suppress(OSError):  # reported to whoever waits on it
+                self._last_flush.result()
+            self._last_flush = None
+        # After a fork this closes the child's copy of the descriptor only: the parent's
+        # flock stays (it belongs to the open file, not the process).
+        writer.close()
 
     def close(self) -> None:
         with self._lock:
-            if self._writer is not None and self._writer.pid == os.getpid():
-                self._writer.close()
-            self._writer = None
+            if self._writer is not None and self._writer.pid != os.getpid():
+                self._writer = None  # the parent's: its descriptor is the parent's to close
+            self._close_writer()
 
     @property
     def segment_name(self) -> str | None:

@@ -40,8 +40,11 @@ SUSTAIN_SECONDS = float(os.environ.get("BENCH_SUSTAIN_SECONDS", "240"))
 #: over a window long enough to hold at least one spaced dump.
 TIGHT_BUDGET = int(os.environ.get("BENCH_TIGHT_BUDGET", str(2 * 1024**3)))
 TIGHT_SECONDS = float(os.environ.get("BENCH_TIGHT_SECONDS", "480"))
-#: Interleaved rounds of the latency comparison (each: without, then with the journal).
-LATENCY_ROUNDS = int(os.environ.get("BENCH_JOURNAL_ROUNDS", "4"))
+#: Interleaved rounds of the latency comparison (each runs every configuration once).
+LATENCY_ROUNDS = int(os.environ.get("BENCH_JOURNAL_ROUNDS", "9"))
+#: gunicorn workers of the latency comparison: the README's production command runs 4 on this
+#: 2-core machine (a worker waiting on a disk flush or the database leaves the core to another).
+LATENCY_WORKERS = int(os.environ.get("BENCH_JOURNAL_WORKERS", "4"))
 #: BENCH_JOURNAL_LATENCY_ONLY=1: only the latency comparison (minutes, not a quarter hour).
 LATENCY_ONLY = os.environ.get("BENCH_JOURNAL_LATENCY_ONLY", "0") == "1"
 
@@ -137,21 +140,28 @@ def _journal_bytes(workdir: Path) -> tuple[int, int]:
 
 def _latency(env: dict, workdir: Path) -> list[str]:
     """Without the journal, with it (fdatasync per entry, the default), and with it but no
-    fdatasync (BACKUP_JOURNAL_FSYNC=0), interleaved round by round."""
+    fdatasync (BACKUP_JOURNAL_FSYNC=0), interleaved round by round, the order turning each
+    round so that none is always first. This machine is a VM whose neighbours come and go:
+    a round's figures are compared with the same round's, and the median of those per-round
+    ratios is printed beside the ratio of the pooled latencies."""
     configurations = {
         "without": {"BACKUP_JOURNAL": "0"},
         "with": {"BACKUP_JOURNAL": "1", "BACKUP_JOURNAL_FSYNC": "1"},
         "nosync": {"BACKUP_JOURNAL": "1", "BACKUP_JOURNAL_FSYNC": "0"},
     }
+    names = list(configurations)
     latencies = {name: [] for name in configurations}
+    round_p50 = {name: [] for name in configurations}
+    per_round = LATENCY_SIGNUPS // LATENCY_ROUNDS
     for round_number in range(LATENCY_ROUNDS):
-        for name, settings in configurations.items():
-            site = Site({**env, **settings}, "bench.settings")
+        turn = round_number % len(names)
+        for name in names[turn:] + names[:turn]:
+            site = Site({**env, **configurations[name]}, "bench.settings", workers=LATENCY_WORKERS)
             try:
                 load(site.url, 100, 4, 0, f"jwarm-{name}-{round_number}-")
-                per_round = LATENCY_SIGNUPS // LATENCY_ROUNDS
                 result = load(site.url, per_round, 4, 0, f"jlat-{name}-{round_number}-")
                 latencies[name] += result["latencies_ms"]
+                round_p50[name].append(statistics.median(result["latencies_ms"]))
             finally:
                 site.stop()
     p50 = {k: statistics.median(v) for k, v in latencies.items()}
@@ -159,14 +169,17 @@ def _latency(env: dict, workdir: Path) -> list[str]:
     size, entries = _journal_bytes(workdir)
 
     def line(label: str, name: str) -> str:
+        ratios = [a / b for a, b in zip(round_p50[name], round_p50["without"], strict=True)]
         return (
             f"  {label:<34} p50 {p50[name]:.2f} ms = {p50[name] / p50['without']:.2f}x "
-            f"(target <= 1.05), p99 {p99[name]:.2f} ms = {p99[name] / p99['without']:.2f}x"
+            f"(target <= 1.05; per-round median {statistics.median(ratios):.2f}x, "
+            f"range {min(ratios):.2f}-{max(ratios):.2f}), "
+            f"p99 {p99[name]:.2f} ms = {p99[name] / p99['without']:.2f}x"
         )
 
     return [
-        f"  signups: {LATENCY_SIGNUPS} per configuration in {LATENCY_ROUNDS} interleaved rounds, "
-        "4 concurrent clients, gunicorn x2",
+        f"  signups: {per_round * LATENCY_ROUNDS} per configuration in {LATENCY_ROUNDS} interleaved rounds, "
+        f"4 concurrent clients, gunicorn x{LATENCY_WORKERS}",
         f"  {'without journal':<34} p50 {p50['without']:.2f} ms, p99 {p99['without']:.2f} ms",
         line("with journal (fdatasync, default)", "with"),
         line("with journal, BACKUP_JOURNAL_FSYNC=0", "nosync"),

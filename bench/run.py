@@ -337,9 +337,10 @@ def free_port() -> int:
 
 
 class Site:
-    """gunicorn (2 workers, as on this 2-core machine) serving the bench database."""
+    """gunicorn serving the bench database: 2 workers (one per core of this machine) unless
+    told otherwise."""
 
-    def __init__(self, env: dict, settings_module: str) -> None:
+    def __init__(self, env: dict, settings_module: str, workers: int = 2) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
@@ -348,7 +349,7 @@ class Site:
                 "-m",
                 "gunicorn",
                 "--workers",
-                "2",
+                str(workers),
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "waitlist_site.wsgi",

@@ -8,7 +8,9 @@ import datetime
 import logging
 import os
 import stat
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -67,20 +69,55 @@ def journal_record_deletion(signup_id: int) -> None:
     _append({"op": "delete", "id": signup_id})
 
 
+@contextmanager
+def journal_flush_at_exit() -> Iterator[None]:
+    """Inside this block, entries are written at once and made durable on a helper thread;
+    leaving it waits until every one of them is. JournalFlushMiddleware wraps each request in
+    it, so the fdatasync overlaps the rest of the request (the commit's hooks, the redirect,
+    the middleware) and still ends before the response leaves the process."""
+    outer = getattr(_pending, "flushes", None)
+    _pending.flushes = flushes = []
+    try:
+        yield
+    finally:
+        _pending.flushes = outer
+        for signup_id, flush in flushes:
+            try:
+                flush.result()
+            except OSError as err:
+                _log_not_journalled(signup_id, err)
+
+
+_pending = threading.local()
+
+
 def _append(entry: dict[str, Any]) -> None:
     if not conf.journal_enabled():
         return
     entry["at"] = timezone.now().isoformat()
     directory = conf.journal_dir()
+    flushes = getattr(_pending, "flushes", None)
     try:
-        appender.append(entry, directory=directory, open_writer=lambda: _open_writer(directory))
-    except (OSError, ImproperlyConfigured) as err:
-        logger.error(
-            "signup journal: entry for signup %s not written (%s); it is in the table and the "
-            "next backup, but not journalled",
-            entry["id"],
-            err,
+        flush = appender.append(
+            entry,
+            directory=directory,
+            open_writer=lambda: _open_writer(directory),
+            background=flushes is not None,
         )
+    except (OSError, ImproperlyConfigured) as err:
+        _log_not_journalled(entry["id"], err)
+        return
+    if flush is not None:
+        flushes.append((entry["id"], flush))
+
+
+def _log_not_journalled(signup_id: int, err: Exception) -> None:
+    logger.error(
+        "signup journal: entry for signup %s not written (%s); it is in the table and the "
+        "next backup, but not journalled",
+        signup_id,
+        err,
+    )
 
 
 def _open_writer(directory) -> journal.SegmentWriter:

@@ -1,0 +1,25 @@
+"""Request middleware of the backups app."""
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from backups_app.services.journal import journal_flush_at_exit
+
+
+class JournalFlushMiddleware:
+    """Make the signup journal's fdatasync overlap the rest of the request (PRODUCT.md §11).
+
+    A signup's journal entry is written when its transaction commits; its flush to disk then
+    runs on a helper thread while the view and the middleware finish, and this middleware
+    waits for it before the response is returned. It must come first in MIDDLEWARE, so that
+    its wait is the last thing before the response leaves: a fan never sees the thanks page
+    for a signup that is not yet durable in the journal.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with journal_flush_at_exit():
+            return self.get_response(request)
