@@ -22,6 +22,7 @@ def check_backup_settings(app_configs, **kwargs) -> list[Error]:
         conf.retry_base_seconds,
         conf.retry_max_seconds,
         conf.restore_test_seconds,
+        conf.journal_flush_mode,
     ):
         try:
             read()

@@ -187,12 +187,30 @@ def journal_enabled() -> bool:
     return bool(getattr(settings, "BACKUP_JOURNAL", True))
 
 
-def journal_durable() -> bool:
-    """Whether each journal entry is fdatasync'ed before the thanks page (`BACKUP_JOURNAL_FSYNC`).
+#: BACKUP_JOURNAL_FSYNC: when an entry's fdatasync runs (see docs/signup-journal.md).
+JOURNAL_FLUSH_MODES = ("background", "wait", "off")
 
-    Off, an entry survives any crash of the web process but not a power cut or a kernel crash.
+
+def journal_flush_mode() -> str:
+    """When each journal entry is made durable (`BACKUP_JOURNAL_FSYNC`):
+
+    - `background` (the default): the entry is written before the thanks page and flushed by a
+      helper thread at once, without the fan waiting for the disk;
+    - `wait`: the thanks page waits for the flush (`1`, `true` and `on` mean this too);
+    - `off`: never flushed (`0`, `false`): an entry survives any crash of the web process but
+      not a power cut or a kernel crash.
     """
-    return bool(getattr(settings, "BACKUP_JOURNAL_FSYNC", True))
+    value = getattr(settings, "BACKUP_JOURNAL_FSYNC", "background")
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return "wait"
+    if text in ("0", "false", "no", "off", "none"):
+        return "off"
+    if text not in JOURNAL_FLUSH_MODES:
+        raise ImproperlyConfigured(
+            f"BACKUP_JOURNAL_FSYNC must be one of {', '.join(JOURNAL_FLUSH_MODES)}, not {value!r}."
+        )
+    return text
 
 
 def journal_dir() -> Path:

@@ -32,6 +32,7 @@ import secrets
 import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -143,6 +144,10 @@ class SegmentWriter:
         self.pid = os.getpid()
         self.durable = durable
         self.size = 0
+        #: Lines written, and lines known durable (a flush covers what was written before it).
+        self.lines = 0
+        self.synced = 0
+        self.flushed_at = 0.0
         #: Set when a flush failed: nothing more is appended to this segment.
         self.failed = False
         self._key = mac_key(signing_key)
@@ -191,6 +196,9 @@ class SegmentWriter:
         if flush:
             self.flush()
         self._number += 1
+        self.lines = self._number
+        if flush:
+            self.synced = self.lines
         self.size += len(line)
         return len(line)
 
@@ -217,10 +225,10 @@ class JournalAppender:
     BACKUP_DIR changes, and past SEGMENT_MAX_BYTES. Thread-safe.
 
     append(..., background=True) writes the line at once and leaves the fdatasync to a helper
-    thread, returning a Future the caller waits on before it relies on the entry (before the
-    fan sees the thanks page): the flush then overlaps the rest of the request instead of
-    adding to it. One helper thread per process runs the flushes in order, so waiting on the
-    Future of one's own entry is enough: its flush began after that entry was written.
+    thread, returning a Future that is done when the entry is durable: the flush overlaps the
+    rest of the request instead of adding to it. One helper thread per process runs the
+    flushes in order, so the Future of one's own entry is enough: its flush began after that
+    entry was written.
     """
 
     def __init__(self) -> None:
@@ -231,7 +239,13 @@ class JournalAppender:
         self._last_flush: Future | None = None
 
     def append(
-        self, entry: dict[str, Any], *, directory: Path, open_writer, background: bool = False
+        self,
+        entry: dict[str, Any],
+        *,
+        directory: Path,
+        open_writer,
+        background: bool = False,
+        gather_seconds: float = 0.0,
     ) -> Future | None:
         with self._lock:
             writer = self._writer
@@ -254,12 +268,29 @@ class JournalAppender:
                 raise
             if not background:
                 return None
-            self._last_flush = self._executor().submit(self._flush, writer)
+            self._last_flush = self._executor().submit(
+                self._flush, writer, writer.lines, gather_seconds
+            )
             return self._last_flush
 
-    def _flush(self, writer: SegmentWriter) -> None:
+    @staticmethod
+    def _flush(writer: SegmentWriter, upto: int, gather_seconds: float) -> None:
+        """Make lines up to `upto` durable: one fdatasync covers every line written before it
+        began, so under a burst one flush serves the entries that queued behind another.
+        With `gather_seconds`, flushes of a segment are at least that far apart: the entries
+        written meanwhile share the next one."""
+        if writer.synced >= upto:
+            return
+        wait = writer.flushed_at + gather_seconds - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+            if writer.synced >= upto:
+                return
+        written = writer.lines
         try:
             writer.flush()
+            writer.synced = max(writer.synced, written)
+            writer.flushed_at = time.monotonic()
         except OSError:
             # After a failed fdatasync Linux may report later ones as clean although the
             # pages never reached the disk: the next entry starts a new segment instead.

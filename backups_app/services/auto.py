@@ -1,6 +1,7 @@
 """Automatic backups: requests recorded after each signup, coalesced by the worker (§4.6)."""
 
 import datetime
+import time
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, Min
@@ -15,6 +16,7 @@ from backups_app.request_buffer import request_buffer
 from backups_app.selectors import backup_latest
 from backups_app.services.catalogue import Leftovers, backup_leftovers_clean
 from backups_app.services.create import CLOCK_SKEW, backup_create_locked
+from backups_app.services.journal import journal_catch_up
 from backups_app.services.journal_offsite import journal_offsite_ship
 from backups_app.services.offsite import backup_offsite_rotate, backup_offsite_upload_pending
 from backups_app.services.rotate import backup_rotate
@@ -207,11 +209,31 @@ def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
     backup_requests_flush()  # requests this process buffered (a worker inside the web process)
     # Before anything else, so a backup killed mid-dump is settled (and retried) at once.
     leftovers = backup_leftovers_clean()
+    _journal_catch_up_pass(now)
     pass_result = _worker_pass(now)
     pass_result.leftovers = leftovers
     if conf.offsite_enabled():
         _offsite_pass(now)
     return pass_result
+
+
+#: How often the worker makes sure every committed signup is journalled (journal_catch_up).
+JOURNAL_CATCH_UP_SECONDS = 60
+_journal_caught_up_at: float | None = None
+
+
+def _journal_catch_up_pass(now: datetime.datetime) -> None:
+    global _journal_caught_up_at
+    clock = time.monotonic()
+    if _journal_caught_up_at is not None and clock - _journal_caught_up_at < (
+        JOURNAL_CATCH_UP_SECONDS
+    ):
+        return
+    _journal_caught_up_at = clock
+    try:
+        journal_catch_up(now=now)
+    except Exception:  # the worker must go on taking backups whatever the journal does
+        logger.exception("signup journal catch-up failed")
 
 
 def _offsite_pass(now: datetime.datetime) -> None:
