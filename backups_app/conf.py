@@ -188,19 +188,20 @@ def journal_enabled() -> bool:
 
 
 #: BACKUP_JOURNAL_FSYNC: when an entry's fdatasync runs (see docs/signup-journal.md).
-JOURNAL_FLUSH_MODES = ("background", "wait", "off")
+JOURNAL_FLUSH_MODES = ("wait", "background", "off")
 
 
 def journal_flush_mode() -> str:
     """When each journal entry is made durable (`BACKUP_JOURNAL_FSYNC`):
 
-    - `background` (the default): the entry is written before the thanks page and flushed by a
-      helper thread at once, without the fan waiting for the disk;
-    - `wait`: the thanks page waits for the flush (`1`, `true` and `on` mean this too);
+    - `wait` (the default): the thanks page waits for the flush, which overlaps the end of the
+      request (`1`, `true` and `on` mean this too);
+    - `background`: the entry is written before the thanks page and flushed by a helper thread
+      at once (at most every 50 ms), without the fan waiting for the disk;
     - `off`: never flushed (`0`, `false`): an entry survives any crash of the web process but
       not a power cut or a kernel crash.
     """
-    value = getattr(settings, "BACKUP_JOURNAL_FSYNC", "background")
+    value = getattr(settings, "BACKUP_JOURNAL_FSYNC", "wait")
     text = str(value).strip().lower()
     if text in ("1", "true", "yes", "on"):
         return "wait"

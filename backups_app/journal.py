@@ -148,6 +148,8 @@ class SegmentWriter:
         self.lines = 0
         self.synced = 0
         self.flushed_at = 0.0
+        #: The flush queued on the helper thread that has not started yet.
+        self.pending_flush: Future | None = None
         #: Set when a flush failed: nothing more is appended to this segment.
         self.failed = False
         self._key = mac_key(signing_key)
@@ -268,24 +270,25 @@ class JournalAppender:
                 raise
             if not background:
                 return None
-            self._last_flush = self._executor().submit(
-                self._flush, writer, writer.lines, gather_seconds
-            )
-            return self._last_flush
+            # A flush already queued covers this line too: it reads how far to flush only
+            # once it starts. Under load that is one wake-up of the helper per flush, not one
+            # per entry.
+            pending = writer.pending_flush
+            if pending is None:
+                pending = self._executor().submit(self._flush, writer, gather_seconds)
+                writer.pending_flush = self._last_flush = pending
+            return pending
 
     @staticmethod
-    def _flush(writer: SegmentWriter, upto: int, gather_seconds: float) -> None:
-        """Make lines up to `upto` durable: one fdatasync covers every line written before it
-        began, so under a burst one flush serves the entries that queued behind another.
-        With `gather_seconds`, flushes of a segment are at least that far apart: the entries
-        written meanwhile share the next one."""
-        if writer.synced >= upto:
-            return
+    def _flush(writer: SegmentWriter, gather_seconds: float) -> None:
+        """Make every line written so far durable, with one fdatasync. With `gather_seconds`,
+        flushes of a segment are at least that far apart: the entries written meanwhile share
+        the next one."""
         wait = writer.flushed_at + gather_seconds - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-            if writer.synced >= upto:
-                return
+        # From here on, a new line needs a flush of its own (its writer submits one).
+        writer.pending_flush = None
         written = writer.lines
         try:
             writer.flush()

@@ -217,7 +217,7 @@ BACKUP_RESTORE_TEST_SECONDS = env.float("BACKUP_RESTORE_TEST_SECONDS", default=8
 # --- Signup journal (§11): every committed signup is also appended to BACKUP_DIR/journal and
 # made durable before the thanks page, so a dropped table loses nothing since the last backup.
 BACKUP_JOURNAL = env.bool("BACKUP_JOURNAL", default=True)
-BACKUP_JOURNAL_FSYNC = env.str("BACKUP_JOURNAL_FSYNC", default="background")
+BACKUP_JOURNAL_FSYNC = env.str("BACKUP_JOURNAL_FSYNC", default="wait")
 BACKUP_JOURNAL_SHIP_SECONDS = env.float("BACKUP_JOURNAL_SHIP_SECONDS", default=60)
 # With the journal on, automatic dumps after signups write at most this many bytes an hour.
 BACKUP_AUTO_BYTES_PER_HOUR = env.float("BACKUP_AUTO_BYTES_PER_HOUR", default=16 * 1024**3)

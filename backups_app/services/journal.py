@@ -35,8 +35,7 @@ BATCH = 2000
 appender = journal.JournalAppender()
 #: With BACKUP_JOURNAL_FSYNC=background, a process flushes its segment at most this often; the
 #: entries written meanwhile share one fdatasync. Each flush of the journal is a flush of the
-#: disk that PostgreSQL's commits queue behind: one per signup cost 20 % of the signup's
-#: latency under load (make bench), one per 50 ms costs nothing measurable.
+#: disk that PostgreSQL's commits queue behind.
 FLUSH_GATHER_SECONDS = 0.05
 
 
@@ -77,10 +76,10 @@ def journal_record_deletion(signup_id: int) -> None:
 
 @contextmanager
 def journal_flush_at_exit() -> Iterator[None]:
-    """With BACKUP_JOURNAL_FSYNC=wait: inside this block, entries are written at once and made
-    durable on a helper thread, and leaving it waits until every one of them is.
-    JournalFlushMiddleware wraps each request in it, so the fdatasync overlaps the rest of the
-    request (the commit's hooks, the redirect, the middleware) and still ends before the
+    """With BACKUP_JOURNAL_FSYNC=wait (the default): inside this block, entries are written
+    at once and made durable on a helper thread, and leaving it waits until every one of them
+    is. JournalFlushMiddleware wraps each request in it, so the fdatasync overlaps the rest of
+    the request (the commit's hooks, the redirect, the middleware) and still ends before the
     response leaves the process. (With `background` nothing waits; with `off` nothing is
     flushed.)"""
     outer = getattr(_pending, "flushes", None)

@@ -1,6 +1,6 @@
 """When the journal's fdatasync runs (§11, BACKUP_JOURNAL_FSYNC): on the appender's helper
-thread, either beside the fan's request (`background`, the default) or overlapping the rest of
-it and ending before the response (`wait`, through JournalFlushMiddleware)."""
+thread, either overlapping the rest of the fan's request and ending before the response
+(`wait`, the default, through JournalFlushMiddleware) or beside it (`background`)."""
 
 import errno
 import os
@@ -47,11 +47,16 @@ def test_the_middleware_comes_first_so_its_wait_is_last():
 
 @pytest.fixture
 def wait_mode(settings):
-    settings.BACKUP_JOURNAL_FSYNC = "wait"
+    settings.BACKUP_JOURNAL_FSYNC = "wait"  # the default, said where a test relies on it
 
 
-def test_by_default_the_thanks_redirect_does_not_wait_for_the_disk(
-    client, backup_dir, signup_data, slow_flush
+@pytest.fixture
+def background_mode(settings):
+    settings.BACKUP_JOURNAL_FSYNC = "background"
+
+
+def test_in_the_background_the_thanks_redirect_does_not_wait_for_the_disk(
+    client, backup_dir, signup_data, slow_flush, background_mode
 ):
     response = client.post(reverse("waitlist:signup"), signup_data)
     helper_runs_done = [run["done"] for run in slow_flush if run["thread"] != "MainThread"]
@@ -69,7 +74,7 @@ def test_by_default_the_thanks_redirect_does_not_wait_for_the_disk(
     assert [run["thread"].startswith("journal-flush") for run in slow_flush] == [False, True]
 
 
-def test_a_background_flush_that_fails_is_logged(backup_dir, monkeypatch, caplog):
+def test_a_background_flush_that_fails_is_logged(backup_dir, monkeypatch, caplog, background_mode):
     def flush(self):
         raise OSError(errno.EIO, "Input/output error")
 
@@ -175,10 +180,12 @@ def test_a_misspelt_flush_setting_is_reported_at_start_up(settings):
 
     settings.BACKUP_JOURNAL_FSYNC = "sometimes"
     [error] = check_backup_settings(None)
-    assert "BACKUP_JOURNAL_FSYNC must be one of background, wait, off" in error.msg
+    assert "BACKUP_JOURNAL_FSYNC must be one of wait, background, off" in error.msg
 
 
-def test_entries_written_together_share_a_flush_in_the_background(backup_dir, monkeypatch):
+def test_entries_written_together_share_a_flush_in_the_background(
+    backup_dir, monkeypatch, background_mode
+):
     real_flush = journal.SegmentWriter.flush
     helper_flushes = []
 
