@@ -1,4 +1,4 @@
-"""Public URLs: the signup form and the thank-you page."""
+"""Public URLs: the signup form, the thank-you page and the icon browsers ask every site for."""
 
 from django.urls import path
 
@@ -9,4 +9,5 @@ app_name = "waitlist"
 urlpatterns = [
     path("", views.signup, name="signup"),
     path("thanks/", views.thanks, name="thanks"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

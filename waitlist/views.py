@@ -1,6 +1,7 @@
 """The public signup page and the thank-you page."""
 
 import logging
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -49,3 +50,15 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def thanks(request: HttpRequest) -> HttpResponse:
     return render(request, "waitlist/thanks.html")
+
+
+FAVICON = (Path(__file__).resolve().parent / "static" / "waitlist" / "favicon.ico").read_bytes()
+
+
+@require_http_methods(["GET", "HEAD"])
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers fetch for every page, the admin's too, whatever the page
+    links (ours link the SVG icon under /static/ as well)."""
+    response = HttpResponse(FAVICON, content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

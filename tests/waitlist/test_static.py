@@ -42,3 +42,32 @@ def test_page_loads_nothing_from_another_host():
     html = Client().get("/").content.decode()
 
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_favicon_ico_is_a_real_icon_for_every_page_the_admin_too():
+    client = Client()
+
+    response = client.get("/favicon.ico")
+    head = client.head("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert "max-age=" in response["Cache-Control"]
+    # An ICO directory (reserved 0, type 1) with the 32 and 16 pixel PNG images it names.
+    assert response.content[:4] == b"\x00\x00\x01\x00"
+    assert response.content[4] == 2
+    assert response.content.count(b"\x89PNG\r\n\x1a\n") == 2
+    assert head.status_code == 200
+    assert client.post("/favicon.ico").status_code == 405
+
+
+def test_pages_link_the_icon_and_the_svg_icon_is_served():
+    client = Client()
+    html = client.get("/").content.decode()
+
+    assert '<link rel="icon" href="/favicon.ico"' in html
+    match = re.search(r'href="(/static/waitlist/favicon\.[0-9a-f]{12}\.svg)"', html)
+    assert match, "the page does not link the hashed SVG icon"
+    svg = client.get(match.group(1))
+    assert svg.status_code == 200
+    assert svg["Content-Type"].startswith("image/svg+xml")
