@@ -376,6 +376,17 @@ class Site:
         self.process.wait(timeout=30)
 
 
+def start_worker(env: dict, interval: float) -> subprocess.Popen:
+    """`manage.py backup_worker` on the bench database; stop it with terminate() and wait()."""
+    return subprocess.Popen(
+        [PYTHON, "manage.py", "backup_worker", "--interval", f"{interval:g}"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def load(url: str, total: int, concurrency: int, seconds: float, prefix: str) -> dict:
     output = subprocess.run(
         [
@@ -427,13 +438,7 @@ def bench_signups(label: str, env: dict) -> list[str]:
     ]
     manage(env, "backup")  # the burst starts from a backed-up database
     site = Site(env, "bench.settings")
-    worker = subprocess.Popen(
-        [PYTHON, "manage.py", "backup_worker", "--interval", "0.5"],
-        env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-        cwd=PROJECT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(env, 0.5)
     try:
         started = subprocess.run(
             [
