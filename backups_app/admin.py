@@ -134,6 +134,8 @@ class BackupAdmin(admin.ModelAdmin):
             "health_checks": checks.values(),
             "healthy": all(check.ok for check in checks.values()),
             "chart": backup_chart_svg(recent),
+            # A catalogue written by the services, not a list of things to edit.
+            "title": "Backups",
         }
         return super().changelist_view(request, extra_context=extra_context)
 
@@ -196,7 +198,8 @@ class BackupAdmin(admin.ModelAdmin):
             result = backup_verify(backup=backup, restore_test=True)
             self.log_change(request, backup, f"Verified with a restore test: {result.detail}")
             level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(request, f"{backup.name}: {result.detail}", level)
+            # Admin capitalises a message's first letter: never start one with a file name.
+            self.message_user(request, f"Restore test of {backup.name}: {result.detail}", level)
 
     @admin.action(description="Pin (never rotate away)", permissions=["change"])
     def pin(self, request: HttpRequest, queryset) -> None:
@@ -213,7 +216,9 @@ class BackupAdmin(admin.ModelAdmin):
             try:
                 manifest_update(backup, pinned=pinned, pin_reason=reason)
             except ValidationError as err:
-                self.message_user(request, f"{backup.name}: {err.messages[0]}", messages.ERROR)
+                self.message_user(
+                    request, f"Not changed, {backup.name}: {err.messages[0]}", messages.ERROR
+                )
                 continue
             self.log_change(request, backup, "Pinned" if pinned else "Unpinned")
             done += 1
@@ -260,7 +265,7 @@ class BackupAdmin(admin.ModelAdmin):
         if result.done:
             self.message_user(request, f"{done}: {', '.join(result.done)}.")
         for name, error in result.failed.items():
-            self.message_user(request, f"{name}: {error}", messages.ERROR)
+            self.message_user(request, f"Failed, {name}: {error}", messages.ERROR)
         if result.skipped:
             skipped = "; ".join(f"{name}: {why}" for name, why in result.skipped.items())
             self.message_user(request, f"Skipped {skipped}.", messages.WARNING)
@@ -440,7 +445,11 @@ class ExportAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at", "row_count", "size_bytes", "triggered_by"]
     readonly_fields = [f.name for f in Export._meta.fields]
 
+    # A record of exports taken: viewed, never edited.
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:

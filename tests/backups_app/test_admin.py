@@ -320,3 +320,36 @@ def test_where_column_and_filter_say_local_while_off_site_copies_are_off(
     places = re.findall(r'class="field-where">(.*?)</td>', page)
     assert places == ["-", "local"]  # newest first: its dump is gone, and off-site is off
     assert re.findall(r'class="field-name"><a [^>]*>(backup-[^<]+)</a>', local_only) == [kept.name]
+
+
+def test_messages_naming_a_backup_keep_its_lower_case_name(admin_client, signups):
+    """Admin capitalises each message's first letter: a message must not start with the
+    name (`backup-…` would read `Backup-…`, a file that does not exist)."""
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "verify_with_restore_test", "_selected_action": [backup.pk]},
+        follow=True,
+    )
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.startswith(f"Restore test of {backup.name}: ")
+    assert f"B{backup.name[1:]}" not in response.content.decode()
+
+
+def test_the_catalogue_is_titled_backups_not_select_backup_to_change(admin_client, signups):
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert "<h1>Backups</h1>" in html
+    assert "Select backup to change" not in html
+
+
+def test_exports_are_a_read_only_list_with_view_links(admin_client):
+    changelist = admin_client.get("/admin/backups_app/export/").content.decode()
+    index = admin_client.get("/admin/").content.decode()
+
+    assert "Select export to view" in changelist
+    export_row = re.search(r'<tr class="model-export">.*?</tr>', index, re.DOTALL).group(0)
+    assert "View" in export_row
+    assert "Change" not in export_row

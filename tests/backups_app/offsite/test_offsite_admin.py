@@ -165,7 +165,7 @@ def test_upload_off_site_now_reports_the_store_error_and_records_the_attempt(
     assert first.offsite_attempts == 1 and first.offsite_next_try_at is not None
     assert second.offsite_attempts == 0  # not sent once the store had failed
     assert messages_of(response) == [
-        f"{first.name}: {first.offsite_error}",
+        f"Failed, {first.name}: {first.offsite_error}",
         f"Skipped {second.name}: not sent after the off-site store failed.",
     ]
     assert first.offsite_error.startswith("EndpointConnectionError")
@@ -210,7 +210,7 @@ def test_fetch_from_off_site_removes_a_copy_that_does_not_match_its_manifest(
     response = run_action(admin_client, "fetch_from_offsite", offsite_only)
 
     [message] = messages_of(response)
-    assert message.startswith(f"{offsite_only.name}: {offsite_only.name} is 12 bytes; ")
+    assert message.startswith(f"Failed, {offsite_only.name}: {offsite_only.name} is 12 bytes; ")
     assert message.endswith("The fetched files were removed.")
     assert not (backup_dir / offsite_only.name).exists()
     assert not (backup_dir / files.manifest_name_for(offsite_only.name)).exists()
@@ -226,7 +226,7 @@ def test_fetch_from_off_site_says_when_the_copy_is_gone(
     response = run_action(admin_client, "fetch_from_offsite", offsite_only)
 
     assert messages_of(response) == [
-        f"{offsite_only.name}: No backup named '{offsite_only.name}' off-site."
+        f"Failed, {offsite_only.name}: No backup named '{offsite_only.name}' off-site."
     ]
 
 
@@ -239,7 +239,7 @@ def test_fetch_from_off_site_reports_a_store_that_is_down(
     response = run_action(admin_client, "fetch_from_offsite", offsite_only)
 
     [message] = messages_of(response)
-    assert message.startswith(f"{offsite_only.name}: ")
+    assert message.startswith(f"Failed, {offsite_only.name}: ")
     assert "Could not connect to the endpoint URL" in message
 
 
