@@ -144,9 +144,7 @@ class SegmentWriter:
         self.pid = os.getpid()
         self.durable = durable
         self.size = 0
-        #: Lines written, and lines known durable (a flush covers what was written before it).
-        self.lines = 0
-        self.synced = 0
+        #: When the last flush of the helper thread ended (time.monotonic()).
         self.flushed_at = 0.0
         #: The flush queued on the helper thread that has not started yet.
         self.pending_flush: Future | None = None
@@ -179,6 +177,11 @@ class SegmentWriter:
         `flush` is False: then the caller calls flush() before relying on it."""
         return self._write_line(_dumps(entry), sealed=self._aead is not None, flush=flush)
 
+    @property
+    def lines(self) -> int:
+        """Lines written so far, the header included."""
+        return self._number
+
     def flush(self) -> None:
         """Make every line written so far durable (nothing to do when not `durable`)."""
         if self.durable:
@@ -198,9 +201,6 @@ class SegmentWriter:
         if flush:
             self.flush()
         self._number += 1
-        self.lines = self._number
-        if flush:
-            self.synced = self.lines
         self.size += len(line)
         return len(line)
 
@@ -229,8 +229,8 @@ class JournalAppender:
     append(..., background=True) writes the line at once and leaves the fdatasync to a helper
     thread, returning a Future that is done when the entry is durable: the flush overlaps the
     rest of the request instead of adding to it. One helper thread per process runs the
-    flushes in order, so the Future of one's own entry is enough: its flush began after that
-    entry was written.
+    flushes in order, and a flush covers every line written before its fdatasync starts, so
+    an entry written while a flush waits in the queue shares that flush's Future.
     """
 
     def __init__(self) -> None:
@@ -289,10 +289,8 @@ class JournalAppender:
             time.sleep(wait)
         # From here on, a new line needs a flush of its own (its writer submits one).
         writer.pending_flush = None
-        written = writer.lines
         try:
             writer.flush()
-            writer.synced = max(writer.synced, written)
             writer.flushed_at = time.monotonic()
         except OSError:
             # After a failed fdatasync Linux may report later ones as clean although the

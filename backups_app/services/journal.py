@@ -25,6 +25,7 @@ from backups_app import conf, files, journal
 from backups_app.exceptions import BackupError
 from backups_app.keys import encryption_keyring, signing_keyring
 from backups_app.models import Backup
+from backups_app.selectors import backup_latest
 from waitlist.models import Signup
 
 logger = logging.getLogger("backups_app")
@@ -232,7 +233,7 @@ def journal_catch_up(*, now: datetime.datetime | None = None) -> int:
     if not conf.journal_enabled():
         return 0
     now = now or timezone.now()
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
+    newest = backup_latest()
     floor = (newest.newest_signup_id or 0) if newest is not None else 0
     start = (backup_position(newest) if newest is not None else None) or {}
     settled = now - datetime.timedelta(seconds=CATCH_UP_SETTLE_SECONDS)
@@ -263,18 +264,26 @@ def journal_catch_up(*, now: datetime.datetime | None = None) -> int:
 
 def _journalled_ids(start: dict[str, int]) -> set[int]:
     """Ids with an entry (put or delete) past `start` in any readable segment."""
-    mac_keys = _mac_keys(())
-    decryption = encryption_keyring().decryption_keys
-    ids = set()
-    for path in journal.iter_segments(conf.journal_dir()):
-        try:
-            segment = journal.read_segment(
-                path, mac_keys=mac_keys, encryption_keys=decryption, start=start.get(path.name, 0)
-            )
-        except OSError:  # pruned while we read, or not a segment: what it held is not counted
-            continue
-        ids.update(entry.signup_id for entry in segment.entries)
-    return ids
+    return {
+        entry.signup_id
+        for path in journal.iter_segments(conf.journal_dir())
+        for entry in _readable_entries(path, start=start.get(path.name, 0))
+    }
+
+
+def _readable_entries(path, *, start: int = 0) -> list[journal.Entry]:
+    """The verified entries of a segment past byte `start` under this installation's keys;
+    none when it cannot be read (pruned while we read, or not a segment)."""
+    try:
+        segment = journal.read_segment(
+            path,
+            mac_keys=_mac_keys(()),
+            encryption_keys=encryption_keyring().decryption_keys,
+            start=start,
+        )
+    except OSError:
+        return []
+    return segment.entries
 
 
 # --- Replay -------------------------------------------------------------------------------
@@ -619,17 +628,9 @@ def journal_prune() -> list[str]:
 def _keep_needed_deletions(directory, candidates: list) -> list:
     """`candidates` without the segments holding a deletion of a signup that a segment staying
     behind still has an entry for."""
-    mac_keys = _mac_keys(())
-    decryption = encryption_keyring().decryption_keys
-
-    def entries(path) -> list[journal.Entry]:
-        try:
-            return journal.read_segment(path, mac_keys=mac_keys, encryption_keys=decryption).entries
-        except OSError:
-            return []
-
     deletions = {
-        path: {e.signup_id for e in entries(path) if e.op == "delete"} for path in candidates
+        path: {e.signup_id for e in _readable_entries(path) if e.op == "delete"}
+        for path in candidates
     }
     if not any(deletions.values()):
         return candidates
@@ -637,7 +638,7 @@ def _keep_needed_deletions(directory, candidates: list) -> list:
     staying = set()
     for path in journal.iter_segments(directory):
         if path not in doomed:
-            staying.update(e.signup_id for e in entries(path) if e.op == "put")
+            staying.update(e.signup_id for e in _readable_entries(path) if e.op == "put")
     kept = [path for path in candidates if deletions[path] & staying]
     for path in kept:
         logger.info("journal segment kept name=%s: its deletions are still needed", path.name)
@@ -664,9 +665,7 @@ class JournalStatus:
 def journal_status() -> JournalStatus:
     """Size, newest entry and entries not yet in a backup, from file sizes and a tail count."""
     directory = conf.journal_dir()
-    newest_backup = (
-        Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
-    )
+    newest_backup = backup_latest()
     covered = (backup_position(newest_backup) if newest_backup else None) or {}
     segments = size = unbacked = 0
     newest_mtime = None
