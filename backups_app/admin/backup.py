@@ -1,0 +1,301 @@
+"""The backup catalogue: status panel, chart, the list and its actions, Back up now, Download."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_POST
+
+from backups_app import conf, files
+from backups_app.admin.restore import RestoreViews
+from backups_app.chart import backup_chart_svg
+from backups_app.exceptions import BackupError
+from backups_app.health import health_report
+from backups_app.management.base import human_size
+from backups_app.models import Backup
+from backups_app.services import backup_create, backup_rotate, backup_verify
+from backups_app.services.catalogue import manifest_update
+from backups_app.services.offsite import (
+    OffsiteSelection,
+    backup_offsite_fetch_selected,
+    backup_offsite_upload_selected,
+)
+from waitlist.models import Signup
+
+
+class LocationFilter(admin.SimpleListFilter):
+    """Where a backup lives, as `Backup.location` says: its dump in BACKUP_DIR, a copy
+    off-site, or both. The folder is listed once, not stat-ed per backup."""
+
+    title = "where"
+    parameter_name = "where"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("local", "local only"), ("offsite", "off-site only"), ("both", "both")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        if self.value() not in {"local", "offsite", "both"}:
+            return queryset
+        folder = conf.backup_dir()
+        local = (
+            [p.name for p in folder.iterdir() if files.NAME_PATTERN.match(p.name) and p.is_file()]
+            if folder.is_dir()
+            else []
+        )
+        if self.value() == "local":
+            return queryset.filter(offsite_at__isnull=True, name__in=local)
+        if self.value() == "both":
+            return queryset.filter(offsite_at__isnull=False, name__in=local)
+        return queryset.filter(offsite_at__isnull=False).exclude(name__in=local)
+
+
+@admin.register(Backup)
+class BackupAdmin(RestoreViews, admin.ModelAdmin):
+    change_list_template = "admin/backups_app/backup/change_list.html"
+    list_display = [
+        "name",
+        "kind",
+        "status",
+        "age",
+        "size",
+        "where",
+        "signups",
+        "verified",
+        "pinned",
+        "shrink_detected",
+        "download_link",
+        "restore_link",
+    ]
+    list_filter = [
+        "status",
+        "kind",
+        LocationFilter,
+        "pinned",
+        "verification_ok",
+        "shrink_detected",
+    ]
+    search_fields = ["name", "note", "triggered_by"]
+    actions = [
+        "verify_with_restore_test",
+        "pin",
+        "unpin",
+        "rotate_now",
+        "upload_offsite_now",
+        "fetch_from_offsite",
+    ]
+    readonly_fields = [f.name for f in Backup._meta.fields]
+    list_per_page = 50
+
+    # The catalogue is written by the services only.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_create_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups_app.create_backup")
+
+    def has_restore_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups_app.restore_backup")
+
+    def has_download_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups_app.download_backup")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The catalogue under the status panel: health, RPO, restore test, disk, off-site lag."""
+        checks = {check.name: check for check in health_report()}
+        recent = list(Backup.objects.filter(status=Backup.Status.SUCCEEDED)[:50])
+        extra_context = {
+            **(extra_context or {}),
+            "health_checks": checks.values(),
+            "healthy": all(check.ok for check in checks.values()),
+            "chart": backup_chart_svg(recent),
+            # A catalogue written by the services, not a list of things to edit.
+            "title": "Backups",
+        }
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def get_list_display(self, request: HttpRequest):
+        """Offer Download and Restore only to those allowed to use them."""
+        columns = list(super().get_list_display(request))
+        if not self.has_download_permission(request):
+            columns.remove("download_link")
+        if not self.has_restore_permission(request):
+            columns.remove("restore_link")
+        return columns
+
+    @admin.display(description="age", ordering="started_at")
+    def age(self, backup: Backup) -> str:
+        return timesince(backup.started_at, timezone.now()).split(",")[0] + " ago"
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, backup: Backup) -> str:
+        return human_size(backup.size_bytes)
+
+    @admin.display(description="where")
+    def where(self, backup: Backup) -> str:
+        location = backup.location or "-"
+        if backup.offsite_at is None and backup.offsite_error:
+            # Short in the table; the attempts and the store's error on hover.
+            return format_html(
+                '<span title="off-site upload failed {} time(s): {}">{} ⚠</span>',
+                backup.offsite_attempts,
+                backup.offsite_error,
+                location,
+            )
+        return location
+
+    @admin.display(description="signups")
+    def signups(self, backup: Backup):
+        return backup.row_counts.get(Signup._meta.db_table, "-") if backup.row_counts else "-"
+
+    @admin.display(description="verified", boolean=True, ordering="verification_ok")
+    def verified(self, backup: Backup):
+        return backup.verification_ok
+
+    @admin.display(description="download")
+    def download_link(self, backup: Backup) -> str:
+        if backup.status != Backup.Status.SUCCEEDED:
+            return "-"
+        url = reverse("admin:backups_app_backup_download", args=[backup.pk])
+        return format_html('<a href="{}">Download</a>', url)
+
+    @admin.display(description="restore")
+    def restore_link(self, backup: Backup) -> str:
+        if backup.status != Backup.Status.SUCCEEDED:
+            return "-"
+        url = reverse("admin:backups_app_backup_restore", args=[backup.pk])
+        return format_html('<a href="{}">Restore…</a>', url)
+
+    # --- actions -------------------------------------------------------------------------------
+    @admin.action(description="Verify (restore test)", permissions=["create"])
+    def verify_with_restore_test(self, request: HttpRequest, queryset) -> None:
+        for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
+            result = backup_verify(backup=backup, restore_test=True)
+            self.log_change(request, backup, f"Verified with a restore test: {result.detail}")
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            # Admin capitalises a message's first letter: never start one with a file name.
+            self.message_user(request, f"Restore test of {backup.name}: {result.detail}", level)
+
+    @admin.action(description="Pin (never rotate away)", permissions=["change"])
+    def pin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=True)
+
+    @admin.action(description="Unpin", permissions=["change"])
+    def unpin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=False)
+
+    def _set_pinned(self, request: HttpRequest, queryset, *, pinned: bool) -> None:
+        reason = f"pinned by {request.user.get_username()}" if pinned else ""
+        done = 0
+        for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
+            try:
+                manifest_update(backup, pinned=pinned, pin_reason=reason)
+            except ValidationError as err:
+                self.message_user(
+                    request, f"Not changed, {backup.name}: {err.messages[0]}", messages.ERROR
+                )
+                continue
+            self.log_change(request, backup, "Pinned" if pinned else "Unpinned")
+            done += 1
+        self.message_user(request, f"{'Pinned' if pinned else 'Unpinned'} {done} backup(s).")
+
+    @admin.action(description="Rotate now (apply retention)", permissions=["create"])
+    def rotate_now(self, request: HttpRequest, queryset) -> None:
+        try:
+            deleted = backup_rotate()
+        except BackupError as err:
+            self.message_user(request, str(err), messages.ERROR)
+            return
+        for backup in deleted:
+            self.log_change(request, backup, "Deleted by rotation")
+        self.message_user(request, f"Rotation deleted {len(deleted)} backup(s).")
+
+    @admin.action(description="Upload off-site now", permissions=["create"])
+    def upload_offsite_now(self, request: HttpRequest, queryset) -> None:
+        try:
+            result = backup_offsite_upload_selected(backups=list(queryset))
+        except ValidationError as err:
+            self.message_user(request, "; ".join(err.messages), messages.ERROR)
+            return
+        self._report_offsite(request, queryset, result, done="Copied off-site")
+
+    @admin.action(description="Fetch from off-site", permissions=["create"])
+    def fetch_from_offsite(self, request: HttpRequest, queryset) -> None:
+        try:
+            result = backup_offsite_fetch_selected(backups=list(queryset))
+        except ValidationError as err:
+            self.message_user(request, "; ".join(err.messages), messages.ERROR)
+            return
+        except BackupError as err:
+            self.message_user(request, f"Nothing was fetched: {err}", messages.ERROR)
+            return
+        self._report_offsite(request, queryset, result, done="Fetched from off-site")
+
+    def _report_offsite(
+        self, request: HttpRequest, queryset, result: OffsiteSelection, *, done: str
+    ) -> None:
+        chosen = {backup.name: backup for backup in queryset}
+        for name in result.done:
+            self.log_change(request, chosen[name], done)
+        if result.done:
+            self.message_user(request, f"{done}: {', '.join(result.done)}.")
+        for name, error in result.failed.items():
+            self.message_user(request, f"Failed, {name}: {error}", messages.ERROR)
+        if result.skipped:
+            skipped = "; ".join(f"{name}: {why}" for name, why in result.skipped.items())
+            self.message_user(request, f"Skipped {skipped}.", messages.WARNING)
+
+    # --- views ---------------------------------------------------------------------------------
+    def get_urls(self):
+        extra = [
+            path(
+                "backup-now/",
+                self.admin_site.admin_view(require_POST(self.backup_now_view)),
+                name="backups_app_backup_backup_now",
+            ),
+            path(
+                "<int:backup_id>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="backups_app_backup_restore",
+            ),
+            path(
+                "<int:backup_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_app_backup_download",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def backup_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        if not self.has_create_permission(request):
+            raise PermissionDenied
+        try:
+            backup = backup_create(
+                kind=Backup.Kind.MANUAL, triggered_by=request.user.get_username()
+            )
+        except BackupError as err:
+            self.message_user(request, f"The backup failed: {err}", messages.ERROR)
+        else:
+            self.log_addition(request, backup, "Backed up now")
+            self.message_user(
+                request, f"Backed up to {backup.name} ({human_size(backup.size_bytes)})."
+            )
+        return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+
+    def download_view(self, request: HttpRequest, backup_id: int) -> FileResponse:
+        if not self.has_download_permission(request):
+            raise PermissionDenied
+        backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
+        try:
+            dump = files.resolve_dump(backup.name)
+        except ValidationError as err:
+            self.message_user(request, err.messages[0], messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+        self.log_change(request, backup, "Downloaded")
+        return FileResponse(dump.open("rb"), as_attachment=True, filename=dump.name)
