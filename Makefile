@@ -21,10 +21,22 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@
 
+# A development .env on the first run: development mode and a generated secret key, so every
+# `manage.py` command of the README works in the same shell. Made only when there is none: one you
+# wrote (or an earlier run wrote) is never overwritten.
+.env:
+	@umask 077 && { \
+	  echo "# Development settings, written by make run on $$(date -u +%Y-%m-%d). Not for production:"; \
+	  echo "# there, set DJANGO_DEBUG=0 and a secret key of your own (see docs/settings.md)."; \
+	  echo "DJANGO_DEBUG=1"; \
+	  echo "DJANGO_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
+	} > $@.tmp && mv $@.tmp $@
+	@echo "  Wrote $@ for development (DJANGO_DEBUG=1 and a new secret key); it is never overwritten."
+
 # The site on SQLite in development mode (DJANGO_DEBUG=1 unless you set it), with the backup
 # worker beside it so every signup lands in an automatic backup without cron.
 run: export DJANGO_DEBUG ?= 1
-run: $(VENV)/.runtime-installed
+run: .env $(VENV)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
@@ -38,7 +50,7 @@ run: $(VENV)/.runtime-installed
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-superuser: $(VENV)/.runtime-installed
+superuser: .env $(VENV)/.runtime-installed
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
 
 # Lint, then the whole suite twice: on SQLite and on PostgreSQL ($(TEST_DATABASE_URL)).

@@ -30,6 +30,7 @@ PROJECT_VARIABLES = (
     "BACKUP_JOURNAL",
     "BACKUP_JOURNAL_FSYNC",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "DJANGO_ENV_FILE",
 )
 
 
@@ -37,6 +38,8 @@ def child_environment(**overrides: str) -> dict[str, str]:
     """The current environment without our settings variables, plus `overrides`."""
     environment = {k: v for k, v in os.environ.items() if k not in PROJECT_VARIABLES}
     environment["DJANGO_SETTINGS_MODULE"] = "waitlist_site.settings"
+    # Never the developer's .env (make run writes one): the child sees only what a test sets.
+    environment["DJANGO_ENV_FILE"] = os.devnull
     environment.update(overrides)
     return environment
 

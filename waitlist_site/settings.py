@@ -14,9 +14,10 @@ from waitlist_site.offsite_storage import offsite_storage
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# A `.env` file beside manage.py, if there is one, fills in what the environment does not set:
-# cron jobs (CRONJOBS below) start with an empty environment and read their settings from it.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A `.env` file beside manage.py (or DJANGO_ENV_FILE), if there is one, fills in what the
+# environment does not set: cron jobs (CRONJOBS below) start with an empty environment and read
+# their settings from it, and `make run` writes a development one on its first run.
+environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
