@@ -1,7 +1,8 @@
 """CSV exports of the signups (§5): streamed, formula-safe, rotated.
 
-PostgreSQL exports with COPY (the neutralising done in SQL), at the speed of `psql \\copy`;
-elsewhere, and for the admin's "export selected", Python's csv module writes the same columns.
+PostgreSQL exports every signup with COPY (the neutralising done in SQL), at the speed of
+`psql \\copy`; elsewhere, and for a selection (the admin's "export selected"), Python's csv module
+writes the same columns.
 (Python ends lines with CRLF, as RFC 4180 does, which also makes it quote a lone CR in a cell;
 COPY ends them with LF. Every CSV reader takes both.)
 """
@@ -11,7 +12,7 @@ import csv
 import datetime
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -50,19 +51,11 @@ def signup_csv_rows(signups: QuerySet) -> Iterator[list[str]]:
         ]
 
 
-def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
-    """Rows as CSV text, one line at a time (for streaming HTTP responses)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def waitlist_export_csv(*, path: Path | None = None, triggered_by: str = "") -> Export:
-    """Export every signup to EXPORT_DIR/waitlist-export-<UTC timestamp>.csv (or `path`).
+def waitlist_export_csv(
+    *, signups: QuerySet | None = None, path: Path | None = None, triggered_by: str = ""
+) -> Export:
+    """Export the signups (every one, or the `signups` given) to
+    EXPORT_DIR/waitlist-export-<UTC timestamp>.csv (or `path`), and record it as an Export.
 
     Written atomically (no half file under the final name), then old exports are rotated.
     """
@@ -72,13 +65,13 @@ def waitlist_export_csv(*, path: Path | None = None, triggered_by: str = "") -> 
     if target.is_dir():
         target = target / name
     with files.atomic_file(target) as handle:
-        if connection.vendor == "postgresql":
+        if signups is None and connection.vendor == "postgresql":
             row_count = _copy_from_postgresql(handle)
         else:
             text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=False)
             writer = csv.writer(text, lineterminator="\r\n")
             row_count = -1  # the header
-            for row in signup_csv_rows(Signup.objects.all()):
+            for row in signup_csv_rows(Signup.objects.all() if signups is None else signups):
                 writer.writerow(row)
                 row_count += 1
             text.flush()

@@ -1,17 +1,19 @@
-"""CSV exports (§5): the command, the file, formula safety, rotation, the admin action."""
+"""CSV exports (§5): the command, the service, the file, formula safety, rotation.
+
+The admin action is tested in test_admin_export.py."""
 
 import csv
 import io
 import json
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
 from backups_app.models import Export
 from backups_app.services import waitlist_export_csv
 from backups_app.services.export import neutralise
 from tests.factories import SignupFactory
+from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,58 +117,18 @@ def test_old_exports_rotate(backup_dir, settings):
     assert Export.objects.count() == 2
 
 
-def test_admin_exports_the_selected_signups(admin_client, transactional_db):
-    chosen = SignupFactory(full_name="=HYPERLINK()", email="chosen@example.com")
+def test_export_of_a_selection_writes_and_records_only_those_signups(backup_dir, settings):
+    chosen = SignupFactory(full_name="@chosen", email="chosen@example.com")
     SignupFactory(email="other@example.com")
 
-    response = admin_client.post(
-        "/admin/waitlist/signup/",
-        {"action": "export_selected_to_csv", "_selected_action": [chosen.pk]},
+    export = waitlist_export_csv(
+        signups=Signup.objects.filter(pk=chosen.pk), triggered_by="someone"
     )
 
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"].startswith('attachment; filename="waitlist-export-')
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = read_csv(export.path)
     assert rows[0] == HEADER
-    assert [r[2] for r in rows[1:]] == ["chosen@example.com"]
-    assert rows[1][1] == "'=HYPERLINK()"
-
-
-def test_staff_without_the_export_permission_cannot_export(
-    client, django_user_model, transactional_db
-):
-    staff = django_user_model.objects.create_user(
-        "helper", password="x-long-pass-123", is_staff=True
-    )
-    staff.user_permissions.add(Permission.objects.get(codename="view_signup"))
-    client.force_login(staff)
-    signup = SignupFactory()
-
-    page = client.get("/admin/waitlist/signup/")
-    response = client.post(
-        "/admin/waitlist/signup/",
-        {"action": "export_selected_to_csv", "_selected_action": [signup.pk]},
-    )
-
-    assert "export_selected_to_csv" not in page.content.decode()
-    assert response.get("Content-Type", "").startswith("text/html")
-
-
-def test_staff_with_the_export_permission_can_export(client, django_user_model, transactional_db):
-    staff = django_user_model.objects.create_user(
-        "exporter", password="x-long-pass-123", is_staff=True
-    )
-    staff.user_permissions.add(
-        Permission.objects.get(codename="view_signup"),
-        Permission.objects.get(codename="export_signups"),
-    )
-    client.force_login(staff)
-    signup = SignupFactory()
-
-    response = client.post(
-        "/admin/waitlist/signup/",
-        {"action": "export_selected_to_csv", "_selected_action": [signup.pk]},
-    )
-
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert [row[2] for row in rows[1:]] == ["chosen@example.com"]
+    assert rows[1][1] == "'@chosen"
+    assert export.row_count == 1
+    assert export.triggered_by == "someone"
+    assert export.path == str(settings.EXPORT_DIR / export.name)
