@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from backups_app.exceptions import BackupError
+from backups_app.humanize import human_size  # noqa: F401 (commands and admin import it from here)
 from backups_app.keys import signing_key_from_file
 
 
@@ -71,14 +72,3 @@ class BackupCommand(BaseCommand):
             return f"cli:{getpass.getuser()}"
         except (KeyError, OSError):
             return "cli"
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

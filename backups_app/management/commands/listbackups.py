@@ -2,10 +2,10 @@
 
 from django.core.management import CommandError
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from backups_app import conf, offsite
-from backups_app.management.base import BackupCommand, human_size
+from backups_app.humanize import human_age, human_size
+from backups_app.management.base import BackupCommand
 from backups_app.selectors import backup_list, backup_summary
 from backups_app.services import backup_catalogue_sync
 from backups_app.services.journal_offsite import journal_offsite_fetch
@@ -83,7 +83,7 @@ class Command(BackupCommand):
                 signups = b.row_counts.get(signup_table, "-") if b.row_counts else "-"
                 lines.append(
                     f"{b.name:<42} {b.kind:<13} {b.status:<9} "
-                    f"{timesince(b.started_at, now).split(',')[0] + ' ago':<16} "
+                    f"{human_age(b.started_at, now):<16} "
                     f"{human_size(b.size_bytes):>9} {signups!s:>8}  {b.location or '-':<8}  "
                     f"{verified:<8}  "
                     f"{'yes' if b.pinned else '-'}" + ("  SHRANK" if b.shrink_detected else "")
