@@ -13,3 +13,33 @@ def check_signup_rate_limit(app_configs, **kwargs) -> list[Error]:
     except ImproperlyConfigured as err:
         return [Error(str(err), id="waitlist.E001")]
     return []
+
+
+@register()
+def check_event(app_configs, **kwargs) -> list[Error]:
+    """The public pages show the event; a wrong image URL would show a broken image."""
+    event = conf.event()
+    errors = []
+    if not event.name:
+        errors.append(
+            Error(
+                "WAITLIST_EVENT_NAME is empty: the public pages, their titles and link "
+                "previews need the event's name.",
+                hint=(
+                    "Set it to the event fans sign up for, or unset it for "
+                    f'"{conf.DEFAULT_EVENT_NAME}".'
+                ),
+                id="waitlist.E002",
+            )
+        )
+    if event.image_url and not conf.is_event_image_url(event.image_url):
+        errors.append(
+            Error(
+                f"WAITLIST_EVENT_IMAGE_URL {event.image_url!r} is neither an absolute http(s) "
+                'URL nor a path on this site starting with "/".',
+                hint='For example "https://cdn.example.com/poster.jpg" or "/static/poster.jpg"; '
+                "unset it for no image.",
+                id="waitlist.E003",
+            )
+        )
+    return errors

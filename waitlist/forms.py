@@ -33,22 +33,19 @@ class SignupForm(forms.Form):
         "phone",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
         validators=[phone_validator],
-        help_text="Optional.",
     )
     city = _bounded(
         "city",
         widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
-        help_text="Optional.",
     )
     country = _bounded(
         "country",
         widget=forms.TextInput(attrs={"autocomplete": "country-name"}),
-        help_text="Optional.",
     )
     message = _bounded(
         "message",
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Optional, up to 1000 characters.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Up to 1000 characters.",
     )
     consent = forms.BooleanField(
         required=True,

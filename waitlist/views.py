@@ -2,9 +2,11 @@
 
 import logging
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from waitlist import conf
@@ -49,7 +51,16 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 def thanks(request: HttpRequest) -> HttpResponse:
-    return render(request, "waitlist/thanks.html")
+    """What happens next, and a link to pass on (the signup page, never this one)."""
+    share_text = f"Join the waitlist for {conf.event().display_name}"
+    signup_url = request.build_absolute_uri(reverse("waitlist:signup"))
+    # quote, not quote_plus: mail programs show a "+" in a mailto: body as a plus sign.
+    mailto_url = "mailto:?" + urlencode(
+        {"subject": share_text, "body": f"{share_text}: {signup_url}"}, quote_via=quote
+    )
+    return render(
+        request, "waitlist/thanks.html", {"share_text": share_text, "mailto_url": mailto_url}
+    )
 
 
 FAVICON = (Path(__file__).resolve().parent / "static" / "waitlist" / "favicon.ico").read_bytes()

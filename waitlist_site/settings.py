@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "waitlist.context_processors.site_event",
             ],
         },
     },
@@ -192,6 +193,15 @@ LOGGING = {
 # --- Public signup (waitlist/conf.py reads these when used)
 SIGNUP_RATE_LIMIT = env.str("SIGNUP_RATE_LIMIT", default="100/m")
 SIGNUP_TRUSTED_PROXY_COUNT = env.int("SIGNUP_TRUSTED_PROXY_COUNT", default=0)
+
+# --- The event fans sign up for: on the public pages, in their titles and in link previews.
+# The image is an absolute http(s) URL or a path on this site ("/static/..."); none by default.
+WAITLIST_EVENT_NAME = env.str("WAITLIST_EVENT_NAME", default="Our next show")
+WAITLIST_EVENT_TAGLINE = env.str(
+    "WAITLIST_EVENT_TAGLINE", default="Be the first to hear when tickets open."
+)
+WAITLIST_EVENT_DETAILS = env.str("WAITLIST_EVENT_DETAILS", default="")
+WAITLIST_EVENT_IMAGE_URL = env.str("WAITLIST_EVENT_IMAGE_URL", default="")
 
 # --- Backups (backups_app/conf.py reads these when used)
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "backups")))
