@@ -71,3 +71,17 @@ def test_pages_link_the_icon_and_the_svg_icon_is_served():
     svg = client.get(match.group(1))
     assert svg.status_code == 200
     assert svg["Content-Type"].startswith("image/svg+xml")
+
+
+def test_pages_load_their_script_from_a_static_file_and_nothing_inline():
+    client = Client()
+    for url in ["/", "/thanks/", "/no-such-page/"]:
+        html = client.get(url).content.decode()
+
+        match = re.search(r'<script src="(/static/waitlist/site\.[0-9a-f]{12}\.js)" defer>', html)
+        assert match, f"{url} does not load the hashed script"
+        assert len(re.findall(r"<script", html)) == 1, f"{url} has an inline script"
+        assert " style=" not in html, f"{url} has an inline style"
+    script = client.get(match.group(1))
+    assert script.status_code == 200
+    assert b"data-error-summary" in b"".join(script.streaming_content)

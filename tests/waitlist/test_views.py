@@ -1,5 +1,7 @@
 """The public signup page (PRODUCT.md §3), through the real view and the real database."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -54,6 +56,52 @@ def test_thanks_page_renders(client):
 
     assert response.status_code == 200
     assert "on the list" in response.content.decode()
+
+
+def test_thanks_page_says_what_happens_next_and_how_to_share(client):
+    html = client.get(THANKS_URL).content.decode()
+
+    assert "<h2>What happens next</h2>" in html
+    assert "We will email you as soon as tickets open." in html
+    assert "There is nothing else to do for now." in html
+    # Without JavaScript the link and the mail are there; the buttons appear only with it.
+    assert '<a class="share-url" href="http://testserver/">http://testserver/</a>' in html
+    assert 'href="mailto:?subject=Join%20the%20waitlist%20for%20Our%20next%20show&amp;body=' in html
+    assert '<button type="button" class="button" data-share-button hidden>Share</button>' in html
+
+
+def test_optional_fields_say_so_in_their_label_and_required_ones_are_required(client):
+    html = client.get(SIGNUP_URL).content.decode()
+
+    for field, label in [("phone", "Phone"), ("city", "City"), ("country", "Country")]:
+        assert (
+            f'<label for="id_{field}">{label} <span class="optional">(optional)</span></label>'
+            in html
+        )
+    assert '<label for="id_message">Message <span class="optional">(optional)</span>' in html
+    assert '<label for="id_full_name">Full name</label>' in html
+    assert '<label for="id_email">Email</label>' in html
+    assert "Optional." not in html
+    for field in ["full_name", "email", "consent"]:
+        assert re.search(rf'<input [^>]*required[^>]*id="id_{field}"', html), field
+
+
+def test_failed_submit_summarises_the_errors_with_links_to_their_fields(client, signup_data):
+    signup_data["email"] = "not-an-email"
+    del signup_data["consent"]
+
+    html = client.post(SIGNUP_URL, signup_data).content.decode()
+
+    summary = re.search(
+        r'<div class="error-summary" tabindex="-1" data-error-summary>(.*?)</ul>', html, re.S
+    )
+    assert summary, "no focusable error summary"
+    assert "There is a problem" in summary.group(1)
+    assert re.findall(r'<li><a href="(#[^"]+)">([^<]+)</a></li>', summary.group(1)) == [
+        ("#id_email", "Please enter a valid email address."),
+        ("#id_consent", "Please tick the box to join the waitlist."),
+    ]
+    assert "<title>Error: Join the waitlist" in html
 
 
 @pytest.mark.parametrize(
