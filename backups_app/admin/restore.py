@@ -1,133 +1,163 @@
 """The restore confirmation page of a backup: compare, merge, restore, restore exactly."""
 
 import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
+from django.apps import apps
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, logout
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
-from backups_app.engines.base import ExactConfirmation
 from backups_app.exceptions import BackupError
+from backups_app.forms import RestoreForm
 from backups_app.models import Backup
 from backups_app.services import backup_merge, backup_restore, backup_restore_preview
-from backups_app.services.restore import tables_newer_than
+from backups_app.services.merge import RestorePreview
+from backups_app.services.restore import RestoreResult, tables_newer_than
 from waitlist.models import Signup
+
+# Tables whose model names say less to staff than these do.
+TABLE_LABELS = {
+    "auth_user": "Staff accounts",
+    "django_session": "Login sessions",
+    "django_admin_log": "Admin history",
+}
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """One line of the page's per-table comparison."""
+
+    label: str
+    table: str
+    in_backup: int
+    now: int | str
 
 
 class RestoreViews:
     """The restore page, mixed into BackupAdmin (which routes to it and checks permissions)."""
 
-    def restore_view(self, request: HttpRequest, backup_id: int):
+    def restore_view(self, request: HttpRequest, backup_id: int) -> HttpResponse:
         """Like Django's delete confirmation: say what will happen, then ask for the name.
 
         "compare" previews, read-only, what a restore would bring back and which live signups
         the backup lacks; "merge" re-inserts the missing signups; "restore" puts the backup back
-        and keeps the later signups and staff accounts (the name typed exactly);
-        "restore_exact" also removes the later signups (their number typed exactly).
+        and keeps the later signups and staff accounts; "restore_exact" also removes the later
+        signups. RestoreForm decides what was confirmed; a wrong confirmation changes nothing.
         """
         if not self.has_restore_permission(request):
             raise PermissionDenied
         backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
-        changelist = reverse("admin:backups_app_backup_changelist")
-        context = {
+        preview, error = None, ""
+        if request.method == "POST":
+            operation = request.POST.get("operation")
+            try:
+                # An exact restore is checked against the numbers as they are now, not as the
+                # page showed them; a refused one shows them again.
+                if operation in {RestoreForm.COMPARE, RestoreForm.RESTORE_EXACT}:
+                    preview = backup_restore_preview(name=backup.name)
+                form = RestoreForm(request.POST, backup_name=backup.name, preview=preview)
+                if not form.is_valid():
+                    error = form.error_summary()
+                elif operation in {RestoreForm.RESTORE, RestoreForm.RESTORE_EXACT}:
+                    return self._restore(request, backup, form)
+                elif operation == RestoreForm.MERGE:
+                    return self._merge(request, backup)
+            except (BackupError, ValidationError) as err:
+                message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+                error = f"{message} Nothing was changed."
+        return TemplateResponse(
+            request,
+            "admin/backups_app/backup/restore.html",
+            self._restore_context(request, backup, preview=preview, error=error),
+        )
+
+    def _restore_context(
+        self, request: HttpRequest, backup: Backup, *, preview: RestorePreview | None, error: str
+    ) -> dict:
+        backup_signups = backup.row_counts.get(Signup._meta.db_table, 0)
+        return {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Restore {backup.name}?",
             "backup": backup,
-            "manifest_json": json.dumps(backup.manifest, indent=2, sort_keys=True),
-            "comparison": self._compare_counts(backup),
-            "backup_signups": backup.row_counts.get(Signup._meta.db_table, 0),
-            "tables_dropped": sorted(tables_newer_than(backup.manifest).items()),
+            "error": error,
+            "preview": preview,
+            "backup_signups": backup_signups,
             "live_signups": Signup.objects.count(),
+            # The comparison counts by email; without one, the ids newer than the backup's
+            # newest signup say it well enough.
+            "signups_added_since": (
+                preview.later if preview else self._signups_added_since(backup, backup_signups)
+            ),
+            "backup_accounts": backup.row_counts.get(get_user_model()._meta.db_table, 0),
+            "tables_dropped": sorted(tables_newer_than(backup.manifest).items()),
+            "table_rows": self._compare_counts(backup),
+            "manifest_json": json.dumps(backup.manifest, indent=2, sort_keys=True),
         }
-        if request.method == "POST":
-            operation = request.POST.get("operation")
-            typed = request.POST.get("confirm_name", "").strip()
-            include_accounts = request.POST.get("include_accounts") == "on"
-            who = request.user.get_username()
-            try:
-                if operation == "compare":
-                    context["preview"] = backup_restore_preview(name=backup.name)
-                elif operation in {"restore", "merge"} and typed != backup.name:
-                    context["error"] = (
-                        "The name you typed does not match this backup; nothing was changed."
-                    )
-                elif operation == "restore":
-                    result = backup_restore(
-                        name=backup.name, triggered_by=who, include_accounts=include_accounts
-                    )
-                    self._report_restore(request, result)
-                    return HttpResponseRedirect(changelist)
-                elif operation == "restore_exact":
-                    preview = backup_restore_preview(name=backup.name)
-                    # The newest signup when the page was compared: none newer may go.
-                    seen_newest = request.POST.get("newest_live_id", "")
-                    if not seen_newest.isdigit():
-                        context["preview"] = preview
-                        context["error"] = "Compare with live first; nothing was changed."
-                    elif request.POST.get("confirm_count", "").strip() != str(preview.later):
-                        context["preview"] = preview
-                        context["error"] = (
-                            f"To remove the {preview.later} signup(s) this backup lacks, type "
-                            f"that number; nothing was changed."
-                        )
-                    else:
-                        result = backup_restore(
-                            name=backup.name,
-                            triggered_by=who,
-                            exact=True,
-                            exact_confirmed=ExactConfirmation(
-                                removes=preview.later, newest_id=int(seen_newest)
-                            ),
-                            include_accounts=include_accounts,
-                        )
-                        self._report_restore(request, result)
-                        return HttpResponseRedirect(changelist)
-                elif operation == "merge":
-                    result = backup_merge(name=backup.name, triggered_by=who)
-                    self.log_change(
-                        request, backup, f"Re-inserted {result.inserted} missing signups"
-                    )
-                    self.message_user(
-                        request,
-                        f"Re-inserted {result.inserted} missing signup(s) from {backup.name}; the "
-                        f"data before it is in {result.safety_backup} (pinned).",
-                    )
-                    return HttpResponseRedirect(changelist)
-                else:
-                    context["error"] = "Choose what to do."
-            except (BackupError, ValidationError) as err:
-                message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
-                context["error"] = f"{message} Nothing was changed."
-        return TemplateResponse(request, "admin/backups_app/backup/restore.html", context)
 
-    def _report_restore(self, request: HttpRequest, result) -> None:
-        if result.exact:
-            later = f"{result.signups_removed} signup(s) it lacked were removed"
-        else:
-            later = f"{result.signups_kept} signup(s) it lacked were kept"
-        accounts = "staff accounts kept" if result.accounts_kept else "the backup's accounts"
-        if result.tables_dropped:
-            accounts += "; dropped as newer than the backup: " + ", ".join(
-                sorted(result.tables_dropped)
-            )
-        summary = f"Restored ({later}; {accounts})"
+    def _restore(self, request: HttpRequest, backup: Backup, form: RestoreForm) -> HttpResponse:
+        exact = form.cleaned_data["operation"] == RestoreForm.RESTORE_EXACT
+        result = backup_restore(
+            name=backup.name,
+            triggered_by=request.user.get_username(),
+            exact=exact,
+            exact_confirmed=form.exact_confirmation() if exact else None,
+            include_accounts=form.cleaned_data["include_accounts"],
+        )
+        self._log_restore(request, result)
+        changelist = reverse("admin:backups_app_backup_changelist")
+        if result.accounts_kept:
+            self._report_restore(request, result)
+            return HttpResponseRedirect(changelist)
+        # The backup's accounts and sessions replaced the live ones: this session may be gone,
+        # or may be the backup's copy of it. Log out now, so that it is neither, and so that
+        # the report below lives in a fresh session should it not fit in the messages cookie
+        # (it would otherwise go to a session the restore deleted, and be lost).
+        logout(request)
+        self._report_restore(request, result)
+        login = reverse("admin:login")
+        return HttpResponseRedirect(f"{login}?{urlencode({'next': changelist})}")
+
+    def _merge(self, request: HttpRequest, backup: Backup) -> HttpResponse:
+        result = backup_merge(name=backup.name, triggered_by=request.user.get_username())
+        self.log_change(request, backup, f"Re-inserted {result.inserted} missing signups")
+        self.message_user(
+            request,
+            f"Re-inserted {result.inserted} missing signup(s) from {backup.name}; the "
+            f"data before it is in {result.safety_backup} (pinned).",
+        )
+        return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+
+    def _log_restore(self, request: HttpRequest, result: RestoreResult) -> None:
+        summary = f"Restored ({self._later_signups(result)}; {self._accounts(result)})"
         backup = Backup.objects.filter(name=result.name).first()
         # With the backup's accounts, the one who restored may no longer exist to be logged.
         if backup is not None and get_user_model().objects.filter(pk=request.user.pk).exists():
             self.log_change(request, backup, summary)
         else:
             logger.info("admin restore name=%s by=%s: %s", result.name, request.user, summary)
+
+    def _report_restore(self, request: HttpRequest, result: RestoreResult) -> None:
+        if result.accounts_kept:
+            done = f"{self._later_signups(result)}, {self._accounts(result)}."
+        else:
+            done = (
+                f"{self._later_signups(result)}{self._dropped(result)}. Staff accounts were "
+                f"replaced by the backup's, so you have been logged out; log in with an account "
+                f"from the backup."
+            )
         self.message_user(
             request,
-            f"Restored {result.name} in {result.seconds:.2f} s: {later}, {accounts}. The data "
-            f"before it is in {result.safety_backup} (pinned).",
+            f"Restored {result.name} in {result.seconds:.2f} s: {done} The data before it is in "
+            f"{result.safety_backup} (pinned).",
         )
         if result.journal is not None:
             self.message_user(request, f"Signup journal: {result.journal.summary()}")
@@ -136,9 +166,40 @@ class RestoreViews:
             self.message_user(request, f"Signup journal: {result.journal_error}.", level=level)
 
     @staticmethod
-    def _compare_counts(backup: Backup) -> list[tuple[str, int, int | str]]:
+    def _later_signups(result: RestoreResult) -> str:
+        if result.exact:
+            return f"{result.signups_removed} signup(s) it lacked were removed"
+        return f"{result.signups_kept} signup(s) it lacked were kept"
+
+    @classmethod
+    def _accounts(cls, result: RestoreResult) -> str:
+        accounts = "staff accounts kept" if result.accounts_kept else "the backup's accounts"
+        return accounts + cls._dropped(result)
+
+    @staticmethod
+    def _dropped(result: RestoreResult) -> str:
+        if not result.tables_dropped:
+            return ""
+        return "; dropped as newer than the backup: " + ", ".join(sorted(result.tables_dropped))
+
+    @staticmethod
+    def _signups_added_since(backup: Backup, backup_signups: int) -> int | None:
+        if backup.newest_signup_id is not None:
+            return Signup.objects.filter(pk__gt=backup.newest_signup_id).count()
+        # An empty backup lacks every live signup; an older backup without the id cannot say.
+        return Signup.objects.count() if backup_signups == 0 else None
+
+    @staticmethod
+    def _compare_counts(backup: Backup) -> list[TableRows]:
+        """Rows per table in the backup and now, each table named as staff know it."""
         live = get_engine().row_counts()
-        return [
-            (table, count, live.get(table, "missing"))
-            for table, count in sorted(backup.row_counts.items())
+        labels = {
+            model._meta.db_table: str(model._meta.verbose_name_plural).capitalize()
+            for model in apps.get_models(include_auto_created=True)
+        }
+        labels.update(TABLE_LABELS)
+        rows = [
+            TableRows(labels.get(table, table), table, count, live.get(table, "missing"))
+            for table, count in backup.row_counts.items()
         ]
+        return sorted(rows, key=lambda row: (row.label.lower(), row.table))

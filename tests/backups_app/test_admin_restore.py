@@ -1,51 +1,177 @@
 """The restore confirmation page of a backup in Django admin, through admin_client (§6.2)."""
 
 import pytest
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.test.html import Element, parse_html
 
 from backups_app.models import Backup
 from backups_app.services import backup_create
 from tests.backups_app.conftest import staff_with
 from tests.factories import SignupFactory
+from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/backups_app/backup/"
+LOGIN = "/admin/login/"
+LOGGED_OUT = (
+    "Staff accounts were replaced by the backup's, so you have been logged out; log in with an "
+    "account from the backup."
+)
 
 
 def restore_url(backup) -> str:
     return f"{CHANGELIST}{backup.pk}/restore/"
 
 
-def test_restore_page_shows_the_manifest_and_what_will_be_replaced(admin_client, signups):
-    backup = backup_create(kind=Backup.Kind.MANUAL)
+def page_of(response) -> Element:
+    assert response.status_code == 200
+    return parse_html(response.content.decode())
 
+
+def elements(root: Element, tag: str | None = None, **attributes: str) -> list[Element]:
+    """Every element under `root` (itself included) with this tag and these attributes."""
+    found = []
+    if (tag is None or root.name == tag) and all(
+        (key, value) in root.attributes for key, value in attributes.items()
+    ):
+        found.append(root)
+    for child in root.children:
+        if isinstance(child, Element):
+            found += elements(child, tag, **attributes)
+    return found
+
+
+def by_id(root: Element, element_id: str) -> Element:
+    [element] = elements(root, id=element_id)
+    return element
+
+
+def text(element: Element) -> str:
+    return " ".join(
+        child if isinstance(child, str) else text(child) for child in element.children
+    ).replace(" ,", ",")
+
+
+def operations(element: Element) -> set[str]:
+    """The operations the submit buttons under `element` post."""
+    buttons = elements(element, "button", name="operation")
+    return {dict(button.attributes)["value"] for button in buttons}
+
+
+def messages_on(response) -> str:
+    return " ".join(text(item) for item in elements(page_of(response), "li", **{"class": "info"}))
+
+
+def test_restore_page_says_in_words_what_a_restore_will_do(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory.create_batch(2)
+
+    effects = text(by_id(page_of(admin_client.get(restore_url(backup))), "restore-effects"))
+
+    assert "3 signups in this backup will be brought back" in effects
+    assert "2 signups added since the backup will be kept" in effects
+    assert "No signup will be removed." in effects
+    assert "would remove the 2 signups added since the backup" in effects
+    assert "Staff accounts and passwords are kept" in effects
+    # admin_client's account, the one account there was when the backup was taken.
+    assert "replace them with the backup's 1 account, which logs everyone out" in effects
+
+
+def test_compare_puts_its_exact_numbers_into_the_words(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="zoe@example.com").delete()
+    SignupFactory(email="later@example.com")
+
+    page = page_of(admin_client.post(restore_url(backup), {"operation": "compare"}))
+
+    effects = text(by_id(page, "restore-effects"))
+    assert "3 signups in this backup will be brought back" in effects
+    assert "(1 of them is missing from the live table now)" in effects
+    assert "1 signup added since the backup will be kept" in effects
+    assert "removes the 1 live signup this backup lacks" in text(by_id(page, "restore-exact"))
+
+
+def test_restore_page_offers_to_replace_the_accounts_and_says_who_is_logged_out(
+    admin_client, signups
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)  # admin_client's account is in it
+
+    danger = by_id(page_of(admin_client.get(restore_url(backup))), "restore-danger")
+
+    [checkbox] = elements(danger, "input", name="include_accounts")
+    assert ("type", "checkbox") in checkbox.attributes
+    assert (
+        "Also replace the staff accounts and passwords with the backup's 1 account: their "
+        "sessions replace today's, so everyone, you included, is logged out"
+    ) in text(danger)
+
+
+def test_restore_page_folds_the_manifest_and_names_the_tables(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
     html = admin_client.get(restore_url(backup)).content.decode()
+    page = parse_html(html)
 
-    assert backup.sha256 in html
-    assert "waitlist_responses" in html
-    assert "Signups kept" in html
-    assert "Staff accounts kept" in html
-    assert 'name="confirm_name"' in html
+    manifest = by_id(page, "restore-manifest")
+    assert manifest.name == "details"
+    [summary] = elements(manifest, "summary")
+    assert text(summary) == "Backup manifest (technical)"
+    assert backup.sha256 in text(manifest)
+    assert html.count(backup.sha256) == 1  # nowhere else, unfolded
+
+    tables = by_id(page, "restore-tables")
+    assert tables.name == "details"
+    rows = [text(row) for row in elements(tables, "tr")]
+    assert "Signups waitlist_responses 3 3" in rows
+    assert "Staff accounts auth_user 1 1" in rows
 
 
-def test_restore_with_a_wrong_typed_name_changes_nothing(admin_client, signups):
-    from waitlist.models import Signup
-
+def test_destructive_buttons_stand_in_a_danger_zone_apart_from_the_safe_ones(admin_client, signups):
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    Signup.objects.all().delete()
+    SignupFactory()
+
+    page = page_of(admin_client.post(restore_url(backup), {"operation": "compare"}))
+
+    safe, danger = by_id(page, "restore-safe"), by_id(page, "restore-danger")
+    assert operations(safe) == {"compare", "merge"}
+    assert operations(danger) == {"restore", "restore_exact"}
+    assert operations(page) == {"compare", "merge", "restore", "restore_exact"}
+    assert not elements(safe, id="restore-danger")  # apart, not nested
+    for button in elements(danger, "button", name="operation"):
+        assert ("class", "button restore-danger-button") in button.attributes
+    for button in elements(safe, "button", name="operation"):
+        assert "restore-danger-button" not in dict(button.attributes)["class"]
+    # Each section confirms with its own name field, so nothing typed for one posts the other.
+    assert len(elements(safe, "input", name="confirm_name")) == 1
+    assert len(elements(danger, "input", name="confirm_name")) == 1
+
+
+@pytest.mark.parametrize("operation", ["restore", "merge", "restore_exact"])
+def test_a_wrong_typed_name_changes_nothing(admin_client, signups, operation):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="zoe@example.com").delete()
+    later = SignupFactory(email="later@example.com")
 
     response = admin_client.post(
-        restore_url(backup), {"operation": "restore", "confirm_name": "backup-wrong.sql"}
+        restore_url(backup),
+        {
+            "operation": operation,
+            "confirm_name": "backup-wrong.sql",
+            "newest_live_id": str(later.pk),
+            "confirm_count": "1",
+        },
     )
 
-    assert "does not match" in response.content.decode()
-    assert Signup.objects.count() == 0
+    assert "does not match this backup; nothing was changed" in response.content.decode()
+    assert sorted(Signup.objects.values_list("email", flat=True)) == [
+        "ada@example.com",
+        "grace@example.com",
+        "later@example.com",
+    ]
     assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
 
 
 def test_restore_with_the_typed_name_brings_the_data_back(admin_client, signups):
-    from waitlist.models import Signup
-
     backup = backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.all().delete()
     SignupFactory(email="later@example.com")
@@ -55,9 +181,12 @@ def test_restore_with_the_typed_name_brings_the_data_back(admin_client, signups)
     )
 
     assert Signup.objects.count() == 4  # the backup's three and the later one, kept
-    page = response.content.decode()
-    assert "Restored" in page and "1 signup(s) it lacked were kept" in page
-    assert Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE, pinned=True).exists()
+    safety = Backup.objects.get(kind=Backup.Kind.PRE_RESTORE, pinned=True)
+    assert (
+        f"Restored {backup.name} in " in messages_on(response)
+        and "1 signup(s) it lacked were kept, staff accounts kept" in messages_on(response)
+        and f"The data before it is in {safety.name} (pinned)." in messages_on(response)
+    )
     # The admin account did not exist when the backup was taken: it was kept, still logged in.
     assert admin_client.get(CHANGELIST).status_code == 200
 
@@ -74,14 +203,30 @@ def test_compare_says_how_many_later_signups_an_exact_restore_would_remove(admin
     assert "removes the 2 live signups" in html
 
 
-def test_exact_restore_needs_the_number_of_removed_signups_typed(admin_client, signups):
-    from waitlist.models import Signup
+def test_exact_restore_needs_comparing_first(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory(email="later@example.com")
 
+    refused = admin_client.post(
+        restore_url(backup),
+        {"operation": "restore_exact", "confirm_name": backup.name, "confirm_count": "1"},
+    )
+
+    assert "Compare with live first; nothing was changed." in refused.content.decode()
+    assert Signup.objects.filter(email="later@example.com").exists()
+    assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
+
+
+def test_exact_restore_needs_the_number_of_removed_signups_typed(admin_client, signups):
     backup = backup_create(kind=Backup.Kind.MANUAL)
     later = SignupFactory(email="later@example.com")
     compared = admin_client.post(restore_url(backup), {"operation": "compare"})
     assert f'name="newest_live_id" value="{later.pk}"' in compared.content.decode()
-    seen = {"operation": "restore_exact", "newest_live_id": str(later.pk)}
+    seen = {
+        "operation": "restore_exact",
+        "confirm_name": backup.name,
+        "newest_live_id": str(later.pk),
+    }
 
     refused = admin_client.post(restore_url(backup), {**seen, "confirm_count": "2"})
     assert "type that number; nothing was changed" in refused.content.decode()
@@ -89,14 +234,12 @@ def test_exact_restore_needs_the_number_of_removed_signups_typed(admin_client, s
     assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
 
     done = admin_client.post(restore_url(backup), {**seen, "confirm_count": "1"}, follow=True)
-    assert "1 signup(s) it lacked were removed" in done.content.decode()
+    assert "1 signup(s) it lacked were removed" in messages_on(done)
     assert not Signup.objects.filter(email="later@example.com").exists()
     assert Signup.objects.count() == 3
 
 
 def test_exact_restore_never_removes_a_signup_newer_than_the_comparison(admin_client, signups):
-    from waitlist.models import Signup
-
     backup = backup_create(kind=Backup.Kind.MANUAL)
     spam = SignupFactory(email="spam@example.com")
     seen_newest = spam.pk
@@ -106,7 +249,12 @@ def test_exact_restore_never_removes_a_signup_newer_than_the_comparison(admin_cl
 
     refused = admin_client.post(
         restore_url(backup),
-        {"operation": "restore_exact", "newest_live_id": str(seen_newest), "confirm_count": "1"},
+        {
+            "operation": "restore_exact",
+            "confirm_name": backup.name,
+            "newest_live_id": str(seen_newest),
+            "confirm_count": "1",
+        },
     )
 
     assert "arrived after it was confirmed" in refused.content.decode()
@@ -114,8 +262,6 @@ def test_exact_restore_never_removes_a_signup_newer_than_the_comparison(admin_cl
 
 
 def test_compare_with_live_and_reinsert_missing(admin_client, signups):
-    from waitlist.models import Signup
-
     backup = backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.filter(email="zoe@example.com").delete()
 
@@ -129,9 +275,17 @@ def test_compare_with_live_and_reinsert_missing(admin_client, signups):
     assert Signup.objects.filter(email="zoe@example.com").exists()
 
 
-def test_staff_without_restore_permission_cannot_restore(client, django_user_model, signups):
-    from waitlist.models import Signup
+def test_a_post_without_an_operation_changes_nothing(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
 
+    response = admin_client.post(restore_url(backup), {"confirm_name": backup.name})
+
+    assert "Choose what to do." in response.content.decode()
+    assert Signup.objects.count() == 0
+
+
+def test_staff_without_restore_permission_cannot_restore(client, django_user_model, signups):
     backup = backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.all().delete()
     client.force_login(staff_with(django_user_model, "view_backup", "create_backup"))
@@ -147,21 +301,52 @@ def test_staff_without_restore_permission_cannot_restore(client, django_user_mod
     assert Signup.objects.count() == 0
 
 
-def test_restore_with_the_backups_accounts_logs_out_without_an_error(client, signups):
-    from django.contrib.auth import get_user_model
-
-    backup = backup_create(kind=Backup.Kind.MANUAL)  # before any account existed
-    boss = get_user_model().objects.create_superuser("boss", "b@example.com", "a-long-pass-123")
+def test_restore_with_the_backups_accounts_explains_the_logout_on_the_login_page(
+    client, django_user_model, signups
+):
+    boss = django_user_model.objects.create_superuser("boss", "b@example.com", "a-long-pass-1")
     client.force_login(boss)
+    # Taken from this very session: the backup holds the account and the session itself.
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.all().delete()
 
     response = client.post(
         restore_url(backup),
         {"operation": "restore", "confirm_name": backup.name, "include_accounts": "on"},
     )
+    login = client.get(response["Location"])
 
     assert response.status_code == 302
-    assert not get_user_model().objects.exists()
-    assert client.get(CHANGELIST).status_code == 302  # to the login page
+    assert response["Location"] == f"{LOGIN}?next=%2Fadmin%2Fbackups_app%2Fbackup%2F"
+    assert f"Restored {backup.name} in " in messages_on(login)
+    assert LOGGED_OUT in messages_on(login)
+    assert elements(page_of(login), "form", id="login-form")
+    assert Signup.objects.count() == 3
+    # Logged out, even though the backup's copy of the session came back with the accounts.
+    assert client.get(CHANGELIST)["Location"].startswith(LOGIN)
+
+
+def test_the_logout_explanation_survives_a_report_too_big_for_the_cookie(
+    client, django_user_model, signups, monkeypatch
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)  # before any account existed
+    client.force_login(
+        django_user_model.objects.create_superuser("boss", "b@example.com", "a-long-pass-1")
+    )
+    # Django's messages go to the session when they do not fit in their cookie (a report of
+    # many dropped tables or a long journal summary does not): here nothing fits. Saved into
+    # the session that the backup's sessions replaced, the report was lost in a 400 error.
+    monkeypatch.setattr(CookieStorage, "max_cookie_size", 1)
+
+    response = client.post(
+        restore_url(backup),
+        {"operation": "restore", "confirm_name": backup.name, "include_accounts": "on"},
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(f"{LOGIN}?next=%2Fadmin%2Fbackups_app%2Fbackup%2F", 302)]
+    assert LOGGED_OUT in messages_on(response)
+    assert not django_user_model.objects.exists()
 
 
 def test_restore_page_names_the_tables_a_restore_would_drop(admin_client, signups):
@@ -177,5 +362,5 @@ def test_restore_page_names_the_tables_a_restore_would_drop(admin_client, signup
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE vip_notes")
 
-    assert "Tables dropped" in html
+    assert "Tables newer than the backup will be dropped:" in html
     assert "<code>vip_notes</code> (1 row)" in html
