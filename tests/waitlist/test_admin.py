@@ -1,6 +1,7 @@
 """Signups in Django admin, through admin_client."""
 
 import datetime
+import re
 
 import pytest
 from django.utils import timezone
@@ -70,3 +71,46 @@ def test_non_staff_user_cannot_see_signups(client, django_user_model):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_list_has_short_headers_and_puts_the_signup_time_before_the_place(admin_client):
+    SignupFactory()
+
+    html = admin_client.get(CHANGELIST).content.decode()
+    thead = html.split("<thead>")[1].split("</thead>")[0]
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', thead)
+
+    assert headers == ["full_name", "email_address", "signed_up", "consent_given", "place"]
+    assert ">Signed up</a>" in thead and ">Consent</a>" in thead
+    assert "consent to be contacted" not in thead.lower()
+
+
+def test_list_cells_are_short_and_escaped(admin_client):
+    SignupFactory(
+        email='"<b>ada</b>"@example.com',
+        city="Lyon",
+        country="France",
+        consent=False,
+        created_at=datetime.datetime(2025, 12, 24, 23, 59, tzinfo=datetime.UTC),
+    )
+    SignupFactory(city="", country="", consent=True)
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert "24\xa0Dec\xa02025\xa023:59" in html
+    assert "&quot;&lt;b&gt;ada&lt;/b&gt;&quot;<wbr>@example.com" in html
+    assert "<b>ada</b>" not in html
+    assert '<td class="field-place">Lyon, France</td>' in html
+    assert '<td class="field-place">—</td>' in html
+    assert 'class="field-consent_given"><img src="/static/admin/img/icon-no' in html
+
+
+def test_signup_time_column_sorts_by_when_people_signed_up(admin_client):
+    SignupFactory(full_name="Later", created_at=datetime.datetime(2025, 2, 1, tzinfo=datetime.UTC))
+    SignupFactory(
+        full_name="Earlier", created_at=datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    )
+
+    oldest_first = admin_client.get(CHANGELIST, {"o": "3"})
+
+    assert [s.full_name for s in oldest_first.context["cl"].result_list] == ["Earlier", "Later"]
