@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from backups_app.models import Backup, SchemaChange
@@ -32,6 +33,10 @@ class SchemaChangeAdmin(admin.ModelAdmin):
     search_fields = ["reason", "triggered_by", "backup_name"]
     date_hierarchy = "started_at"
     list_per_page = 50
+
+    class Media:
+        css = {"all": ["backups_app/schema_change.css"]}
+
     fieldsets = [
         (None, {"fields": ["outcome", "risk", "database", "started_at", "finished_at"]}),
         ("Plan", {"fields": ["migrations", "plan_table"]}),
@@ -104,30 +109,21 @@ class SchemaChangeAdmin(admin.ModelAdmin):
 
     @admin.display(description="operations")
     def plan_table(self, change: SchemaChange) -> str:
-        """The risk report as a table, one row per operation; every value escaped, because
-        reasons and operation descriptions come from migration files and user input."""
+        """The risk report: operations that put data at risk first, the harmless ones folded
+        away (a plan of thirty migrations is mostly CreateModel and AddIndex)."""
         plan = change.plan if isinstance(change.plan, dict) else {}
-        operations = [op for op in plan.get("operations") or [] if isinstance(op, dict)]
-        summary = format_html(
-            "<p>Risk <strong>{}</strong>; action {}; {}.</p>",
-            plan.get("risk", change.risk),
-            plan.get("action", "—"),
-            "the database held data" if plan.get("has_data") else "no data yet",
-        )
-        if not operations:
-            return format_html("{}<p>No operations were planned.</p>", summary)
-        rows = format_html_join(
-            "\n",
-            "<tr><td>{}</td><td>{} ({})<br>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}<br><em>safer:</em> {}</td></tr>",
-            (_operation_cells(op) for op in operations),
-        )
-        return format_html(
-            '{}<table style="width: 100%"><thead><tr><th>level</th><th>operation</th>'
-            "<th>table.column</th><th>rows affected</th><th>reason and safe alternative</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
-            summary,
-            rows,
+        operations = [
+            _operation_row(op) for op in plan.get("operations") or [] if isinstance(op, dict)
+        ]
+        return render_to_string(
+            "admin/backups_app/schemachange/_plan_table.html",
+            {
+                "risk": plan.get("risk", change.risk),
+                "action": plan.get("action") or "—",
+                "has_data": plan.get("has_data"),
+                "risky": [op for op in operations if op["level"] != "none"],
+                "quiet": [op for op in operations if op["level"] == "none"],
+            },
         )
 
     @admin.display(description="applied by this run")
@@ -145,21 +141,19 @@ class SchemaChangeAdmin(admin.ModelAdmin):
         return format_html("<code>manage.py rollback_schema_change {}</code>", change.pk)
 
 
-def _operation_cells(operation: dict) -> tuple:
-    """One row of the plan table: level, migration, direction, operation, table.column, rows
-    affected, reason, safe alternative (the same fields `migrate` prints)."""
-    level = str(operation.get("level", "")).upper()
-    if operation.get("reviewed"):
-        level += " (reviewed)"
-    where = ".".join(part for part in (operation.get("table"), operation.get("column")) if part)
-    rows = operation.get("rows")
-    return (
-        level,
-        operation.get("migration", ""),
-        operation.get("direction", ""),
-        operation.get("operation", ""),
-        where or "—",
-        "?" if rows is None else rows,
-        operation.get("reason", ""),
-        operation.get("safe_alternative") or "—",
-    )
+def _operation_row(operation: dict) -> dict:
+    """One operation of a stored plan, as the plan table shows it (the fields `migrate`
+    prints). A plan is JSON from an older or newer release: any key may be missing."""
+    return {
+        "level": str(operation.get("level") or "").lower(),
+        "reviewed": bool(operation.get("reviewed")),
+        "migration": operation.get("migration", ""),
+        "direction": operation.get("direction", ""),
+        "operation": operation.get("operation", ""),
+        "where": ".".join(
+            str(part) for part in (operation.get("table"), operation.get("column")) if part
+        ),
+        "rows": operation.get("rows"),
+        "reason": operation.get("reason", ""),
+        "safe_alternative": operation.get("safe_alternative") or "",
+    }

@@ -142,21 +142,89 @@ def test_list_filters_by_outcome_and_searches_the_reason(admin_client):
     assert "drop the phone column" in searched and "rename city" not in searched
 
 
-def test_detail_page_shows_the_plan_as_an_operations_table(admin_client):
-    change = schema_change()
+def quiet_operation(number: int) -> dict:
+    return {
+        "migration": f"waitlist.{number:04}_tidy",
+        "direction": "apply",
+        "operation": f"Create model Thing{number}",
+        "kind": "create_model",
+        "level": "none",
+        "reason": "a new, empty table",
+        "table": f"waitlist_thing{number}",
+        "column": "",
+        "rows": None,
+        "safe_alternative": "",
+        "reviewed": number % 2 == 0,
+    }
 
-    html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
 
-    assert "<th>rows affected</th>" in html
+def detail_html(admin_client, change: SchemaChange) -> str:
+    return admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
+
+
+def test_detail_page_shows_the_risky_operations_in_a_table(admin_client):
+    html = detail_html(admin_client, schema_change())
+
+    risky = html.split('<table class="plan-operations plan-risky">')[1].split("</table>")[0]
+    assert '<th scope="col">rows affected</th>' in risky
     assert (
-        "<tr><td>HIGH</td><td>waitlist.0007_drop_phone (apply)<br>"
+        '<tr><td class="plan-level">HIGH</td><td>waitlist.0007_drop_phone (apply)<br>'
         "Remove field phone from signup</td><td>waitlist_signup.phone</td><td>1234</td>"
         "<td>drops a column that holds data<br><em>safer:</em> "
         "stop writing the column first, drop it a release later</td></tr>"
-    ) in html
-    assert "<td>waitlist_signup</td><td>?</td><td>adds an index<br><em>safer:</em> —</td>" in html
+    ) in risky
+    assert "Create index on email" not in risky
     assert "phone numbers are no longer collected" in html
     assert "ops@deploy" in html
+
+
+def test_detail_page_folds_the_operations_with_no_risk_after_the_risky_ones(admin_client):
+    plan = risky_plan()
+    plan["operations"] = [
+        *(quiet_operation(n) for n in range(1, 15)),
+        plan["operations"][0],  # the risky one, in the middle of the plan
+        *(quiet_operation(n) for n in range(15, 29)),
+        plan["operations"][1],
+    ]
+
+    html = detail_html(admin_client, schema_change(plan=plan))
+
+    risky_at = html.index("Remove field phone from signup")
+    folded_at = html.index('<details class="plan-quiet">')
+    assert risky_at < folded_at
+    assert "<summary>29 operations with no risk</summary>" in html
+    folded = html[folded_at:].split("</details>")[0]
+    assert folded.count("<tr><td") == 29
+    assert "Create model Thing1<" in folded and "Create index on email" in folded
+    assert '<td class="plan-level">NONE (reviewed)</td>' in folded
+
+
+def test_uncounted_rows_and_missing_alternatives_are_said_plainly(admin_client):
+    html = detail_html(admin_client, schema_change())
+
+    assert "<td>waitlist_signup</td><td>not counted</td><td>adds an index</td></tr>" in html
+    assert "<td>?</td>" not in html
+    assert "safer:</em> —" not in html
+
+
+def test_a_plan_without_risky_operations_says_so(admin_client):
+    plan = risky_plan()
+    plan["operations"] = [quiet_operation(1)]
+
+    html = detail_html(admin_client, schema_change(plan=plan, risk=SchemaChange.Risk.NONE))
+
+    assert "No operation put data at risk." in html
+    assert "<summary>1 operation with no risk</summary>" in html
+    assert "plan-risky" not in html
+
+
+def test_a_plan_without_operations_says_so(admin_client):
+    plan = {**risky_plan(), "operations": [], "risk": "none"}
+
+    html = detail_html(admin_client, schema_change(plan=plan, risk=SchemaChange.Risk.NONE))
+
+    assert "No operations were planned." in html
+    assert '<table class="plan-operations' not in html
 
 
 def test_detail_page_shows_the_rollback_command_for_an_applied_change_with_a_backup(
@@ -212,6 +280,7 @@ def test_reasons_and_plan_from_migration_files_are_escaped(admin_client):
     assert PAYLOAD not in detail
     assert escaped in listing
     assert f"<td>{escaped}<br><em>safer:</em> {escaped}</td></tr>" in detail
+    assert f"(apply)<br>{escaped}</td>" in detail
 
 
 def test_ledger_cannot_be_added_to_changed_or_deleted_even_by_a_superuser(admin_client):
@@ -263,7 +332,7 @@ def test_staff_with_view_permission_sees_the_ledger_but_cannot_change_it(client,
 
     change.refresh_from_db()
     assert listing.status_code == 200 and "waitlist.0007_drop_phone" in listing.content.decode()
-    assert detail.status_code == 200 and "<th>rows affected</th>" in detail.content.decode()
+    assert detail.status_code == 200 and "rows affected</th>" in detail.content.decode()
     assert client.get(CHANGELIST + "add/").status_code == 403
     assert edit.status_code == 403
     assert change.reason == "phone numbers are no longer collected"
