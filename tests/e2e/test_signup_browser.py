@@ -1,6 +1,7 @@
 """A fan signs up on the public pages in a real browser, on a phone and on desktop screens."""
 
 import pytest
+from django.template.loader import render_to_string
 
 from waitlist.models import Signup
 
@@ -227,3 +228,26 @@ def test_thanks_page_shares_without_javascript(browser, live_site):
         assert not page.get_by_role("button", name="Copy link").is_visible()
     finally:
         context.close()
+
+
+def test_error_pages_keep_the_look_and_lead_back_to_the_form(page, live_site, artifacts_dir, event):
+    response = page.goto(live_site.url + "/no-such-page/")
+
+    assert response.status == 404
+    assert page.title() == "Page not found \u2013 Aurora Nights Live"
+    assert no_horizontal_scroll(page)
+    assert page.get_by_role("link", name="Go to the waitlist").get_attribute("href") == "/"
+    page.screenshot(path=artifacts_dir / "public-404-390.png")
+
+    # Django renders 500.html without a request; shown here on the site so its CSS loads.
+    page.set_content(render_to_string("500.html"))
+    page.wait_for_load_state()
+
+    assert page.get_by_role("heading", name="Something went wrong").is_visible()
+    header_colour = page.locator(".site-header").evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
+    assert header_colour == "rgb(91, 43, 214)", "the 500 page does not load site.css"
+    assert page.get_by_role("link", name="Back to the waitlist").get_attribute("href") == "/"
+    assert no_horizontal_scroll(page)
+    page.screenshot(path=artifacts_dir / "public-500-390.png")
