@@ -12,13 +12,14 @@ def site_event(request: HttpRequest) -> dict:
     absolute URLs of the signup page (what fans share) and of the image ("" without one)."""
     event = conf.event()
     signup_path = reverse("waitlist:signup")
-    image_path = event.image_url if conf.is_event_image_url(event.image_url) else ""
+    # An image URL the system check refuses is left out: a broken image is worse than none.
+    image = event.image_url if conf.is_event_image_url(event.image_url) else ""
     try:
         url = request.build_absolute_uri(signup_path)
-        image_url = request.build_absolute_uri(image_path) if image_path else ""
+        image_url = request.build_absolute_uri(image) if image else ""
     except DisallowedHost:
         # A page for a request with a bad Host header (an error page) still renders.
-        url, image_url = signup_path, image_path
+        url, image_url = signup_path, image
     return {
         "site_event": {
             "name": event.display_name,

@@ -7,6 +7,8 @@ import pytest
 from django.core.checks import run_checks
 from django.template.loader import render_to_string
 
+from waitlist.context_processors import site_event
+
 pytestmark = pytest.mark.django_db
 
 HOSTILE = '<script>alert("x")</script>" onmouseover="alert(1)'
@@ -119,6 +121,16 @@ def test_an_invalid_image_url_is_left_out_rather_than_shown_broken(client, auror
     assert "og:image" not in meta(page)
     assert "<img" not in page
     assert "javascript:" not in page
+
+
+def test_a_page_for_a_host_not_allowed_still_gets_the_event_with_relative_urls(rf, aurora):
+    aurora.WAITLIST_EVENT_IMAGE_URL = "/static/aurora/poster.jpg"
+    request = rf.get("/", HTTP_HOST="evil.example")
+
+    context = site_event(request)["site_event"]
+
+    assert context["name"] == "Aurora Nights Live"
+    assert (context["url"], context["image_url"]) == ("/", "/static/aurora/poster.jpg")
 
 
 def test_hostile_event_settings_are_escaped_in_text_and_attributes(client, settings):
