@@ -4,14 +4,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.timesince import timesince
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from backups_app import conf, files
 from backups_app.admin.restore import RestoreViews
+from backups_app.admin.status import ago, status_lines
 from backups_app.chart import backup_chart_svg
 from backups_app.exceptions import BackupError
 from backups_app.health import health_report
@@ -53,23 +55,26 @@ class LocationFilter(admin.SimpleListFilter):
         return queryset.filter(offsite_at__isnull=False).exclude(name__in=local)
 
 
+def _flag(word: str, detail: str, *, icon: str = "", problem: bool = False) -> str:
+    """One flag of the flags column: a word, its detail on hover, and admin's own icon."""
+    image = (
+        format_html('<img src="{}" alt="">', static(f"admin/img/icon-{icon}.svg")) if icon else ""
+    )
+    return format_html(
+        '<span class="backup-flag{}" title="{}">{}{}</span>',
+        " backup-flag-problem" if problem else "",
+        detail,
+        image,
+        word,
+    )
+
+
 @admin.register(Backup)
 class BackupAdmin(RestoreViews, admin.ModelAdmin):
     change_list_template = "admin/backups_app/backup/change_list.html"
-    list_display = [
-        "name",
-        "kind",
-        "status",
-        "age",
-        "size",
-        "where",
-        "signups",
-        "verified",
-        "pinned",
-        "shrink_detected",
-        "download_link",
-        "restore_link",
-    ]
+    # Short enough for 1280 px beside the filters; Download and Restore are added by
+    # get_list_display, for those allowed to use them.
+    list_display = ["label", "kind", "size", "where", "signups", "flags"]
     list_filter = [
         "status",
         "kind",
@@ -90,12 +95,24 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     readonly_fields = [f.name for f in Backup._meta.fields]
     list_per_page = 50
 
+    class Media:
+        css = {"all": ["backups_app/admin.css"]}
+
     # The catalogue is written by the services only.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        """A backup is never edited by hand: its page is for viewing ("View backup", no Save
+        button). The change permission only lets the Pin and Unpin actions run."""
+        return obj is None and super().has_change_permission(request)
+
+    def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
+        # The admin index and sidebar offer "View", not "Change", as for exports.
+        return {**super().get_model_perms(request), "change": False}
 
     def has_create_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backups_app.create_backup")
@@ -108,12 +125,13 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         """The catalogue under the status panel: health, RPO, restore test, disk, off-site lag."""
-        checks = {check.name: check for check in health_report()}
+        now = timezone.now()
+        lines = status_lines(health_report(now=now), now=now)
         recent = list(Backup.objects.filter(status=Backup.Status.SUCCEEDED)[:50])
         extra_context = {
             **(extra_context or {}),
-            "health_checks": checks.values(),
-            "healthy": all(check.ok for check in checks.values()),
+            "status_lines": lines,
+            "healthy": all(line.ok for line in lines),
             "chart": backup_chart_svg(recent),
             # A catalogue written by the services, not a list of things to edit.
             "title": "Backups",
@@ -121,17 +139,37 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
     def get_list_display(self, request: HttpRequest):
-        """Offer Download and Restore only to those allowed to use them."""
-        columns = list(super().get_list_display(request))
-        if not self.has_download_permission(request):
-            columns.remove("download_link")
-        if not self.has_restore_permission(request):
-            columns.remove("restore_link")
-        return columns
+        """Offer Download and Restore, in one column, only to those allowed to use them."""
+        links = []
+        if self.has_download_permission(request):
+            links.append(self.download_link)
+        if self.has_restore_permission(request):
+            links.append(self.restore_link)
+        if not links:
+            return self.list_display
 
-    @admin.display(description="age", ordering="started_at")
-    def age(self, backup: Backup) -> str:
-        return timesince(backup.started_at, timezone.now()).split(",")[0] + " ago"
+        @admin.display(description="actions")
+        def file_actions(backup: Backup) -> str:
+            if backup.status != Backup.Status.SUCCEEDED:
+                return "-"
+            return format_html_join(" ", "{}", ((link(backup),) for link in links))
+
+        return [*self.list_display, file_actions]
+
+    @admin.display(description="backup", ordering="started_at")
+    def label(self, backup: Backup) -> str:
+        """When it was taken and how long ago. The file name is on hover, read out by screen
+        readers, on the backup's page, and found by the search."""
+        started = timezone.localtime(backup.started_at)
+        pattern = "j M H:i:s" if started.year == timezone.localtime().year else "j M Y H:i:s"
+        return format_html(
+            '<span title="{}">{}</span><span class="visually-hidden"> {}</span>'
+            '<span class="backup-age">{}</span>',
+            backup.name,
+            date_format(started, pattern),
+            backup.name,
+            ago(backup.started_at, timezone.now()),
+        )
 
     @admin.display(description="size", ordering="size_bytes")
     def size(self, backup: Backup) -> str:
@@ -154,21 +192,42 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     def signups(self, backup: Backup):
         return backup.row_counts.get(Signup._meta.db_table, "-") if backup.row_counts else "-"
 
-    @admin.display(description="verified", boolean=True, ordering="verification_ok")
-    def verified(self, backup: Backup):
-        return backup.verification_ok
+    @admin.display(description="flags", ordering="verification_ok")
+    def flags(self, backup: Backup) -> str:
+        """Status, verification, pin and shrink in words, only where there is something to say:
+        a succeeded, unpinned, not yet verified backup is normal and shows nothing, and only a
+        problem gets an error colour."""
+        flags = []
+        if backup.status == Backup.Status.FAILED:
+            flags.append(_flag("failed", backup.error, icon="no", problem=True))
+        elif backup.status == Backup.Status.RUNNING:
+            flags.append(_flag("running", "the dump is being written"))
+        if backup.verification_ok is not None:
+            ok, tested = backup.verification_ok, backup.restore_tested
+            if ok:
+                verdict = "restore-tested" if tested else "verified"
+            else:
+                verdict = "restore test failed" if tested else "verification failed"
+            flags.append(
+                _flag(
+                    verdict,
+                    backup.verification_detail,
+                    icon="yes" if ok else "no",
+                    problem=not ok,
+                )
+            )
+        if backup.pinned:
+            flags.append(_flag("pinned", backup.pin_reason or "never rotated away"))
+        if backup.shrink_detected:
+            detail = backup.shrink_detail or "fewer signups than in the backup before"
+            flags.append(_flag("shrank", detail, icon="alert", problem=True))
+        return format_html_join(" ", "{}", ((flag,) for flag in flags))
 
-    @admin.display(description="download")
     def download_link(self, backup: Backup) -> str:
-        if backup.status != Backup.Status.SUCCEEDED:
-            return "-"
         url = reverse("admin:backups_app_backup_download", args=[backup.pk])
         return format_html('<a href="{}">Download</a>', url)
 
-    @admin.display(description="restore")
     def restore_link(self, backup: Backup) -> str:
-        if backup.status != Backup.Status.SUCCEEDED:
-            return "-"
         url = reverse("admin:backups_app_backup_restore", args=[backup.pk])
         return format_html('<a href="{}">Restore…</a>', url)
 

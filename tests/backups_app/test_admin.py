@@ -1,17 +1,27 @@
 """The backup catalogue in Django admin, through admin_client (§6.2)."""
 
+import datetime
 import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.utils import timezone
 
+from backups_app.admin.status import status_lines
+from backups_app.health import Check
 from backups_app.models import Backup
-from backups_app.services import backup_create
+from backups_app.services import backup_create, backup_verify
 from tests.backups_app.conftest import staff_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/backups_app/backup/"
+
+
+def listed_names(html: str) -> list[str]:
+    """The file names of the listed backups, from their labels' titles."""
+    return re.findall(r'class="field-label"><a [^>]*><span title="(backup-[^"]+)"', html)
 
 
 def test_catalogue_shows_backups_at_a_glance(admin_client, signups):
@@ -118,23 +128,103 @@ def test_catalogue_cannot_be_edited_or_deleted_by_hand(admin_client, signups):
     assert admin_client.get(f"{CHANGELIST}{backup.pk}/delete/").status_code == 403
 
 
-def test_status_panel_shows_health_rpo_restore_test_disk_and_a_chart(admin_client, signups):
-    from backups_app.services import backup_verify
+def status_panel(html: str) -> str:
+    return re.search(r'<section id="backup-status".*?</section>', html, re.S).group(0)
 
+
+def test_status_panel_shows_health_rpo_restore_test_disk_and_a_chart(admin_client, signups):
     first = backup_create(kind=Backup.Kind.MANUAL)
     backup_verify(backup=first, restore_test=True)
     backup_create(kind=Backup.Kind.MANUAL)
 
     html = admin_client.get(CHANGELIST).content.decode()
 
-    assert 'id="backup-status"' in html
-    for check in ("newest_backup", "rpo", "restore_test", "disk", "database"):
-        assert f"<strong>{check}</strong>" in html
-    assert "restored in" in html
-    assert "<svg" in html and "<polyline" in html
+    panel = status_panel(html)
+    assert "restored in" in panel
+    assert "<svg" in panel and "<polyline" in panel
     # Drawn by the app itself: no chart library or stylesheet from another site (a bare "cdn"
     # check would trip over the random CSRF token).
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_status_panel_reads_in_words_and_plain_units(admin_client, signups):
+    first = backup_create(kind=Backup.Kind.MANUAL)
+    backup_verify(backup=first, restore_test=True)
+    newest = backup_create(kind=Backup.Kind.MANUAL)
+
+    panel = status_panel(admin_client.get(CHANGELIST).content.decode())
+
+    labels = re.findall(r'<th scope="row"><img [^>]*> ([^<]+)</th>', panel)
+    assert labels == [
+        "Database",
+        "Newest backup",
+        "Data at risk (RPO)",
+        "Last restore test",
+        "Disk space",
+        "Signup journal",
+    ]
+    text = re.sub(r"<[^>]+>", " ", panel).replace("\xa0", " ")
+    for key in ("newest_backup", "restore_test", "rpo"):
+        assert not re.search(rf"\b{key}\b", text), key  # the /health/ keys, not words
+    assert f"just now ({newest.name})" in text
+    assert "every signup is in a backup" in text
+    assert re.search(r"restored in \d+ ms", text)
+    assert re.search(r"\d+\.\d (MB|GB|TB) free of \d+\.\d (GB|TB)", text)
+    assert " s old" not in text and "bytes" not in text
+
+
+def test_status_lines_say_waits_and_lags_in_minutes_and_hours():
+    now = timezone.now()
+    checks = [
+        Check(
+            "rpo",
+            False,
+            "a signup has waited 420 s for a backup",
+            {
+                "pending_requests": 2,
+                "signups_newer_than_every_backup": 2,
+                "oldest_waiting_seconds": 420.0,
+                "rpo_seconds": 300,
+            },
+        ),
+        Check(
+            "offsite",
+            True,
+            "off-site lag 40 s",
+            {"lag_seconds": 40.2, "max_lag_seconds": 900, "waiting": 2, "last_error": ""},
+        ),
+        Check(
+            "newest_backup",
+            False,
+            "backup-x.sql is 10800 s old",
+            {"name": "backup-x.sql", "age_seconds": 10800.0, "max_age_seconds": 5400.0},
+        ),
+        Check("disk", False, "could not be checked: OSError: gone"),
+    ]
+
+    lines = [
+        (line.label, line.ok, line.detail.replace("\xa0", " "))
+        for line in status_lines(checks, now=now)
+    ]
+
+    assert lines == [
+        (
+            "Data at risk (RPO)",
+            False,
+            "a signup has waited 7 minutes for a backup (5 minutes allowed)",
+        ),
+        (
+            "Off-site copy",
+            True,
+            "2 backups waiting, the oldest for 40 seconds (15 minutes allowed)",
+        ),
+        (
+            "Newest backup",
+            False,
+            "3 hours ago (backup-x.sql), older than the 1 hour 30 minutes allowed",
+        ),
+        ("Disk space", False, "could not be checked: OSError: gone"),
+    ]
 
 
 def test_where_column_and_filter_say_local_while_off_site_copies_are_off(
@@ -149,7 +239,7 @@ def test_where_column_and_filter_say_local_while_off_site_copies_are_off(
 
     places = re.findall(r'class="field-where">(.*?)</td>', page)
     assert places == ["-", "local"]  # newest first: its dump is gone, and off-site is off
-    assert re.findall(r'class="field-name"><a [^>]*>(backup-[^<]+)</a>', local_only) == [kept.name]
+    assert listed_names(local_only) == [kept.name]
 
 
 def test_messages_naming_a_backup_keep_its_lower_case_name(admin_client, signups):
@@ -173,3 +263,97 @@ def test_the_catalogue_is_titled_backups_not_select_backup_to_change(admin_clien
 
     assert "<h1>Backups</h1>" in html
     assert "Select backup to change" not in html
+
+
+def row_of(html: str, backup: Backup) -> str:
+    """The changelist row of one backup."""
+    rows = re.findall(r"<tr>.*?</tr>", html, re.S)
+    [row] = [row for row in rows if f'title="{backup.name}"' in row]
+    return row
+
+
+def test_a_backup_is_listed_by_its_time_and_age_and_found_by_its_file_name(admin_client, signups):
+    older = backup_create(kind=Backup.Kind.MANUAL)
+    three_hours_ago = timezone.now() - datetime.timedelta(hours=3, minutes=5)
+    Backup.objects.filter(pk=older.pk).update(started_at=three_hours_ago)
+    newest = backup_create(kind=Backup.Kind.AUTO)
+
+    html = admin_client.get(CHANGELIST).content.decode().replace("\xa0", " ")
+    found = admin_client.get(CHANGELIST, {"q": older.name[7:30]}).content.decode()
+
+    label = re.search(r'class="field-label">(.*?)</th>', row_of(html, newest)).group(1)
+    assert f'<span class="visually-hidden"> {newest.name}</span>' in label
+    assert f'<a href="{CHANGELIST}{newest.pk}/change/' in label  # the backup's own page
+    assert '<span class="backup-age">just now</span>' in label
+    assert '<span class="backup-age">3 hours ago</span>' in row_of(html, older)
+    assert "0 minutes" not in html
+    assert listed_names(found) == [older.name]
+
+
+def test_a_normal_backup_shows_no_red_cross_and_a_problem_shows_one(admin_client, signups):
+    normal = backup_create(kind=Backup.Kind.MANUAL)
+    pinned = backup_create(kind=Backup.Kind.MANUAL, pin=True)
+    shrunk = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=shrunk.pk).update(shrink_detected=True, shrink_detail="3 < 5")
+    failed = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=failed.pk).update(verification_ok=False, verification_detail="bad")
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert "icon-no" not in row_of(html, normal) and "icon-unknown" not in row_of(html, normal)
+    assert "backup-flag-problem" not in row_of(html, pinned) + row_of(html, normal)
+    assert re.search(r">pinned</span>", row_of(html, pinned))
+    assert re.search(r'title="3 &lt; 5"><img src="[^"]*icon-alert[^"]*" alt="">shrank<', html)
+    assert re.search(r'title="bad"><img src="[^"]*icon-no[^"]*" alt="">verification failed<', html)
+
+
+def test_download_and_restore_share_one_column_shown_by_permission(
+    client, admin_client, django_user_model, signups
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    client.force_login(staff_with(django_user_model, "view_backup", "download_backup"))
+
+    everything = row_of(admin_client.get(CHANGELIST).content.decode(), backup)
+    download_only = row_of(client.get(CHANGELIST).content.decode(), backup)
+
+    assert 'class="field-file_actions"' in everything
+    assert f'href="{CHANGELIST}{backup.pk}/download/">Download</a>' in everything
+    assert f'href="{CHANGELIST}{backup.pk}/restore/">Restore…</a>' in everything
+    assert "Download</a>" in download_only and "Restore…" not in download_only
+
+
+def test_the_admin_index_offers_to_view_backups_not_to_change_them(admin_client):
+    html = admin_client.get("/admin/").content.decode()
+
+    backups_row = re.search(r'<tr class="model-backup">.*?</tr>', html, re.S).group(0)
+    assert ">View</a>" in backups_row
+    assert "Change" not in backups_row
+
+
+def test_a_backups_page_is_for_viewing_not_changing(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    html = admin_client.get(f"{CHANGELIST}{backup.pk}/change/").content.decode()
+
+    assert "View backup" in html
+    assert "Change backup" not in html
+    assert 'name="_save"' not in html
+    assert backup.name in html
+
+
+def test_pin_needs_the_change_permission_though_backups_are_only_viewed(
+    client, django_user_model, signups
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    user = staff_with(django_user_model, "view_backup")
+    client.force_login(user)
+    refused = client.post(CHANGELIST, {"action": "pin", "_selected_action": [backup.pk]})
+    backup.refresh_from_db()
+    pinned_without_permission = backup.pinned
+
+    user.user_permissions.add(Permission.objects.get(codename="change_backup"))
+    client.post(CHANGELIST, {"action": "pin", "_selected_action": [backup.pk]})
+    backup.refresh_from_db()
+
+    assert refused.status_code == 200 and not pinned_without_permission
+    assert backup.pinned

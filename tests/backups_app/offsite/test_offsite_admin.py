@@ -31,7 +31,7 @@ def remove_local_files(backup_dir, backup: Backup) -> None:
 
 def rows(html: str) -> dict[str, str]:
     """Each listed backup's name -> its "where" cell, as the changelist shows them."""
-    names = re.findall(r'class="field-name"><a [^>]*>(backup-[^<]+)</a>', html)
+    names = re.findall(r'class="field-label"><a [^>]*><span title="(backup-[^"]+)"', html)
     places = re.findall(r'class="field-where">(.*?)</td>', html)
     assert len(names) == len(places)
     return dict(zip(names, places, strict=True))
