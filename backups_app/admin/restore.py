@@ -146,19 +146,26 @@ class RestoreViews:
             logger.info("admin restore name=%s by=%s: %s", result.name, request.user, summary)
 
     def _report_restore(self, request: HttpRequest, result: RestoreResult) -> None:
+        safety = f"The data before it is in {result.safety_backup} (pinned)."
         if result.accounts_kept:
-            done = f"{self._later_signups(result)}, {self._accounts(result)}."
-        else:
-            done = (
-                f"{self._later_signups(result)}{self._dropped(result)}. Staff accounts were "
-                f"replaced by the backup's, so you have been logged out; log in with an account "
-                f"from the backup."
+            self.message_user(
+                request,
+                f"Restored {result.name} in {result.seconds:.2f} s: "
+                f"{self._later_signups(result)}, {self._accounts(result)}. {safety}",
             )
-        self.message_user(
-            request,
-            f"Restored {result.name} in {result.seconds:.2f} s: {done} The data before it is in "
-            f"{result.safety_backup} (pinned).",
-        )
+        else:
+            # First and on its own: on the login page, this is what the person must act on.
+            self.message_user(
+                request,
+                f"Restored {result.name}. Staff accounts were replaced by the backup's, so you "
+                f"have been logged out; log in with an account from the backup.",
+                level=messages.WARNING,
+            )
+            self.message_user(
+                request,
+                f"The restore took {result.seconds:.2f} s: "
+                f"{self._later_signups(result)}{self._dropped(result)}. {safety}",
+            )
         if result.journal is not None:
             self.message_user(request, f"Signup journal: {result.journal.summary()}")
         elif result.journal_error:

@@ -60,7 +60,8 @@ def operations(element: Element) -> set[str]:
 
 
 def messages_on(response) -> str:
-    return " ".join(text(item) for item in elements(page_of(response), "li", **{"class": "info"}))
+    [messagelist] = elements(page_of(response), "ul", **{"class": "messagelist"})
+    return " ".join(text(item) for item in elements(messagelist, "li"))
 
 
 def test_restore_page_says_in_words_what_a_restore_will_do(admin_client, signups):
@@ -318,8 +319,9 @@ def test_restore_with_the_backups_accounts_explains_the_logout_on_the_login_page
 
     assert response.status_code == 302
     assert response["Location"] == f"{LOGIN}?next=%2Fadmin%2Fbackups_app%2Fbackup%2F"
-    assert f"Restored {backup.name} in " in messages_on(login)
-    assert LOGGED_OUT in messages_on(login)
+    # The explanation first, then what the restore did.
+    assert messages_on(login).startswith(f"Restored {backup.name}. {LOGGED_OUT} The restore took")
+    assert "0 signup(s) it lacked were kept" in messages_on(login)
     assert elements(page_of(login), "form", id="login-form")
     assert Signup.objects.count() == 3
     # Logged out, even though the backup's copy of the session came back with the accounts.
