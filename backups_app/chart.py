@@ -39,20 +39,28 @@ class Scale:
         return [f"{_number(self.step * i)} {self.unit}" for i in range(self.intervals + 1)]
 
 
-def size_scale(biggest: float) -> Scale:
-    """Bytes in the largest unit that keeps the biggest value at 1 or more (B, KB, MB, GB, TB),
-    in the 3, 4 or 5 ticks that waste the least height above it."""
+def chart_scales(biggest: float, slowest: float) -> tuple[Scale, Scale]:
+    """The size and duration scales, on the same 3, 4 or 5 grid lines: as many as leave the
+    least height unused above the biggest and the slowest backup."""
+
+    def unused(intervals: int) -> float:
+        size, took = size_scale(biggest, intervals), duration_scale(slowest, intervals)
+        return size.top / (biggest or 1) + took.top / (slowest or 1)
+
+    intervals = min((4, 3, 5), key=unused)
+    return size_scale(biggest, intervals), duration_scale(slowest, intervals)
+
+
+def size_scale(biggest: float, intervals: int) -> Scale:
+    """Bytes in the largest unit that keeps the biggest value at 1 or more (B, KB, MB, GB, TB)."""
     unit, per_unit = next(
         ((unit, size) for unit, size in reversed(SIZE_UNITS) if biggest >= size), SIZE_UNITS[0]
     )
-    top = biggest / per_unit
-    intervals = min((4, 3, 5), key=lambda n: nice_step(top / n) * n)
-    return Scale(unit, per_unit, nice_step(top / intervals), intervals)
+    return Scale(unit, per_unit, nice_step(biggest / per_unit / intervals), intervals)
 
 
 def duration_scale(slowest: float, intervals: int) -> Scale:
-    """Seconds as ms under a second, s under two minutes, min beyond; `intervals` ticks, so
-    that they fall on the size scale's grid lines."""
+    """Seconds as ms under a second, s under two minutes, min beyond."""
     if slowest < 1:
         unit, per_unit = "ms", 0.001
     elif slowest < 120:
@@ -81,8 +89,9 @@ def backup_chart_svg(backups: Sequence[Backup]) -> SafeString:
     points.sort(key=lambda b: b.started_at)
     if len(points) < 2:
         return mark_safe('<p class="help">The chart appears after two successful backups.</p>')
-    sizes = size_scale(max(b.size_bytes for b in points))
-    durations = duration_scale(max(b.duration_seconds for b in points), sizes.intervals)
+    sizes, durations = chart_scales(
+        max(b.size_bytes for b in points), max(b.duration_seconds for b in points)
+    )
     times = [timezone.localtime(b.started_at) for b in points]
     first, last = times[0], times[-1]
     span = (last - first).total_seconds()
@@ -143,18 +152,18 @@ def backup_chart_svg(backups: Sequence[Backup]) -> SafeString:
     return mark_safe("".join(parts))  # noqa: S308 (numbers, fixed words and escaped text)
 
 
-def _line(kind: str, coordinates: list[tuple[float, float]]) -> str:
+def _line(kind: str, coordinates: list[tuple[float, float]], *, legend: bool = False) -> str:
     points = " ".join(f"{px:.1f},{py:.1f}" for px, py in coordinates)
     dashes = ' stroke-dasharray="6 3"' if kind == "chart-duration" else ""
     colour = "#417690" if kind == "chart-size" else "#c05a00"
     return (
-        f'<polyline class="{kind}" fill="none" stroke="{colour}" stroke-width="2"{dashes} '
-        f'points="{points}"/>'
+        f'<polyline class="{kind}{" chart-legend" if legend else ""}" fill="none" '
+        f'stroke="{colour}" stroke-width="2"{dashes} points="{points}"/>'
     )
 
 
 def _legend_item(left: float, baseline: float, kind: str, label: str) -> str:
-    return _line(kind, [(left, baseline - 4), (left + 24, baseline - 4)]) + _text(
+    return _line(kind, [(left, baseline - 4), (left + 24, baseline - 4)], legend=True) + _text(
         left + 30, baseline, label, anchor="start"
     )
 
