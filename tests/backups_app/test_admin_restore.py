@@ -79,6 +79,18 @@ def test_restore_page_says_in_words_what_a_restore_will_do(admin_client, signups
     assert "replace them with the backup's 1 account, which logs everyone out" in effects
 
 
+def test_restore_page_counts_no_signup_it_cannot_tell_apart(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    SignupFactory()
+    # A backup catalogued before backups recorded their newest signup.
+    Backup.objects.filter(pk=backup.pk).update(newest_signup_id=None)
+
+    effects = text(by_id(page_of(admin_client.get(restore_url(backup))), "restore-effects"))
+
+    assert "Every signup added since the backup will be kept" in effects
+    assert "would remove the signups added since the backup" in effects
+
+
 def test_compare_puts_its_exact_numbers_into_the_words(admin_client, signups):
     backup = backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.filter(email="zoe@example.com").delete()
