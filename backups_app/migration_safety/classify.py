@@ -352,8 +352,12 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
     connection = ctx.probe.connection
     table = model._meta.db_table
     changes: list[tuple] = []
+    old_type, new_type = old.db_type(connection), new.db_type(connection)
     old_length, new_length = getattr(old, "max_length", None), getattr(new, "max_length", None)
-    if new_length and (not old_length or new_length < old_length):
+    # A shorter max_length only shrinks a column that holds text in both states; anything else
+    # becoming text (an integer becoming a CharField) is a type change.
+    text_both = _is_character(old_type) and _is_character(new_type)
+    if text_both and new_length and (not old_length or new_length < old_length):
         longer = ctx.probe.longer_than(table, old.column, new_length)
         limit = f"max_length {old_length or 'unlimited'} -> {new_length}"
         if longer == 0:
@@ -369,12 +373,11 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
                     longer,
                 )
             )
-    elif old.db_type(connection) != new.db_type(connection):
+    elif old_type != new_type:
         changes.append(
             (
                 Level.MEDIUM,
-                f"changes the column type {old.db_type(connection)} -> "
-                f"{new.db_type(connection)} of {rows_text(rows)} row(s)",
+                f"changes the column type {old_type} -> {new_type} of {rows_text(rows)} row(s)",
                 SAFE["type"],
                 rows,
             )
@@ -429,6 +432,11 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
             (Level.MEDIUM, f"renames column {old.column} -> {new.column}", SAFE["rename"], rows)
         )
     return changes
+
+
+def _is_character(db_type: str | None) -> bool:
+    """Whether a column of this database type holds text (varchar, char or text)."""
+    return (db_type or "").lower().startswith(("varchar", "char", "text", "nvarchar"))
 
 
 def _rename(operation, ctx: _Context) -> Finding:
