@@ -92,7 +92,17 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         "upload_offsite_now",
         "fetch_from_offsite",
     ]
-    readonly_fields = [f.name for f in Backup._meta.fields]
+    # A backup's page: every field, its yes/no ones in words (admin's red cross for "not
+    # pinned" reads as an error where all is normal).
+    fields = readonly_fields = [
+        {
+            "pinned": "is_pinned",
+            "shrink_detected": "is_shrunk",
+            "verification_ok": "verification",
+            "restore_tested": "is_restore_tested",
+        }.get(f.name, f.name)
+        for f in Backup._meta.fields
+    ]
     list_per_page = 50
 
     class Media:
@@ -196,7 +206,8 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     def flags(self, backup: Backup) -> str:
         """Status, verification, pin and shrink in words, only where there is something to say:
         a succeeded, unpinned, not yet verified backup is normal and shows nothing, and only a
-        problem gets an error colour."""
+        problem gets an error colour. Sorted by verification, as the column it replaces was;
+        the filters pick pinned, shrunk or failed backups."""
         flags = []
         if backup.status == Backup.Status.FAILED:
             flags.append(_flag("failed", backup.error, icon="no", problem=True))
@@ -222,6 +233,22 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
             detail = backup.shrink_detail or "fewer signups than in the backup before"
             flags.append(_flag("shrank", detail, icon="alert", problem=True))
         return format_html_join(" ", "{}", ((flag,) for flag in flags))
+
+    @admin.display(description="pinned")
+    def is_pinned(self, backup: Backup) -> str:
+        return "yes" if backup.pinned else "no"
+
+    @admin.display(description="shrink detected")
+    def is_shrunk(self, backup: Backup) -> str:
+        return "yes" if backup.shrink_detected else "no"
+
+    @admin.display(description="verification")
+    def verification(self, backup: Backup) -> str:
+        return {True: "passed", False: "failed", None: "not verified yet"}[backup.verification_ok]
+
+    @admin.display(description="restore tested")
+    def is_restore_tested(self, backup: Backup) -> str:
+        return "yes" if backup.restore_tested else "no"
 
     def download_link(self, backup: Backup) -> str:
         url = reverse("admin:backups_app_backup_download", args=[backup.pk])

@@ -339,6 +339,10 @@ def test_a_backups_page_is_for_viewing_not_changing(admin_client, signups):
     assert "Change backup" not in html
     assert 'name="_save"' not in html
     assert backup.name in html
+    # Not pinned, no shrink, not verified yet: said in words, without admin's red cross.
+    assert "icon-no" not in html and "icon-unknown" not in html
+    assert re.search(r"<label>Pinned:</label>\s*<div class=\"readonly\">no</div>", html)
+    assert re.search(r"<label>Verification:</label>\s*<div[^>]*>not verified yet</div>", html)
 
 
 def test_pin_needs_the_change_permission_though_backups_are_only_viewed(
