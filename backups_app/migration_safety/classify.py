@@ -9,6 +9,7 @@ from django.db.migrations.state import ProjectState
 
 from backups_app.migration_safety import python_code, sql
 from backups_app.migration_safety.data import DataProbe
+from backups_app.migration_safety.emitted import emitted_sql
 from backups_app.migration_safety.levels import Level
 
 # Columns whose empty string holds nothing worth keeping.
@@ -329,7 +330,7 @@ def _alter_field(operation, ctx: _Context) -> Finding:
     rows = ctx.probe.rows(table)
     if rows == 0:
         return ctx.finding(Level.NONE, "alters a column of an empty table", rows=0, **common)
-    changes = _field_changes(ctx, model, rows, old, new)
+    changes = _field_changes(operation, ctx, model, rows, old, new)
     if old.column != new.column:
         ctx.probe.plan_rename_column(table, old.column, new.column)
     if not changes:
@@ -347,7 +348,7 @@ def _alter_field(operation, ctx: _Context) -> Finding:
     )
 
 
-def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tuple]:
+def _field_changes(operation, ctx: _Context, model, rows: int | None, old, new) -> list[tuple]:
     """(level, what, safe alternative, rows affected) for each change AlterField makes."""
     connection = ctx.probe.connection
     table = model._meta.db_table
@@ -358,21 +359,14 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
     # becoming text (an integer becoming a CharField) is a type change.
     text_both = _is_character(old_type) and _is_character(new_type)
     if text_both and new_length and (not old_length or new_length < old_length):
-        longer = ctx.probe.longer_than(table, old.column, new_length)
         limit = f"max_length {old_length or 'unlimited'} -> {new_length}"
+        longer = ctx.probe.longer_than(table, old.column, new_length)
         if longer == 0:
             changes.append(
                 (Level.MEDIUM, f"shrinks {limit} (no value is longer)", SAFE["shrink"], 0)
             )
         else:
-            changes.append(
-                (
-                    Level.HIGH,
-                    f"shrinks {limit}: {rows_text(longer)} value(s) are longer",
-                    SAFE["shrink"],
-                    longer,
-                )
-            )
+            changes.append(_too_long(operation, ctx, f"shrinks {limit}", new, longer))
     elif old_type != new_type:
         changes.append(
             (
@@ -382,6 +376,11 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
                 rows,
             )
         )
+        if new_length and _is_character(new_type):  # values become text: do they fit?
+            longer = ctx.probe.longer_than(table, old.column, new_length)
+            if longer != 0:
+                what = f"changes the column type {old_type} -> {new_type}"
+                changes.append(_too_long(operation, ctx, what, new, longer))
     if old.null and not new.null:
         nulls = ctx.probe.nulls(table, old.column)
         changes.append(
@@ -432,6 +431,45 @@ def _field_changes(ctx: _Context, model, rows: int | None, old, new) -> list[tup
             (Level.MEDIUM, f"renames column {old.column} -> {new.column}", SAFE["rename"], rows)
         )
     return changes
+
+
+def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> tuple:
+    """The change that leaves `longer` values longer than the new max_length, saying what this
+    database really does with them: SQLite keeps them (it does not enforce max_length);
+    PostgreSQL rejects them, or cuts them when Django casts the column with USING."""
+    length = new.max_length
+    vendor = ctx.probe.connection.vendor
+    found = f"{what}: {rows_text(longer)} value(s) are longer"
+    if vendor == "sqlite":
+        why = (
+            f"{found}; SQLite keeps them whole (it does not enforce max_length), but forms and "
+            f"model validation will reject those rows on their next save until they are cut to "
+            f"{length} characters"
+        )
+    elif vendor == "postgresql":
+        sql = emitted_sql(
+            operation,
+            app_label=ctx.app_label,
+            connection=ctx.probe.connection,
+            before=ctx.before,
+            after=ctx.after,
+            backwards=ctx.backwards,
+        )
+        # ALTER COLUMN … TYPE varchar(n) rejects a longer value; with USING col::varchar(n),
+        # which Django writes when the data type changes, the explicit cast cuts it instead.
+        if sql is not None and not any(" USING " in statement for statement in sql):
+            why = (
+                f"{found}, so PostgreSQL rejects them (value too long for type character "
+                f"varying({length})): the migration would fail"
+            )
+        else:
+            why = (
+                f"{found}; PostgreSQL's cast cuts them to {length} character(s): the rest of "
+                "each value would be lost"
+            )
+    else:
+        why = f"{found}; the database either rejects them or cuts them to {length} characters"
+    return (Level.HIGH, why, SAFE["shrink"], longer)
 
 
 def _is_character(db_type: str | None) -> bool:

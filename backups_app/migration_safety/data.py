@@ -104,8 +104,10 @@ class DataProbe:
         return self._count(table, f"{self._q(self._column(table, column))} IS NULL")
 
     def longer_than(self, table: str, column: str, length: int) -> int | None:
+        """Rows whose value, written as text, is longer than `length` characters (what a
+        max_length of `length` would not hold, whatever the column's type is now)."""
         column = self._q(self._column(table, column))
-        return self._count(table, f"LENGTH({column}) > {int(length)}")
+        return self._count(table, f"LENGTH(CAST({column} AS TEXT)) > {int(length)}")
 
     def duplicates(self, model, fields: list[str], *, condition=None, nulls_distinct=True):
         """Rows of a (historical) model sharing their values of `fields` with another row, as a

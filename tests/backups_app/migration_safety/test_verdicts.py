@@ -54,3 +54,59 @@ def test_an_integer_column_becoming_text_is_a_type_change_not_a_shrink(lab):
     assert "0002_score_as_text" in lab.applied()
     assert scores() == ["10", "20", None]
     assert SchemaChange.objects.latest("id").backup_name == pre_migration_backups().get().name
+
+
+def names() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM lab_entry ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_shorter_max_length_says_what_each_database_does_with_longer_values(lab):
+    lab.insert_rows()
+    lab.migration(
+        "0002_short_names",
+        'migrations.AlterField("entry", "name", models.CharField(max_length=5)),',
+    )
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    (finding,) = report["operations"]
+    assert (finding["level"], finding["rows"]) == ("high", 3)
+    assert finding["reason"].startswith("shrinks max_length 100 -> 5: 3 value(s) are longer")
+    assert "lost" not in finding["reason"]  # neither database cuts a value here
+    if connection.vendor == "postgresql":
+        assert "PostgreSQL rejects them" in finding["reason"]
+        assert "value too long for type character varying(5)" in finding["reason"]
+        assert "the migration would fail" in finding["reason"]
+        return
+    assert "SQLite keeps them whole" in finding["reason"]
+    assert "validation will reject those rows" in finding["reason"]
+    migrate("migration_lab", allow_dangerous=True, reason="test: SQLite keeps long values")
+    assert names() == ["Alexandra", "Bartholomew", "Bartholomew"]
+
+
+def test_a_cast_into_a_shorter_text_column_says_what_each_database_does(lab):
+    lab.insert_rows()
+    lab.migration(
+        "0002_score_as_a_digit",
+        'migrations.RemoveConstraint("entry", "lab_entry_score_not_negative"),\n'
+        'migrations.AlterField("entry", "score", models.CharField(max_length=1, null=True)),',
+    )
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    finding = report["operations"][1]
+    assert (finding["level"], finding["rows"]) == ("high", 2)
+    assert "changes the column type" in finding["reason"]
+    if connection.vendor == "postgresql":
+        # Django casts with USING score::varchar(1), and an explicit cast truncates.
+        assert "PostgreSQL's cast cuts them to 1 character(s)" in finding["reason"]
+        assert "lost" in finding["reason"]
+    else:
+        assert "SQLite keeps them whole" in finding["reason"]
+    migrate("migration_lab", allow_dangerous=True, reason="test: what the report says happens")
+    cut = connection.vendor == "postgresql"
+    assert scores() == (["1", "2", None] if cut else ["10", "20", None])
