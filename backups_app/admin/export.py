@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest
 
+from backups_app.humanize import human_size
 from backups_app.models import Export
 from backups_app.services import waitlist_export_csv
 from waitlist.admin import SignupAdmin
@@ -13,8 +14,12 @@ from waitlist.models import Signup
 
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at", "row_count", "size_bytes", "triggered_by"]
+    list_display = ["name", "created_at", "row_count", "size", "triggered_by"]
     readonly_fields = [f.name for f in Export._meta.fields]
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, export: Export) -> str:
+        return human_size(export.size_bytes)
 
     # A record of exports taken: viewed, never edited.
     def has_add_permission(self, request: HttpRequest) -> bool:

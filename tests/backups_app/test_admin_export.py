@@ -79,6 +79,8 @@ def test_exports_page_lists_the_admin_export(admin_client, backup_dir):
 
     assert "1 export" in html
     assert export.name in html
+    # The size in the unit a person reads, not a column of raw bytes.
+    assert f'<td class="field-size">{export.size_bytes} B</td>' in html
 
 
 def test_exported_cells_are_neutralised(admin_client, backup_dir):
