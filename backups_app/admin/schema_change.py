@@ -15,6 +15,14 @@ from django.utils.text import Truncator
 from backups_app.models import Backup, SchemaChange
 from backups_app.services.schema_change import schema_change_rollback_check
 
+#: What `migrate` did with the plan (RiskReport.action), as a sentence reads it.
+ACTION_WORDS = {
+    "nothing": "nothing to apply",
+    "apply": "applied without a backup",
+    "backup_then_apply": "backed up and verified first, then applied",
+    "refuse": "refused unless reviewed or allowed",
+}
+
 
 @admin.register(SchemaChange)
 class SchemaChangeAdmin(admin.ModelAdmin):
@@ -165,7 +173,7 @@ class SchemaChangeAdmin(admin.ModelAdmin):
             "admin/backups_app/schemachange/_plan_table.html",
             {
                 "risk": plan.get("risk", change.risk),
-                "action": plan.get("action") or "—",
+                "action": ACTION_WORDS.get(plan.get("action"), plan.get("action") or "—"),
                 "has_data": plan.get("has_data"),
                 "risky": [op for op in operations if op["level"] != "none"],
                 "quiet": [op for op in operations if op["level"] == "none"],

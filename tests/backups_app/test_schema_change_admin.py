@@ -176,6 +176,8 @@ def test_detail_page_shows_the_risky_operations_in_a_table(admin_client):
         "stop writing the column first, drop it a release later</td></tr>"
     ) in risky
     assert "Create index on email" not in risky
+    assert "Risk <strong>high</strong>; backed up and verified first, then applied;" in html
+    assert "backup_then_apply" not in html.split("plan-report")[1].split("</div>")[0]
     assert "phone numbers are no longer collected" in html
     assert "ops@deploy" in html
 
