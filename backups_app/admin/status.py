@@ -63,17 +63,18 @@ def ago_seconds(seconds: float, now: datetime.datetime) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A span in the largest units that say it exactly enough: "45 seconds", "5 minutes",
-    "1 hour 30 minutes", "2 days"."""
+    """A span in the largest unit, and the next one while the count is small: "45 seconds",
+    "1 minute 30 seconds", "20 minutes", "1 hour 30 minutes", "2 days"."""
     whole = round(seconds)
     if whole < 60:
         return _count(whole, "second")
     units = [("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)]
     for index, (unit, size) in enumerate(units):
         if whole >= size:
-            text = _count(whole // size, unit)
+            count = whole // size
             smaller, smaller_size = units[index + 1]
-            rest = (whole % size) // smaller_size
+            rest = (whole % size) // smaller_size if count < 10 else 0
+            text = _count(count, unit)
             return f"{text} {_count(rest, smaller)}" if rest else text
     raise AssertionError("unreachable: a minute or more has a unit")
 

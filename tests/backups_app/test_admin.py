@@ -8,7 +8,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from backups_app.admin.status import status_lines
+from backups_app.admin.status import duration, status_lines
 from backups_app.health import Check
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_verify
@@ -171,6 +171,22 @@ def test_status_panel_reads_in_words_and_plain_units(admin_client, signups):
     assert re.search(r"restored in \d+ ms", text)
     assert re.search(r"\d+\.\d (MB|GB|TB) free of \d+\.\d (GB|TB)", text)
     assert " s old" not in text and "bytes" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (1, "1 second"),
+        (45.4, "45 seconds"),
+        (90, "1 minute 30 seconds"),
+        (1201, "20 minutes"),
+        (5400, "1 hour 30 minutes"),
+        (86400, "1 day"),
+        (12 * 86400 + 3600, "12 days"),
+    ],
+)
+def test_durations_read_in_the_largest_units(seconds, words):
+    assert duration(seconds) == words
 
 
 def test_status_lines_say_waits_and_lags_in_minutes_and_hours():
