@@ -1,0 +1,91 @@
+"""Every page a person sees, at a laptop, a wide screen and a phone: it loads, it fits the width,
+and a screenshot of it is left in test-artifacts/ (page-<name>-<width>.png) to look at."""
+
+import pytest
+from django.test import override_settings
+
+from backups_app.models import Backup, Export
+from backups_app.services import backup_create, waitlist_export_csv
+from tests.backups_app.test_schema_change_admin import schema_change
+from tests.factories import SignupFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct-horse-battery-staple-42"
+VIEWPORTS = {"1280": (1280, 800), "1440": (1440, 900), "390": (390, 844)}
+
+
+@pytest.fixture
+def site_with_data(settings, tmp_path, django_user_model):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.EXPORT_DIR = tmp_path / "exports"
+    django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
+    signups = SignupFactory.create_batch(4)
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    backup_create(kind=Backup.Kind.AUTO)
+    waitlist_export_csv(triggered_by="boss")
+    change = schema_change()
+    return {
+        "signup": signups[0].pk,
+        "backup": backup.pk,
+        "export": Export.objects.get().pk,
+        "change": change.pk,
+    }
+
+
+def fits_the_width(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def visit(page, url: str, name: str, artifacts_dir, *, status: int = 200) -> None:
+    """Load `url` at every viewport; it answers `status` and never scrolls sideways."""
+    for label, (width, height) in VIEWPORTS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        response = page.goto(url)
+        assert response.status == status, f"{name}: {response.status}"
+        page.screenshot(path=artifacts_dir / f"page-{name}-{label}.png", full_page=True)
+        assert fits_the_width(page), f"{name} scrolls sideways at {width} px"
+
+
+def test_public_pages_fit_every_screen(page, live_site, artifacts_dir, settings):
+    visit(page, live_site.url + "/", "signup", artifacts_dir)
+    visit(page, live_site.url + "/thanks/", "thanks", artifacts_dir)
+    visit(page, live_site.url + "/no-such-page/", "404", artifacts_dir, status=404)
+
+
+@override_settings(SIGNUP_RATE_LIMIT="1/m")
+def test_the_busy_page_fits_every_screen(page, live_site, artifacts_dir):
+    page.goto(live_site.url + "/")
+    page.get_by_role("button", name="Join the waitlist").click()  # the one allowed (invalid) try
+    page.goto(live_site.url + "/")
+    page.get_by_role("button", name="Join the waitlist").click()
+
+    assert page.get_by_role("heading", name="So many fans at once!").is_visible()
+    for label, (width, height) in VIEWPORTS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=artifacts_dir / f"page-busy-{label}.png", full_page=True)
+        assert fits_the_width(page), f"the busy page scrolls sideways at {width} px"
+
+
+def test_admin_pages_fit_every_screen(page, live_site, artifacts_dir, site_with_data):
+    visit(page, live_site.url + "/admin/login/", "admin-login", artifacts_dir)
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live_site.url + "/admin/")
+
+    admin = live_site.url + "/admin/"
+    ids = site_with_data
+    for name, path in [
+        ("admin-index", ""),
+        ("admin-signups", "waitlist/signup/"),
+        ("admin-signup", f"waitlist/signup/{ids['signup']}/change/"),
+        ("admin-backups", "backups_app/backup/"),
+        ("admin-backup", f"backups_app/backup/{ids['backup']}/change/"),
+        ("admin-restore", f"backups_app/backup/{ids['backup']}/restore/"),
+        ("admin-exports", "backups_app/export/"),
+        ("admin-export", f"backups_app/export/{ids['export']}/change/"),
+        ("admin-schema-changes", "backups_app/schemachange/"),
+        ("admin-schema-change", f"backups_app/schemachange/{ids['change']}/change/"),
+    ]:
+        visit(page, admin + path, name, artifacts_dir)
