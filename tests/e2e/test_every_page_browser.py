@@ -49,6 +49,13 @@ def visit(page, url: str, name: str, artifacts_dir, *, status: int = 200) -> Non
 
 def test_public_pages_fit_every_screen(page, live_site, artifacts_dir, settings):
     visit(page, live_site.url + "/", "signup", artifacts_dir)
+    # What a browser and a link preview fetch beside the page.
+    icon = page.locator('link[rel="icon"]').first.get_attribute("href")
+    assert page.request.get(live_site.url + icon).status == 200
+    assert page.request.get(live_site.url + "/favicon.ico").status == 200
+    og_url = page.locator('meta[property="og:url"]').get_attribute("content")
+    assert og_url == live_site.url + "/"
+    assert page.locator('meta[property="og:title"]').get_attribute("content")
     visit(page, live_site.url + "/thanks/", "thanks", artifacts_dir)
     visit(page, live_site.url + "/no-such-page/", "404", artifacts_dir, status=404)
 
@@ -89,3 +96,22 @@ def test_admin_pages_fit_every_screen(page, live_site, artifacts_dir, site_with_
         ("admin-schema-change", f"backups_app/schemachange/{ids['change']}/change/"),
     ]:
         visit(page, admin + path, name, artifacts_dir)
+
+
+def test_a_restore_test_from_the_list_names_the_backup_as_its_file_is_named(
+    page, live_site, site_with_data
+):
+    page.goto(live_site.url + "/admin/login/?next=/admin/backups_app/backup/")
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live_site.url + "/admin/backups_app/backup/")
+    assert page.locator("h1").inner_text() == "Backups"
+    backup = Backup.objects.get(pk=site_with_data["backup"])
+
+    page.locator(f'input[name="_selected_action"][value="{backup.pk}"]').check()
+    page.select_option('select[name="action"]', "verify_with_restore_test")
+    page.get_by_role("button", name="Go").click()
+
+    message = page.locator("ul.messagelist li").first.inner_text()
+    assert message.startswith(f"Restore test of {backup.name}: ")
