@@ -1,5 +1,7 @@
 """The backup catalogue: status panel, chart, the list and its actions, Back up now, Download."""
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponseRedirect
@@ -92,16 +94,71 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         "upload_offsite_now",
         "fetch_from_offsite",
     ]
-    # A backup's page: every field, its yes/no ones in words (admin's red cross for "not
-    # pinned" reads as an error where all is normal).
-    fields = readonly_fields = [
-        {
-            "pinned": "is_pinned",
-            "shrink_detected": "is_shrunk",
-            "verification_ok": "verification",
-            "restore_tested": "is_restore_tested",
-        }.get(f.name, f.name)
-        for f in Backup._meta.fields
+    # A backup's page: what staff ask first (what, when, how big, is it safe), then the proof
+    # (verification, off-site), and the raw record folded at the end. Yes/no fields in words:
+    # admin's red cross for "not pinned" reads as an error where all is normal.
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "kind",
+                    "status",
+                    "started_at",
+                    "took",
+                    "size",
+                    "signups",
+                    "newest_signup_at",
+                    "triggered_by",
+                    "note",
+                    "error",
+                ]
+            },
+        ),
+        ("Kept safe", {"fields": ["is_pinned", "pin_reason", "is_shrunk", "shrink_detail"]}),
+        (
+            "Verification",
+            {
+                "fields": [
+                    "verification",
+                    "verification_detail",
+                    "verified_at",
+                    "is_restore_tested",
+                    "restore_seconds",
+                ]
+            },
+        ),
+        (
+            "Off-site copy",
+            {"fields": ["offsite_at", "offsite_attempts", "offsite_error", "offsite_next_try_at"]},
+        ),
+        (
+            "Technical: the file and its manifest",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "vendor",
+                    "compression",
+                    "sha256",
+                    "newest_signup_id",
+                    "rows_per_table",
+                    "manifest_json",
+                ],
+            },
+        ),
+    ]
+    readonly_fields = [
+        *(f.name for f in Backup._meta.fields),
+        "took",
+        "size",
+        "signups",
+        "is_pinned",
+        "is_shrunk",
+        "verification",
+        "is_restore_tested",
+        "rows_per_table",
+        "manifest_json",
     ]
     list_per_page = 50
 
@@ -249,6 +306,34 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     @admin.display(description="restore tested")
     def is_restore_tested(self, backup: Backup) -> str:
         return "yes" if backup.restore_tested else "no"
+
+    @admin.display(description="took")
+    def took(self, backup: Backup) -> str:
+        if backup.duration_seconds is None:
+            return "-"
+        return f"{backup.duration_seconds:.2f} s"
+
+    @admin.display(description="rows per table")
+    def rows_per_table(self, backup: Backup) -> str:
+        if not backup.row_counts:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            sorted(backup.row_counts.items()),
+        )
+        return format_html(
+            '<table class="backup-row-counts"><thead><tr><th scope="col">table</th>'
+            '<th scope="col">rows</th></tr></thead><tbody>{}</tbody></table>',
+            rows,
+        )
+
+    @admin.display(description="manifest")
+    def manifest_json(self, backup: Backup) -> str:
+        return format_html(
+            '<pre class="backup-manifest">{}</pre>',
+            json.dumps(backup.manifest, indent=2, sort_keys=True),
+        )
 
     def download_link(self, backup: Backup) -> str:
         url = reverse("admin:backups_app_backup_download", args=[backup.pk])

@@ -361,6 +361,25 @@ def test_a_backups_page_is_for_viewing_not_changing(admin_client, signups):
     assert re.search(r"<label>Verification:</label>\s*<div[^>]*>not verified yet</div>", html)
 
 
+def test_a_backups_page_leads_with_what_staff_ask_and_folds_the_raw_record(admin_client, signups):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+
+    html = admin_client.get(f"{CHANGELIST}{backup.pk}/change/").content.decode()
+
+    # The first section: size and signups in words, before any raw field.
+    first = html.split("<fieldset")[1]
+    assert re.search(r"<label>Size:</label>\s*<div class=\"readonly\">[\d.]+ KB</div>", first)
+    assert re.search(r"<label>Signups:</label>\s*<div class=\"readonly\">3</div>", first)
+    assert "Sha256" not in first and "Manifest" not in first
+    # The manifest and the per-table rows: folded (a collapsed fieldset), shown as a table and
+    # as indented JSON rather than one long line.
+    technical = html.split("Technical: the file and its manifest")[0].rsplit("<fieldset", 1)[1]
+    assert "collapse" in technical
+    folded = html.split("Technical: the file and its manifest")[1]
+    assert "<td>waitlist_responses</td><td>3</td>" in folded
+    assert '<pre class="backup-manifest">{\n  &quot;' in folded
+
+
 def test_pin_needs_the_change_permission_though_backups_are_only_viewed(
     client, django_user_model, signups
 ):
