@@ -12,7 +12,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from backups_app.management.base import human_size
+from backups_app.humanize import human_size
 from backups_app.models import Backup
 
 WIDTH, HEIGHT = 520, 250

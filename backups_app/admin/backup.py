@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 
 from backups_app import conf, files
 from backups_app.admin.restore import RestoreViews
-from backups_app.admin.status import ago, status_lines
+from backups_app.admin.status import status_lines
 from backups_app.chart import backup_chart_svg
 from backups_app.exceptions import BackupError
 from backups_app.health import health_report
-from backups_app.management.base import human_size
+from backups_app.humanize import human_age, human_size
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_rotate, backup_verify
 from backups_app.services.catalogue import manifest_update
@@ -235,7 +235,7 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
             backup.name,
             date_format(started, pattern),
             backup.name,
-            ago(backup.started_at, timezone.now()),
+            human_age(backup.started_at, timezone.now()),
         )
 
     @admin.display(description="size", ordering="size_bytes")

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection
-from django.utils.timesince import timesince
 
 from backups_app import conf
 from backups_app.health import Check
-from backups_app.management.base import human_size
+from backups_app.humanize import human_age, human_size
 
 LABELS = {
     "database": "Database",
@@ -50,16 +49,9 @@ def status_lines(checks: list[Check], *, now: datetime.datetime) -> list[StatusL
     ]
 
 
-def ago(moment: datetime.datetime, now: datetime.datetime) -> str:
-    """ "just now" under a minute, then "4 minutes ago", "3 hours ago", "2 days ago"."""
-    if (now - moment).total_seconds() < 60:
-        return "just now"
-    return timesince(moment, now, depth=1) + " ago"
-
-
 def ago_seconds(seconds: float, now: datetime.datetime) -> str:
-    """ago() for an age given in seconds, as the health figures give it."""
-    return ago(now - datetime.timedelta(seconds=seconds), now)
+    """human_age() for an age given in seconds, as the health figures give it."""
+    return human_age(now - datetime.timedelta(seconds=seconds), now)
 
 
 def duration(seconds: float) -> str:

@@ -9,7 +9,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from backups_app.exceptions import BackupError
-from backups_app.humanize import human_size  # noqa: F401 (commands and admin import it from here)
 from backups_app.keys import signing_key_from_file
 
 

@@ -1,6 +1,7 @@
 """`manage.py backup`: take a verified-checksum backup now."""
 
-from backups_app.management.base import BackupCommand, human_size
+from backups_app.humanize import human_size
+from backups_app.management.base import BackupCommand
 from backups_app.models import Backup
 from backups_app.selectors import backup_summary
 from backups_app.services import backup_create

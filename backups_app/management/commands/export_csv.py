@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from backups_app.management.base import BackupCommand, human_size
+from backups_app.humanize import human_size
+from backups_app.management.base import BackupCommand
 from backups_app.services import waitlist_export_csv
 
 
