@@ -301,6 +301,18 @@ def _add_field(operation, ctx: _Context) -> Finding:
             ),
             **common,
         )
+    if not field.null and _fill_value(ctx, declared) is None and not declared.has_db_default():
+        return ctx.finding(
+            Level.HIGH,
+            f"adds NOT NULL column {field.column} without a default: its {rows_text(rows)} "
+            "existing row(s) would have no value for it, so the migration would fail",
+            rows=rows,
+            safe_alternative=(
+                "Give it a db_default (or a default), or add it nullable and fill it in a "
+                "RunPython before making it NOT NULL."
+            ),
+            **common,
+        )
     if field.null or has_default:
         return ctx.finding(
             Level.LOW,
@@ -383,14 +395,25 @@ def _field_changes(operation, ctx: _Context, model, rows: int | None, old, new) 
                 changes.append(_too_long(operation, ctx, what, new, longer))
     if old.null and not new.null:
         nulls = ctx.probe.nulls(table, old.column)
-        changes.append(
-            (
-                Level.MEDIUM,
-                f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL now",
-                SAFE["not_null"],
-                nulls,
+        if nulls == 0 or _fills_nulls(ctx, new):
+            changes.append(
+                (
+                    Level.MEDIUM,
+                    f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL now",
+                    SAFE["not_null"],
+                    nulls,
+                )
             )
-        )
+        else:
+            changes.append(
+                (
+                    Level.HIGH,
+                    f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL and no "
+                    "default fills them, so the migration would fail",
+                    SAFE["not_null"],
+                    nulls,
+                )
+            )
     if new.primary_key != old.primary_key:
         changes.append(
             (
@@ -431,6 +454,24 @@ def _field_changes(operation, ctx: _Context, model, rows: int | None, old, new) 
             (Level.MEDIUM, f"renames column {old.column} -> {new.column}", SAFE["rename"], rows)
         )
     return changes
+
+
+def _fill_value(ctx: _Context, field):
+    """The value Django's schema editor writes into existing rows for `field` (its effective
+    default: the default, or '' for a blank text field); None when it has none."""
+    return ctx.probe.connection.schema_editor().effective_default(field)
+
+
+def _fills_nulls(ctx: _Context, new) -> bool:
+    """Whether AlterField to the NOT NULL `new` fills the NULLs in before SET NOT NULL."""
+    if ctx.probe.connection.vendor == "sqlite":
+        # The table is copied with COALESCE(column, db_default or the effective default).
+        return new.has_db_default() or _fill_value(ctx, new) is not None
+    # Elsewhere only a declared default is written (UPDATE … SET column = default WHERE
+    # column IS NULL): a blank CharField without one gets no '' on PostgreSQL.
+    if new.has_db_default():
+        return True
+    return new.has_default() and _fill_value(ctx, new) is not None
 
 
 def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> tuple:

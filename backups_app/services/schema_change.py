@@ -33,6 +33,15 @@ from backups_app.services.verify import backup_verify
 T = TypeVar("T")
 
 
+class MigrationFailed(BackupError):
+    """A guarded migration failed while being applied; the ledger records what ran."""
+
+    def __init__(self, message: str, *, change_id: int | None = None) -> None:
+        super().__init__(message)
+        #: The ledger entry that records the failure (None before the ledger table exists).
+        self.change_id = change_id
+
+
 def schema_change_run(
     *,
     report: RiskReport,
@@ -51,7 +60,9 @@ def schema_change_run(
     `allow_dangerous` with a `reason`; then `confirm` (if given) must say yes. Medium or higher:
     a pinned pre_migration backup is taken and restore-tested first; if that fails nothing is
     applied. `fake` (migrate --fake) runs no operation, so it is only recorded. A failure while
-    applying is recorded with what did get applied, and raised.
+    applying is recorded with what did get applied, and raised as MigrationFailed (its message
+    the database's first line; the original error chained); an interruption (Ctrl-C) is
+    recorded and raised as it is.
     """
     change = _start(
         report=report,
@@ -65,6 +76,9 @@ def schema_change_run(
         announce(f"Pre-migration backup {change.backup_name} taken, pinned and restore-tested.")
     try:
         result = apply()
+    except Exception as err:
+        _finish(change, error=err)
+        raise MigrationFailed(_first_line(err), change_id=change.pk) from err
     except BaseException as err:
         _finish(change, error=err)
         raise
@@ -172,6 +186,12 @@ def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None
         f"Schema change #{change.pk} failed",
         f"{detail}. Backup taken before it: {change.backup_name or 'none (no data at risk)'}",
     )
+
+
+def _first_line(error: BaseException) -> str:
+    """The error in one line: PostgreSQL's DETAIL and HINT lines may quote row values."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def schema_change_rollback_check(*, change_id: int) -> SchemaChange:

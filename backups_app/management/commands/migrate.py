@@ -15,7 +15,7 @@ from backups_app.exceptions import BackupError, MigrationRiskRefused, MigrationT
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.plan import migration_risk_report
-from backups_app.services.schema_change import schema_change_run
+from backups_app.services.schema_change import MigrationFailed, schema_change_run
 
 
 class Command(DjangoMigrateCommand):
@@ -58,6 +58,7 @@ class Command(DjangoMigrateCommand):
                 "checked)."
             )
         ask = options["interactive"] and sys.stdin.isatty()
+        self._running = None  # the migration being applied, for the error if it fails
         try:
             change, result = schema_change_run(
                 report=report,
@@ -77,11 +78,27 @@ class Command(DjangoMigrateCommand):
             if err.change_id:
                 message += f"\nRecorded as schema change #{err.change_id}."
             raise CommandError(message) from err
+        except MigrationFailed as err:
+            # One line, never a traceback: which migration, the database's words, the ledger.
+            if self._running is not None and verbosity >= 1:
+                self.stdout.write(self.style.ERROR(" FAILED"))
+            where = self._running or "migrate"
+            message = f"{where} failed: {err}."
+            if err.change_id:
+                message += f" Recorded as schema change #{err.change_id}."
+            raise CommandError(message) from err
         except BackupError as err:
             raise CommandError(str(err)) from err
         if change.pk and verbosity >= 1:
             self.stdout.write(f"Recorded as schema change #{change.pk}.")
         return result
+
+    def migration_progress_callback(self, action, migration=None, fake=False) -> None:
+        if action in ("apply_start", "unapply_start"):
+            self._running = f"{migration.app_label}.{migration.name}"
+        elif action in ("apply_success", "unapply_success"):
+            self._running = None
+        super().migration_progress_callback(action, migration, fake)
 
     def _confirm(self) -> bool:
         self.stdout.write(

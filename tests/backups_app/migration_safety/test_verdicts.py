@@ -4,7 +4,7 @@ real database then does with the standard lab rows (tests/migration_lab/lab.py).
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups_app.models import Backup, SchemaChange
@@ -110,3 +110,110 @@ def test_a_cast_into_a_shorter_text_column_says_what_each_database_does(lab):
     migrate("migration_lab", allow_dangerous=True, reason="test: what the report says happens")
     cut = connection.vendor == "postgresql"
     assert scores() == (["1", "2", None] if cut else ["10", "20", None])
+
+
+# Operations the database rejects on the standard rows (one nickname is NULL): no value for the
+# existing rows. Django fills them only from a default, and PostgreSQL only from a declared one.
+NO_VALUE_FOR_EXISTING_ROWS = {
+    "not_null_over_nulls": (
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100)),',
+        "makes nickname NOT NULL: 1 row(s) are NULL",
+        1,
+    ),
+    "not_null_column_without_default": (
+        'migrations.AddField("entry", "rank", models.IntegerField()),',
+        "adds NOT NULL column rank without a default",
+        3,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NO_VALUE_FOR_EXISTING_ROWS)
+def test_a_change_that_leaves_rows_without_a_value_is_refused_as_a_failure(lab, name):
+    operations, what, rows = NO_VALUE_FOR_EXISTING_ROWS[name]
+    lab.insert_rows()
+    lab.migration("0002_required", operations)
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    (finding,) = report["operations"]
+    assert (finding["level"], finding["rows"]) == ("high", rows)
+    assert what in finding["reason"] and "the migration would fail" in finding["reason"]
+    with pytest.raises(CommandError, match="Refused: 1 high-risk operation"):
+        migrate("migration_lab")
+    assert not pre_migration_backups().exists()  # refused before any backup
+    assert "0002_required" not in lab.applied()
+
+
+@pytest.mark.parametrize("name", NO_VALUE_FOR_EXISTING_ROWS)
+def test_a_migration_failing_in_the_database_ends_in_one_line_and_a_ledger_entry(lab, name):
+    operations, _, _ = NO_VALUE_FOR_EXISTING_ROWS[name]
+    lab.insert_rows()
+    lab.migration("0002_required", operations)
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as failed:
+        call_command(
+            "migrate",
+            "migration_lab",
+            allow_dangerous=True,
+            reason="test: the database refuses it",
+            stdout=out,
+            stderr=out,
+        )
+
+    message = str(failed.value)
+    change = SchemaChange.objects.latest("id")
+    assert "\n" not in message
+    assert message.startswith("migration_lab.0002_required failed: ")
+    assert ("NULL" in message) or ("null" in message)  # the database's own words
+    assert message.endswith(f"Recorded as schema change #{change.pk}.")
+    assert "Traceback" not in out.getvalue() + message
+    assert "Applying migration_lab.0002_required... FAILED" in out.getvalue()
+    assert change.outcome == "failed"
+    assert change.backup_name  # taken before the run
+    assert "0002_required" not in lab.applied()
+    assert lab.count() == 3
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        # An empty string is the value a blank CharField gets: Django fills it in.
+        'migrations.AddField("entry", "note", models.CharField(max_length=10, blank=True)),',
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, default="")),',
+        'migrations.AddField("entry", "rank", models.IntegerField(db_default=0)),',
+    ],
+)
+def test_a_change_that_gives_existing_rows_a_value_runs(lab, operations):
+    lab.insert_rows()
+    lab.migration("0002_required", operations)
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert ok, reasons(report)
+    migrate("migration_lab")
+    assert "0002_required" in lab.applied()
+
+
+def test_a_blank_text_field_made_not_null_is_filled_on_sqlite_only(lab):
+    # SQLite copies the table with COALESCE(nickname, ''); PostgreSQL writes no default for a
+    # field that declares none, so SET NOT NULL meets the NULL.
+    lab.insert_rows()
+    lab.migration(
+        "0002_required",
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, blank=True)),',
+    )
+
+    report, ok = migration_risk_json("migration_lab")
+
+    if connection.vendor == "postgresql":
+        assert not ok
+        assert "no default fills them, so the migration would fail" in reasons(report)[0]
+        return
+    assert ok, reasons(report)
+    migrate("migration_lab")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nickname FROM lab_entry ORDER BY id")
+        assert [row[0] for row in cursor.fetchall()] == ["Alex", "", "Bart"]
