@@ -27,6 +27,12 @@ class SignupAdmin(admin.ModelAdmin):
     # Counting a million rows on every page view is wasted work; Django shows "Show all" instead.
     show_full_result_count = False
 
+    def changelist_view(self, request, extra_context=None):
+        # "Select signup to change" reads like a form step; this is the list of every signup.
+        return super().changelist_view(
+            request, extra_context={"title": "Signups", **(extra_context or {})}
+        )
+
     # Short headers and cells: the fields' own labels ("consent to be contacted") and admin's
     # long date format ("Dec. 24, 2025, 11:59 p.m.") took half the table's width.
     @admin.display(description="consent", boolean=True, ordering="consent")

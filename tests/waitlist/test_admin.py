@@ -22,6 +22,8 @@ def test_changelist_lists_signups_for_staff(admin_client):
     html = response.content.decode()
     assert "Ada Lovelace" in html
     assert "ada@example.com" in html
+    assert "<h1>Signups</h1>" in html
+    assert "Select signup to change" not in html
 
 
 @pytest.mark.parametrize("query", ["lovelace", "ADA@EXAMPLE"])
