@@ -25,6 +25,8 @@ REVERSED = {
     "RemoveConstraint": "AddConstraint",
     "AddIndex": "RemoveIndex",
     "RemoveIndex": "AddIndex",
+    "AddIndexConcurrently": "RemoveIndexConcurrently",
+    "RemoveIndexConcurrently": "AddIndexConcurrently",
 }
 
 SAFE = {
@@ -89,25 +91,30 @@ def classify(
     after: ProjectState,
     backwards: bool,
     probe: DataProbe,
+    atomic: bool = True,
 ) -> list[Finding]:
-    """Classify `operation` taking the database from state `before` to state `after`.
+    """Classify `operation` taking the database from state `before` to state `after`, in a
+    migration that runs in a transaction (`atomic`) or not.
 
     When undoing a migration, `before` is the state with the operation applied and `after`
     the one without it. SeparateDatabaseAndState gives one finding per database operation.
     """
     if isinstance(operation, ops.SeparateDatabaseAndState):
-        return _separate(operation, app_label, before, after, backwards, probe)
+        return _separate(operation, app_label, before, after, backwards, probe, atomic)
     kind = _django_kind(operation)
     if backwards:
         kind = REVERSED.get(kind, kind)
     reader = _READERS.get(kind, _unknown)
-    context = _Context(app_label, before, after, backwards, probe, kind or type(operation).__name__)
+    context = _Context(
+        app_label, before, after, backwards, probe, kind or type(operation).__name__, atomic
+    )
     return [reader(operation, context)]
 
 
 def _django_kind(operation) -> str:
-    """The Django operation this is, or a subclass of (AddIndexConcurrently is an AddIndex);
-    "" for an operation Django does not define, which the guard cannot read."""
+    """The Django operation this is, or a subclass of (a project's AddField subclass that
+    runs no SQL of its own is an AddField); "" for an operation Django does not define, which
+    the guard cannot read."""
     for klass in type(operation).__mro__:
         if klass.__module__.startswith("django.") and klass.__name__ in _READERS:
             # A subclass that runs its own SQL is not the operation it extends.
@@ -127,6 +134,7 @@ class _Context:
     backwards: bool
     probe: DataProbe
     kind: str
+    atomic: bool = True
 
     def model(self, state: ProjectState, name: str):
         try:
@@ -161,7 +169,7 @@ class _Context:
         return Finding(kind=self.kind, level=level, reason=reason, **fields)
 
 
-def _separate(operation, app_label, before, after, backwards, probe) -> list[Finding]:
+def _separate(operation, app_label, before, after, backwards, probe, atomic) -> list[Finding]:
     start = after if backwards else before
     steps = []
     state = start
@@ -181,6 +189,7 @@ def _separate(operation, app_label, before, after, backwards, probe) -> list[Fin
             after=inner_after,
             backwards=backwards,
             probe=probe,
+            atomic=atomic,
         )
     return findings
 
@@ -678,6 +687,31 @@ def _index(operation, ctx: _Context) -> Finding:
     return ctx.finding(level, "changes indexes only (no data changes)", table=table, rows=rows)
 
 
+def _index_concurrently(operation, ctx: _Context) -> Finding:
+    """AddIndexConcurrently and RemoveIndexConcurrently: PostgreSQL's CREATE/DROP INDEX
+    CONCURRENTLY, the safe way to index a table in use, which cannot run in a transaction."""
+    name = type(operation).__name__
+    vendor = ctx.probe.connection.vendor
+    model = ctx.model(ctx.before, operation.model_name)
+    if vendor != "postgresql" and (model is None or ctx.touches(model)):
+        return ctx.finding(
+            Level.HIGH,
+            f"{name} is for PostgreSQL only: on {vendor} the migration would fail",
+            safe_alternative=f"Use {name.removesuffix('Concurrently')} on {vendor}.",
+        )
+    if ctx.atomic:
+        return ctx.finding(
+            Level.HIGH,
+            f"{name} cannot run inside a transaction: the migration would fail (Django "
+            "requires atomic = False on the migration)",
+            safe_alternative=(
+                "Set atomic = False on the migration and keep the operation in a migration of "
+                "its own."
+            ),
+        )
+    return _index(operation, ctx)
+
+
 def _order_with_respect_to(operation, ctx: _Context) -> Finding:
     """order_with_respect_to adds an _order column; setting it back to None drops it."""
     model = ctx.model(ctx.before, operation.name)
@@ -802,6 +836,8 @@ _READERS = {
     "RemoveIndex": _index,
     "RenameIndex": _index,
     "AlterIndexTogether": _index,
+    "AddIndexConcurrently": _index_concurrently,
+    "RemoveIndexConcurrently": _index_concurrently,
     "AlterOrderWithRespectTo": _order_with_respect_to,
     "AlterConstraint": _options,
     "AlterModelOptions": _options,

@@ -97,6 +97,7 @@ def _classified(migration, steps, *, backwards: bool, probe: DataProbe):
                 after=after,
                 backwards=backwards,
                 probe=probe,
+                atomic=migration.atomic,
             )
         ]
     return found

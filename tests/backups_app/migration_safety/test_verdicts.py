@@ -217,3 +217,73 @@ def test_a_blank_text_field_made_not_null_is_filled_on_sqlite_only(lab):
     with connection.cursor() as cursor:
         cursor.execute("SELECT nickname FROM lab_entry ORDER BY id")
         assert [row[0] for row in cursor.fetchall()] == ["Alex", "", "Bart"]
+
+
+CONCURRENTLY = (
+    "from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently\n"
+)
+ADD_INDEX_CONCURRENTLY = (
+    'AddIndexConcurrently("entry", models.Index(fields=["name"], name="lab_entry_name_ix")),'
+)
+
+
+def lab_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.get_constraints(cursor, "lab_entry"))
+
+
+@pytest.mark.postgresql_only
+def test_concurrent_index_operations_in_a_non_atomic_migration_pass(lab):
+    lab.insert_rows()
+    lab.migration("0002_index", ADD_INDEX_CONCURRENTLY, functions=CONCURRENTLY, atomic=False)
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert ok
+    assert report["risk"] == "low", reasons(report)
+    migrate("migration_lab")
+    assert "lab_entry_name_ix" in lab_indexes()
+    lab.migration(
+        "0003_no_index",
+        'RemoveIndexConcurrently("entry", "lab_entry_name_ix"),',
+        functions=CONCURRENTLY,
+        depends="0002_index",
+        atomic=False,
+    )
+    assert migration_risk_json("migration_lab")[0]["risk"] == "low"
+    migrate("migration_lab")
+    assert "lab_entry_name_ix" not in lab_indexes()
+    assert migration_risk_json("migration_lab", "0002")[0]["risk"] == "low"  # undoing it too
+    assert not pre_migration_backups().exists()
+    assert SchemaChange.objects.latest("id").outcome == "applied"
+
+
+def test_a_concurrent_index_in_an_atomic_migration_is_predicted_to_fail(lab):
+    lab.insert_rows()
+    lab.migration("0002_index", ADD_INDEX_CONCURRENTLY, functions=CONCURRENTLY)
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    (reason,) = reasons(report)
+    assert "cannot read" not in reason and "destructive" not in reason
+    assert "the migration would fail" in reason
+    if connection.vendor == "postgresql":
+        assert "atomic = False" in reason
+    else:
+        assert "PostgreSQL only" in reason
+    with pytest.raises(CommandError, match="Refused"):
+        migrate("migration_lab")
+    assert not pre_migration_backups().exists()
+
+
+@pytest.mark.sqlite_only
+def test_a_concurrent_index_is_predicted_to_fail_on_sqlite_even_outside_a_transaction(lab):
+    lab.insert_rows()
+    lab.migration("0002_index", ADD_INDEX_CONCURRENTLY, functions=CONCURRENTLY, atomic=False)
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    assert "PostgreSQL only" in reasons(report)[0]
+    assert "the migration would fail" in reasons(report)[0]
