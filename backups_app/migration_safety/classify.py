@@ -497,14 +497,7 @@ def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> t
             f"{length} characters"
         )
     elif vendor == "postgresql":
-        sql = emitted_sql(
-            operation,
-            app_label=ctx.app_label,
-            connection=ctx.probe.connection,
-            before=ctx.before,
-            after=ctx.after,
-            backwards=ctx.backwards,
-        )
+        sql = _emitted(operation, ctx)
         # ALTER COLUMN … TYPE varchar(n) rejects a longer value; with USING col::varchar(n),
         # which Django writes when the data type changes, the explicit cast cuts it instead.
         if sql is not None and not any(" USING " in statement for statement in sql):
@@ -545,7 +538,8 @@ def _rename(operation, ctx: _Context) -> Finding:
     if not ctx.touches(model):
         return ctx.finding(Level.NONE, f"{what} (no table of its own)")
     table = model._meta.db_table
-    if target._meta.db_table != table:
+    renamed = target._meta.db_table != table
+    if renamed:
         ctx.probe.plan_rename_table(table, target._meta.db_table)
     if isinstance(operation, ops.RenameField):
         old_field, new_field = (
@@ -553,10 +547,16 @@ def _rename(operation, ctx: _Context) -> Finding:
             if ctx.backwards
             else (operation.old_name, operation.new_name)
         )
-        ctx.probe.plan_rename_column(
-            table,
-            model._meta.get_field(old_field).column,
-            target._meta.get_field(new_field).column,
+        old_column = model._meta.get_field(old_field).column
+        new_column = target._meta.get_field(new_field).column
+        ctx.probe.plan_rename_column(table, old_column, new_column)
+        renamed = renamed or old_column != new_column
+    # A fixed Meta.db_table (or db_column) keeps every name the database sees: then Django
+    # runs no SQL at all, unless something else changes (a foreign key pointing at the
+    # model is altered, an M2M table named after it is renamed), as the emitted SQL tells.
+    if not renamed and _emits_no_sql(operation, ctx):
+        return ctx.finding(
+            Level.NONE, f"{what}: the table keeps its name and no SQL runs", table=table, rows=0
         )
     rows = ctx.probe.rows(table)
     if rows == 0:
@@ -567,6 +567,22 @@ def _rename(operation, ctx: _Context) -> Finding:
         table=table,
         rows=rows,
         safe_alternative=SAFE["rename"],
+    )
+
+
+def _emits_no_sql(operation, ctx: _Context) -> bool:
+    return _emitted(operation, ctx) == []
+
+
+def _emitted(operation, ctx: _Context) -> list[str] | None:
+    """The SQL Django would run for `operation` here (None when it cannot be collected)."""
+    return emitted_sql(
+        operation,
+        app_label=ctx.app_label,
+        connection=ctx.probe.connection,
+        before=ctx.before,
+        after=ctx.after,
+        backwards=ctx.backwards,
     )
 
 

@@ -116,9 +116,14 @@ CASES = {
         'fields=["name", "code"], name="lab_entry_name_code_uq")),',
         "low",
     ),
+    # Meta.db_table stays "lab_entry": Django runs no SQL, the table is untouched.
+    "rename_model_keeping_its_table": Case('migrations.RenameModel("Entry", "Item"),', "none"),
     # medium: the backup is mandatory
     "rename_field": Case('migrations.RenameField("entry", "nickname", "alias"),', "medium"),
-    "rename_model": Case('migrations.RenameModel("Entry", "Item"),', "medium"),
+    "rename_model": Case(
+        'migrations.AlterModelTable("entry", None),\nmigrations.RenameModel("Entry", "Item"),',
+        "medium",
+    ),
     "alter_model_table": Case('migrations.AlterModelTable("entry", "lab_entries"),', "medium"),
     "alter_field_type": Case(
         'migrations.AlterField("entry", "score", models.FloatField(null=True)),', "medium"

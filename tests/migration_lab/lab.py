@@ -164,7 +164,8 @@ def _drop_lab_tables() -> None:
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
         for table in tables:
-            if table.startswith("lab_"):
+            # Tables named by db_table, and by Django for a model without one.
+            if table.startswith(("lab_", f"{APP}_")):
                 cascade = " CASCADE" if connection.vendor == "postgresql" else ""
                 cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}{cascade}")
     MigrationRecorder(connection).migration_qs.filter(app=APP).delete()

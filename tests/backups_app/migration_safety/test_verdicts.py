@@ -287,3 +287,31 @@ def test_a_concurrent_index_is_predicted_to_fail_on_sqlite_even_outside_a_transa
     assert not ok
     assert "PostgreSQL only" in reasons(report)[0]
     assert "the migration would fail" in reasons(report)[0]
+
+
+@pytest.mark.parametrize(
+    ("operations", "what"),
+    [
+        ('migrations.RenameModel("Entry", "Item"),', "renames model Entry -> Item"),
+        (
+            'migrations.AlterField("entry", "nickname", '
+            'models.CharField(max_length=100, null=True, db_column="nickname")),\n'
+            'migrations.RenameField("entry", "nickname", "alias"),',
+            "renames field nickname -> alias",
+        ),
+    ],
+)
+def test_a_rename_that_keeps_the_database_names_runs_no_sql_and_takes_no_backup(
+    lab, operations, what
+):
+    lab.insert_rows()
+    lab.migration("0002_rename", operations)
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert ok
+    assert report["risk"] == "none", reasons(report)
+    assert f"{what}: the table keeps its name and no SQL runs" in reasons(report)
+    migrate("migration_lab")
+    assert lab.columns() == ["id", "name", "nickname", "code", "score"]
+    assert not pre_migration_backups().exists()
