@@ -81,6 +81,8 @@ class Finding:
     safe_alternative: str = ""
     model: str = ""  # "app_label.modelname", to pair removals with additions
     field: str = ""
+    #: The field removed or added (RemoveField, AddField), to tell a plausible rename.
+    definition: models.Field | None = None
 
 
 def classify(
@@ -249,7 +251,13 @@ def _remove_field(operation, ctx: _Context) -> Finding:
             rows=rows,
             safe_alternative=SAFE["drop"],
         )
-    common = {"table": table, "column": field.column, "model": _key(model), "field": field.name}
+    common = {
+        "table": table,
+        "column": field.column,
+        "model": _key(model),
+        "field": field.name,
+        "definition": field,
+    }
     rows = ctx.probe.rows(table)
     if rows == 0:
         return ctx.finding(Level.NONE, "drops a column of an empty table", rows=0, **common)
@@ -278,7 +286,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
     if field is None:
         return ctx.unreadable(f"field {operation.model_name}.{operation.name}")
     table = model._meta.db_table
-    common = {"table": table, "model": _key(model), "field": field.name}
+    common = {"table": table, "model": _key(model), "field": field.name, "definition": field}
     if field.many_to_many or not ctx.touches(model):
         return ctx.finding(Level.NONE, "creates a new link table or touches no table", **common)
     common["column"] = field.column

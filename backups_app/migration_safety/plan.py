@@ -147,7 +147,9 @@ def _nothing_at_risk(plan):
 
 def _flag_accidental_renames(findings: list[Finding]) -> None:
     """RemoveField + AddField on one model, or DeleteModel + CreateModel of one table, in one
-    plan: what an accidental rename (or the July incident's drop and recreate) looks like."""
+    plan: what an accidental rename (or the July incident's drop and recreate) looks like.
+    A field is paired with one added under its own name (the column is recreated), else with
+    one that could be it renamed; two unrelated fields are no rename."""
     pairs = [
         ("RemoveField", "AddField", "model", "rename_pair"),
         ("DeleteModel", "CreateModel", "table", "recreate"),
@@ -157,27 +159,62 @@ def _flag_accidental_renames(findings: list[Finding]) -> None:
         for removal in findings:
             if removal.kind != removal_kind or removal.level < Level.HIGH:
                 continue
-            for j, addition in enumerate(findings):
-                if j in used or addition.kind != addition_kind:
-                    continue
-                if not getattr(removal, key) or getattr(removal, key) != getattr(addition, key):
-                    continue
-                used.add(j)
-                if removal_kind == "RemoveField":
-                    why = (
-                        f"looks like an accidental rename of {removal.field} to "
-                        f"{addition.field}: {rows_text(removal.rows)} value(s) of "
-                        f"{removal.column} would be lost and {addition.column} starts empty"
-                    )
-                else:
-                    why = (
-                        f"drops and recreates {removal.table}: its {rows_text(removal.rows)} "
-                        "row(s) would be lost (what happened in the July 2025 incident)"
-                    )
-                for finding in (addition, removal):
-                    finding.level = Level.HIGH
-                    finding.reason = why
-                    finding.safe_alternative = SAFE[safe]
-                    finding.rows = removal.rows
-                    finding.table = removal.table
-                break
+            candidates = [
+                (j, addition)
+                for j, addition in enumerate(findings)
+                if j not in used
+                and addition.kind == addition_kind
+                and getattr(removal, key)
+                and getattr(removal, key) == getattr(addition, key)
+            ]
+            if removal_kind == "RemoveField":
+                candidates = [
+                    *[c for c in candidates if c[1].field == removal.field],
+                    *[c for c in candidates if _plausible_rename(removal, c[1])],
+                ]
+            if not candidates:
+                continue
+            j, addition = candidates[0]
+            used.add(j)
+            if removal_kind == "DeleteModel":
+                why = (
+                    f"drops and recreates {removal.table}: its {rows_text(removal.rows)} "
+                    "row(s) would be lost (what happened in the July 2025 incident)"
+                )
+            elif addition.field == removal.field:
+                why = (
+                    f"recreates column {removal.column}: {rows_text(removal.rows)} value(s) "
+                    "would be lost and the new column starts empty"
+                )
+            else:
+                why = (
+                    f"looks like an accidental rename of {removal.field} to "
+                    f"{addition.field}: {rows_text(removal.rows)} value(s) of "
+                    f"{removal.column} would be lost and {addition.column} starts empty"
+                )
+            for finding in (addition, removal):
+                finding.level = Level.HIGH
+                finding.reason = why
+                finding.safe_alternative = SAFE[safe]
+                finding.rows = removal.rows
+                finding.table = removal.table
+
+
+def _plausible_rename(removal: Finding, addition: Finding) -> bool:
+    """Whether the added field could be the removed one under a new name: the same type,
+    pointing at the same model, and able to hold every value the removed one held (a
+    max_length as long, NULL allowed where it was)."""
+    old, new = removal.definition, addition.definition
+    if old is None or new is None or old.get_internal_type() != new.get_internal_type():
+        return False
+    if _points_at(old) != _points_at(new):
+        return False
+    old_length, new_length = getattr(old, "max_length", None), getattr(new, "max_length", None)
+    if new_length is not None and (old_length is None or new_length < old_length):
+        return False
+    return new.null or not old.null
+
+
+def _points_at(field) -> str:
+    target = getattr(field.remote_field, "model", None) if field.is_relation else None
+    return getattr(getattr(target, "_meta", None), "label_lower", str(target or ""))

@@ -315,3 +315,58 @@ def test_a_rename_that_keeps_the_database_names_runs_no_sql_and_takes_no_backup(
     migrate("migration_lab")
     assert lab.columns() == ["id", "name", "nickname", "code", "score"]
     assert not pre_migration_backups().exists()
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        "models.CharField(max_length=20, null=True)",  # too short for the nicknames it replaced
+        "models.IntegerField(null=True)",  # another type
+        "models.CharField(max_length=100)",  # NOT NULL, where nicknames can be NULL
+    ],
+)
+def test_removing_one_field_and_adding_an_unrelated_one_is_no_rename(lab, added):
+    lab.insert_rows()
+    lab.migration(
+        "0002_referral",
+        'migrations.RemoveField("entry", "nickname"),\n'
+        f'migrations.AddField("entry", "referral_code", {added}),',
+    )
+
+    report, _ = migration_risk_json("migration_lab")
+
+    removal = report["operations"][0]
+    assert removal["level"] == "high"
+    assert removal["reason"].startswith("drops column nickname: 2 value(s)")
+    assert not any("rename" in reason for reason in reasons(report))
+
+
+def test_a_field_removed_and_added_again_under_its_name_recreates_the_column(lab):
+    lab.insert_rows()
+    lab.migration(
+        "0002_recreate",
+        'migrations.RemoveField("entry", "nickname"),\n'
+        'migrations.AddField("entry", "nickname", models.CharField(max_length=100, null=True)),',
+    )
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    for reason in reasons(report):
+        assert reason.startswith("recreates column nickname: 2 value(s) would be lost")
+        assert "rename" not in reason
+
+
+def test_a_field_replaced_by_one_of_the_same_shape_reads_as_an_accidental_rename(lab):
+    lab.insert_rows()
+    lab.migration(
+        "0002_alias",
+        'migrations.RemoveField("entry", "nickname"),\n'
+        'migrations.AddField("entry", "alias", '
+        "models.CharField(max_length=150, null=True, blank=True)),",
+    )
+
+    report, ok = migration_risk_json("migration_lab")
+
+    assert not ok
+    assert reasons(report)[0].startswith("looks like an accidental rename of nickname to alias")
