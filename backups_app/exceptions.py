@@ -31,6 +31,15 @@ class BackupBusy(BackupError):
     """Another backup or restore holds the lock."""
 
 
+class MigrationFailed(BackupError):
+    """A guarded migration failed while being applied; the ledger records what ran."""
+
+    def __init__(self, message: str, *, change_id: int | None = None) -> None:
+        super().__init__(message)
+        #: The ledger entry that records the failure (None before the ledger table exists).
+        self.change_id = change_id
+
+
 class MigrationRiskRefused(BackupError):
     """A migration was refused because it could destroy data."""
 

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from backups_app import files
 from backups_app.alerts import alert_admins, logger
-from backups_app.exceptions import BackupError, DumpError, MigrationRiskRefused, VerificationError
+from backups_app.exceptions import (
+    BackupError,
+    DumpError,
+    MigrationFailed,
+    MigrationRiskRefused,
+    VerificationError,
+)
 from backups_app.migration_safety.report import RiskReport
 from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
 from backups_app.migration_safety.targets import migration_by_prefix
@@ -31,15 +37,6 @@ from backups_app.services.restore import backup_restore
 from backups_app.services.verify import backup_verify
 
 T = TypeVar("T")
-
-
-class MigrationFailed(BackupError):
-    """A guarded migration failed while being applied; the ledger records what ran."""
-
-    def __init__(self, message: str, *, change_id: int | None = None) -> None:
-        super().__init__(message)
-        #: The ledger entry that records the failure (None before the ledger table exists).
-        self.change_id = change_id
 
 
 def schema_change_run(

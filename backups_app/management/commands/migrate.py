@@ -11,11 +11,16 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 
-from backups_app.exceptions import BackupError, MigrationRiskRefused, MigrationTargetError
+from backups_app.exceptions import (
+    BackupError,
+    MigrationFailed,
+    MigrationRiskRefused,
+    MigrationTargetError,
+)
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.plan import migration_risk_report
-from backups_app.services.schema_change import MigrationFailed, schema_change_run
+from backups_app.services.schema_change import schema_change_run
 
 
 class Command(DjangoMigrateCommand):
