@@ -21,7 +21,7 @@ from typing import IO, NoReturn
 import psycopg
 from psycopg import sql as pgsql
 
-from backups_app import conf
+from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines.base import (
     LEFT_BEHIND_INFIX,
@@ -41,8 +41,6 @@ from backups_app.engines.base import (
 )
 from backups_app.exceptions import BackupBusy, BackupError, DumpError, RestoreError
 
-# What a restore reads of the dump at a time (see files.STREAM_CHUNK_SIZE).
-CHUNK_SIZE = 256 * 1024
 # Where a restore parks the live tables it keeps, inside its own transaction (so a killed
 # restore leaves nothing behind: the schema never commits).
 KEEP_SCHEMA = "waitlist_restore_live"
@@ -793,7 +791,7 @@ def dump_statements_only(sql: IO[bytes]) -> Iterator[bytes]:
     completion line."""
     reader = PlainDumpReader()
     pending = b""
-    while chunk := sql.read(CHUNK_SIZE):
+    while chunk := sql.read(files.STREAM_CHUNK_SIZE):
         text = pending + chunk
         cut = text.rfind(b"\n") + 1
         complete, pending = text[:cut], text[cut:]

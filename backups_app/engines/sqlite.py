@@ -43,7 +43,9 @@ from backups_app.engines.base import (
 )
 from backups_app.exceptions import BackupBusy, DumpError, EngineNotSupported, RestoreError
 
-CHUNK_SIZE = 1 << 20
+# How much of the dump's SQL a restore runs as one script: fewer calls into sqlite3 than a
+# statement at a time, and never more than about a MiB of text in memory.
+SCRIPT_BATCH_BYTES = 1 << 20
 SCRATCH_PREFIX = ".restore-"
 DUMP_SCRATCH_PREFIX = ".dump-"
 # Where /proc cannot say whether a scratch folder is open, one untouched this long is left over.
@@ -368,7 +370,7 @@ class SQLiteEngine(BaseEngine):
                     )
                 chunk.append(line)
                 size += len(line)
-                if size >= CHUNK_SIZE and line.rstrip().endswith(";"):
+                if size >= SCRIPT_BATCH_BYTES and line.rstrip().endswith(";"):
                     script = "".join(chunk)
                     if sqlite3.complete_statement(script):
                         self._run(connection, authorizer, script)
