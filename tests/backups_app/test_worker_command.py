@@ -3,7 +3,6 @@
 import signal
 import subprocess
 import sys
-import time
 from io import StringIO
 
 import pytest
@@ -11,6 +10,7 @@ from django.core.management import call_command
 
 from tests.factories import SignupFactory
 from tests.subprocesses import PROJECT_DIR, child_environment, run_manage
+from tests.waiting import wait_until
 
 
 @pytest.mark.django_db(transaction=True)
@@ -61,18 +61,16 @@ def test_worker_backs_up_new_signups_and_stops_cleanly_on_sigterm(tmp_path):
             **environment,
         )
         assert signup.returncode == 0, signup.stderr
-        deadline = time.monotonic() + 20
-        dumps = []
-        while time.monotonic() < deadline:
-            dumps = [
+        wait_until(
+            lambda: [
                 p
                 for p in (tmp_path / "backups").glob("backup-*.sql")
                 if "fan@example.com" in p.read_text()
-            ]
-            if dumps:
-                break
-            time.sleep(0.2)
-        assert dumps, "no backup holds the new signup"
+            ],
+            what="a backup that holds the new signup",
+            seconds=20,
+            poll=0.2,
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         _, stderr = worker.communicate(timeout=30)

@@ -16,24 +16,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# Every wait below is a bounded poll for a state, never a timing assertion.
-POLL_SECONDS = 0.05
-WAIT_SECONDS = 60
-
-
-def wait_until(condition, *, what: str, seconds: float = WAIT_SECONDS) -> None:
-    """Poll `condition` until it is true; fail the test (saying `what`) after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"gave up after {seconds:g} s waiting for {what}")
-        time.sleep(POLL_SECONDS)
 
 
 def write_bash_script(path: Path, body: str) -> Path:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from backups_app import files
-from tests.faults.conftest import wait_until, write_bash_script
+from tests.faults.conftest import write_bash_script
 from tests.subprocesses import run_manage, start_manage
+from tests.waiting import wait_until
 
 # The commands' output, read by the tests.
 PIPED = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
