@@ -90,7 +90,6 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         "verify_with_restore_test",
         "pin",
         "unpin",
-        "rotate_now",
         "upload_offsite_now",
         "fetch_from_offsite",
     ]
@@ -376,17 +375,6 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
             done += 1
         self.message_user(request, f"{'Pinned' if pinned else 'Unpinned'} {done} backup(s).")
 
-    @admin.action(description="Rotate now (apply retention)", permissions=["create"])
-    def rotate_now(self, request: HttpRequest, queryset) -> None:
-        try:
-            deleted = backup_rotate()
-        except BackupError as err:
-            self.message_user(request, str(err), messages.ERROR)
-            return
-        for backup in deleted:
-            self.log_change(request, backup, "Deleted by rotation")
-        self.message_user(request, f"Rotation deleted {len(deleted)} backup(s).")
-
     @admin.action(description="Upload off-site now", permissions=["create"])
     def upload_offsite_now(self, request: HttpRequest, queryset) -> None:
         try:
@@ -431,6 +419,11 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
                 name="backups_app_backup_backup_now",
             ),
             path(
+                "rotate-now/",
+                self.admin_site.admin_view(require_POST(self.rotate_now_view)),
+                name="backups_app_backup_rotate_now",
+            ),
+            path(
                 "<int:backup_id>/restore/",
                 self.admin_site.admin_view(self.restore_view),
                 name="backups_app_backup_restore",
@@ -457,6 +450,21 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
             self.message_user(
                 request, f"Backed up to {backup.name} ({human_size(backup.size_bytes)})."
             )
+        return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
+
+    def rotate_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Apply retention now (a button, like Back up now: it acts on the whole catalogue,
+        not on the ticked backups)."""
+        if not self.has_create_permission(request):
+            raise PermissionDenied
+        try:
+            deleted = backup_rotate()
+        except BackupError as err:
+            self.message_user(request, f"Rotation failed: {err}", messages.ERROR)
+        else:
+            for backup in deleted:
+                self.log_change(request, backup, "Deleted by rotation")
+            self.message_user(request, f"Rotation deleted {len(deleted)} backup(s).")
         return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
 
     def download_view(self, request: HttpRequest, backup_id: int) -> FileResponse:

@@ -77,10 +77,32 @@ def test_rotate_now_applies_retention(admin_client, signups, settings):
     first = backup_create(kind=Backup.Kind.MANUAL)
     backup_create(kind=Backup.Kind.MANUAL)
 
-    admin_client.post(CHANGELIST, {"action": "rotate_now", "_selected_action": [first.pk]})
+    page = admin_client.get(CHANGELIST).content.decode()
+    response = admin_client.post(f"{CHANGELIST}rotate-now/", follow=True)
 
+    # A button over the whole catalogue, not an action that ignored the ticked rows.
+    assert 'action="/admin/backups_app/backup/rotate-now/"' in page
+    assert 'value="rotate_now"' not in page
+    assert "Rotation deleted 1 backup(s)." in response.content.decode()
     assert Backup.objects.count() == 1
     assert not Backup.objects.filter(pk=first.pk).exists()
+
+
+def test_rotate_now_refuses_get_and_staff_without_the_create_permission(
+    client, django_user_model, signups, settings
+):
+    settings.BACKUP_RETENTION = 1
+    backup_create(kind=Backup.Kind.MANUAL)
+    backup_create(kind=Backup.Kind.MANUAL)
+    client.force_login(staff_with(django_user_model, "view_backup"))
+
+    page = client.get(CHANGELIST).content.decode()
+    refused = client.post(f"{CHANGELIST}rotate-now/")
+
+    assert "rotate-now" not in page
+    assert refused.status_code == 403
+    assert client.get(f"{CHANGELIST}rotate-now/").status_code == 405
+    assert Backup.objects.count() == 2
 
 
 def test_superuser_downloads_the_dump(admin_client, signups, backup_dir):
