@@ -22,7 +22,7 @@ from backups_app.health import health_report
 from backups_app.humanize import human_age, human_size
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_rotate, backup_verify
-from backups_app.services.catalogue import manifest_update
+from backups_app.services.catalogue import backup_pin
 from backups_app.services.offsite import (
     OffsiteSelection,
     backup_offsite_fetch_selected,
@@ -361,11 +361,10 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         self._set_pinned(request, queryset, pinned=False)
 
     def _set_pinned(self, request: HttpRequest, queryset, *, pinned: bool) -> None:
-        reason = f"pinned by {request.user.get_username()}" if pinned else ""
         done = 0
         for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
             try:
-                manifest_update(backup, pinned=pinned, pin_reason=reason)
+                backup_pin(backup=backup, pinned=pinned, by=request.user.get_username())
             except ValidationError as err:
                 self.message_user(
                     request, f"Not changed, {backup.name}: {err.messages[0]}", messages.ERROR

@@ -14,10 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from backups_app.alerts import logger
-from backups_app.engines import get_engine
 from backups_app.exceptions import BackupError
 from backups_app.forms import RestoreForm
 from backups_app.models import Backup
+from backups_app.selectors import backup_row_comparison
 from backups_app.services import backup_merge, backup_restore, backup_restore_preview
 from backups_app.services.merge import RestorePreview
 from backups_app.services.restore import RestoreResult, tables_newer_than
@@ -199,14 +199,13 @@ class RestoreViews:
     @staticmethod
     def _compare_counts(backup: Backup) -> list[TableRows]:
         """Rows per table in the backup and now, each table named as staff know it."""
-        live = get_engine().row_counts()
         labels = {
             model._meta.db_table: str(model._meta.verbose_name_plural).capitalize()
             for model in apps.get_models(include_auto_created=True)
         }
         labels.update(TABLE_LABELS)
         rows = [
-            TableRows(labels.get(table, table), table, count, live.get(table, "missing"))
-            for table, count in backup.row_counts.items()
+            TableRows(labels.get(table, table), table, count, "missing" if now is None else now)
+            for table, (count, now) in backup_row_comparison(backup=backup).items()
         ]
         return sorted(rows, key=lambda row: (row.label.lower(), row.table))

@@ -106,6 +106,13 @@ def manifest_update(backup: Backup, **changes: Any) -> Backup:
     return backup
 
 
+def backup_pin(*, backup: Backup, pinned: bool, by: str) -> Backup:
+    """Pin a backup (rotation never deletes it) or unpin it, saying who did it in the manifest.
+
+    SignatureError (a ValidationError) and nothing changed when its manifest does not verify."""
+    return manifest_update(backup, pinned=pinned, pin_reason=f"pinned by {by}" if pinned else "")
+
+
 def backup_catalogue_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:
     """Rebuild the catalogue from the manifests in BACKUP_DIR.
 
