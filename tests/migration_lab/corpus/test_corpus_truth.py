@@ -5,11 +5,10 @@ import sys
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 
 from .cases import CASES
-from .truth import APP, measure, new_package
+from .truth import APP, drop_lab_tables, measure, new_package
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,16 +27,6 @@ def lab_root(tmp_path):
     finally:
         drop_lab_tables()
         sys.path.remove(str(tmp_path))
-
-
-def drop_lab_tables() -> None:
-    connection.close()
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            if table.startswith(("lab_", f"{APP}_")):
-                cascade = " CASCADE" if connection.vendor == "postgresql" else ""
-                cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}{cascade}")
-    MigrationRecorder(connection).migration_qs.filter(app=APP).delete()
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
 
 from .base import BASE, OLD_INSERTS, entry_rows, team_rows
 from .cases import Case, Truth
@@ -134,21 +136,24 @@ def old_code_error(executor: MigrationExecutor, model_name: str) -> str:
     return ""
 
 
-def measure(case: Case, root: Path) -> Measurement:
-    """Build the base with rows, apply the case's change, and measure what happened.
+def prepare(case: Case, root: Path) -> MigrationExecutor:
+    """Write the case's migrations, apply 0001_initial and seed it: the moment before the change.
 
     The lab app must be installed with MIGRATION_MODULES pointing at a package under `root`
-    (see test_corpus_truth's fixture); the caller drops the lab tables afterwards.
+    (see test_corpus_truth's fixture); drop_lab_tables() undoes it.
     """
-    from django.conf import settings
-
     package = settings.MIGRATION_MODULES[APP]
     write_case(root / package, case)
     forget(package)
-
     executor = MigrationExecutor(connection)
     executor.migrate([(APP, "0001_initial")])
     seed(executor)
+    return executor
+
+
+def measure(case: Case, root: Path) -> Measurement:
+    """Build the base with rows, apply the case's change, and measure what happened."""
+    executor = prepare(case, root)
     tables = list(TABLES.values())
     before = {table: snapshot(table) for table in tables}
     storage = {table: storage_id(table) for table in tables}
@@ -186,6 +191,17 @@ def blocks_writes(statement: str) -> bool:
     if BLOCKING_INDEX.search(statement) or SQLITE_REBUILD.search(statement):
         return True
     return bool(VALIDATED_CONSTRAINT.search(statement)) and not NOT_VALID.search(statement)
+
+
+def drop_lab_tables() -> None:
+    """Remove every lab table and the lab's migration records, whatever the case left behind."""
+    connection.close()
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            if table.startswith(("lab_", f"{APP}_")):
+                cascade = " CASCADE" if connection.vendor == "postgresql" else ""
+                cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}{cascade}")
+    MigrationRecorder(connection).migration_qs.filter(app=APP).delete()
 
 
 def new_package() -> str:
