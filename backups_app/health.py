@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from backups_app import conf, files
 from backups_app.models import Backup
-from backups_app.selectors import backup_latest, offsite_lag_seconds
-from backups_app.services.auto import queue_state, spacing_seconds
+from backups_app.selectors import backup_latest, offsite_lag_seconds, queue_state, spacing_seconds
 from backups_app.services.journal import journal_status
 from waitlist.models import Signup
 

@@ -1,15 +1,19 @@
 """Reads of the backup catalogue."""
 
+import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from backups_app import conf, files
 from backups_app.engines import get_engine
-from backups_app.models import Backup, SchemaChange
+from backups_app.models import Backup, PendingBackupRequest, SchemaChange
+from waitlist.models import Signup
 
 
 def backup_list() -> list[Backup]:
@@ -138,3 +142,104 @@ def schema_change_ledger_exists(*, alias: str = "default") -> bool:
     connection = connections[alias]
     with connection.cursor() as cursor:
         return SchemaChange._meta.db_table in connection.introspection.table_names(cursor)
+
+
+# --- The automatic-backup queue: what waits, and until when the worker holds off -------------
+
+#: The kinds the worker takes by itself (their failures set the back-off).
+AUTOMATIC_KINDS = (Backup.Kind.AUTO, Backup.Kind.SCHEDULED)
+# Clocks of web and worker hosts may differ a little; only trust stamps older than this.
+CLOCK_SKEW = datetime.timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What waits for a backup: recorded requests, and signups newer than every backup (a
+    request lost in a crash still shows up there)."""
+
+    pending: int
+    unbacked_signups: int
+    oldest_at: datetime.datetime | None
+    newest_at: datetime.datetime | None
+
+    @property
+    def empty(self) -> bool:
+        return self.pending == 0 and self.unbacked_signups == 0
+
+
+def unbacked_signups():
+    """Signups newer than the newest signup any successful backup holds."""
+    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
+        newest=Max("newest_signup_id")
+    )["newest"]
+    return Signup.objects.all() if newest is None else Signup.objects.filter(id__gt=newest)
+
+
+def waiting_requests():
+    """Requests no backup holds: not marked covered, and stamped after the newest successful
+    backup began (one stamped before it belongs to a signup committed before its snapshot)."""
+    waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
+    newest = backup_latest()
+    if newest is not None:
+        waiting = waiting.filter(requested_at__gte=newest.started_at - CLOCK_SKEW)
+    return waiting
+
+
+def queue_state() -> QueueState:
+    requests = waiting_requests().aggregate(
+        count=Count("id"), oldest=Min("requested_at"), newest=Max("requested_at")
+    )
+    signups = unbacked_signups().aggregate(
+        count=Count("id"), oldest=Min("created_at"), newest=Max("created_at")
+    )
+    oldest = [t for t in (requests["oldest"], signups["oldest"]) if t is not None]
+    newest = [t for t in (requests["newest"], signups["newest"]) if t is not None]
+    return QueueState(
+        pending=requests["count"],
+        unbacked_signups=signups["count"],
+        oldest_at=min(oldest) if oldest else None,
+        newest_at=max(newest) if newest else None,
+    )
+
+
+def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
+    """After failed automatic backups, when the next try may run (exponential back-off)."""
+    newest_success = backup_latest()
+    failures = Backup.objects.filter(status=Backup.Status.FAILED, kind__in=AUTOMATIC_KINDS)
+    if newest_success is not None:
+        failures = failures.filter(started_at__gt=newest_success.started_at)
+    count = failures.count()
+    if count == 0:
+        return None
+    last = failures.aggregate(t=Max("finished_at"))["t"] or now
+    wait = min(conf.retry_base_seconds() * 2 ** (count - 1), conf.retry_max_seconds())
+    until = last + datetime.timedelta(seconds=wait)
+    return until if until > now else None
+
+
+def spacing_wait_until(now: datetime.datetime) -> datetime.datetime | None:
+    """With the signup journal on, when the next automatic backup after signups may start.
+
+    The journal holds every signup durably the moment it is accepted (§11), so full dumps
+    need not follow each burst: they are spaced so that they write at most
+    BACKUP_AUTO_BYTES_PER_HOUR, i.e. the next one waits `size of the newest * 3600 / budget`
+    seconds after the newest began. At the default 16 GiB an hour a list whose dump is under
+    ~270 MB (some two million signups) is not slowed at all: the wait is shorter than the
+    usual max delay, so every signup is in a backup within a minute as before. A list of ten
+    million (1.7 GB dumps) is dumped every 6 minutes instead of every minute, with every signup
+    journalled meanwhile; health's RPO check allows for the wait (see spacing_seconds).
+    """
+    newest = backup_latest()
+    gap = spacing_seconds(newest)
+    if not gap:
+        return None
+    until = newest.started_at + datetime.timedelta(seconds=gap)
+    return until if until > now else None
+
+
+def spacing_seconds(newest: Backup | None) -> float:
+    """How long automatic dumps after signups are spaced after `newest` began (0: not)."""
+    budget = conf.auto_bytes_per_hour()
+    if not conf.journal_enabled() or not budget or newest is None or not newest.size_bytes:
+        return 0.0
+    return newest.size_bytes * 3600 / budget

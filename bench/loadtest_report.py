@@ -41,7 +41,7 @@ def epoch(value: datetime.datetime | str | None) -> float | None:
 
 
 def queue() -> dict:
-    from backups_app.services.auto import queue_state
+    from backups_app.selectors import queue_state
 
     state = queue_state()
     return {

@@ -4,7 +4,6 @@ import datetime
 import time
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from backups_app import conf
@@ -13,17 +12,21 @@ from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, BackupError
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.request_buffer import request_buffer
-from backups_app.selectors import backup_latest
+from backups_app.selectors import (
+    CLOCK_SKEW,
+    QueueState,
+    backup_latest,
+    queue_state,
+    retry_wait_until,
+    spacing_wait_until,
+)
 from backups_app.services.catalogue import Leftovers, backup_leftovers_clean
-from backups_app.services.create import CLOCK_SKEW, backup_create_locked
+from backups_app.services.create import backup_create_locked
 from backups_app.services.journal import journal_catch_up
 from backups_app.services.journal_offsite import journal_offsite_ship
 from backups_app.services.offsite import backup_offsite_rotate, backup_offsite_upload_pending
 from backups_app.services.rotate import backup_rotate
 from backups_app.services.verify import backup_verify
-from waitlist.models import Signup
-
-AUTOMATIC_KINDS = (Backup.Kind.AUTO, Backup.Kind.SCHEDULED)
 
 
 def backup_request_record(*, signup_id: int | None, using: str = "default") -> None:
@@ -38,39 +41,6 @@ def backup_requests_flush() -> int:
     return request_buffer.flush()
 
 
-@dataclass(frozen=True)
-class QueueState:
-    """What waits for a backup: recorded requests, and signups newer than every backup (a
-    request lost in a crash still shows up there)."""
-
-    pending: int
-    unbacked_signups: int
-    oldest_at: datetime.datetime | None
-    newest_at: datetime.datetime | None
-
-    @property
-    def empty(self) -> bool:
-        return self.pending == 0 and self.unbacked_signups == 0
-
-
-def unbacked_signups():
-    """Signups newer than the newest signup any successful backup holds."""
-    newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
-        newest=Max("newest_signup_id")
-    )["newest"]
-    return Signup.objects.all() if newest is None else Signup.objects.filter(id__gt=newest)
-
-
-def waiting_requests():
-    """Requests no backup holds: not marked covered, and stamped after the newest successful
-    backup began (one stamped before it belongs to a signup committed before its snapshot)."""
-    waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
-    newest = backup_latest()
-    if newest is not None:
-        waiting = waiting.filter(requested_at__gte=newest.started_at - CLOCK_SKEW)
-    return waiting
-
-
 def mark_held_requests() -> int:
     """Mark covered the requests written after the newest backup for signups it holds."""
     newest = backup_latest()
@@ -79,23 +49,6 @@ def mark_held_requests() -> int:
     return PendingBackupRequest.objects.filter(
         covered_at__isnull=True, requested_at__lt=newest.started_at - CLOCK_SKEW
     ).update(covered_at=newest.finished_at or timezone.now(), covered_by=newest.name)
-
-
-def queue_state() -> QueueState:
-    requests = waiting_requests().aggregate(
-        count=Count("id"), oldest=Min("requested_at"), newest=Max("requested_at")
-    )
-    signups = unbacked_signups().aggregate(
-        count=Count("id"), oldest=Min("created_at"), newest=Max("created_at")
-    )
-    oldest = [t for t in (requests["oldest"], signups["oldest"]) if t is not None]
-    newest = [t for t in (requests["newest"], signups["newest"]) if t is not None]
-    return QueueState(
-        pending=requests["count"],
-        unbacked_signups=signups["count"],
-        oldest_at=min(oldest) if oldest else None,
-        newest_at=max(newest) if newest else None,
-    )
 
 
 def due_reason(state: QueueState, now: datetime.datetime) -> str | None:
@@ -135,21 +88,6 @@ def restore_test_due(now: datetime.datetime) -> Backup | None:
     return newest
 
 
-def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
-    """After failed automatic backups, when the next try may run (exponential back-off)."""
-    newest_success = backup_latest()
-    failures = Backup.objects.filter(status=Backup.Status.FAILED, kind__in=AUTOMATIC_KINDS)
-    if newest_success is not None:
-        failures = failures.filter(started_at__gt=newest_success.started_at)
-    count = failures.count()
-    if count == 0:
-        return None
-    last = failures.aggregate(t=Max("finished_at"))["t"] or now
-    wait = min(conf.retry_base_seconds() * 2 ** (count - 1), conf.retry_max_seconds())
-    until = last + datetime.timedelta(seconds=wait)
-    return until if until > now else None
-
-
 @dataclass
 class WorkerPass:
     action: str  # idle, waiting, backing-off, busy, backed-up, failed, restore-tested
@@ -158,34 +96,6 @@ class WorkerPass:
     detail: str = ""
     #: What this pass cleared up after killed or failed operations.
     leftovers: Leftovers | None = None
-
-
-def spacing_wait_until(now: datetime.datetime) -> datetime.datetime | None:
-    """With the signup journal on, when the next automatic backup after signups may start.
-
-    The journal holds every signup durably the moment it is accepted (§11), so full dumps
-    need not follow each burst: they are spaced so that they write at most
-    BACKUP_AUTO_BYTES_PER_HOUR, i.e. the next one waits `size of the newest * 3600 / budget`
-    seconds after the newest began. At the default 16 GiB an hour a list whose dump is under
-    ~270 MB (some two million signups) is not slowed at all: the wait is shorter than the
-    usual max delay, so every signup is in a backup within a minute as before. A list of ten
-    million (1.7 GB dumps) is dumped every 6 minutes instead of every minute, with every signup
-    journalled meanwhile; health's RPO check allows for the wait (see spacing_seconds).
-    """
-    newest = backup_latest()
-    gap = spacing_seconds(newest)
-    if not gap:
-        return None
-    until = newest.started_at + datetime.timedelta(seconds=gap)
-    return until if until > now else None
-
-
-def spacing_seconds(newest: Backup | None) -> float:
-    """How long automatic dumps after signups are spaced after `newest` began (0: not)."""
-    budget = conf.auto_bytes_per_hour()
-    if not conf.journal_enabled() or not budget or newest is None or not newest.size_bytes:
-        return 0.0
-    return newest.size_bytes * 3600 / budget
 
 
 def _reason_to_back_up(state: QueueState, now: datetime.datetime) -> str | None:

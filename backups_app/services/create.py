@@ -22,7 +22,7 @@ from backups_app.exceptions import BackupError, DumpError, VerificationError
 from backups_app.keys import encryption_keyring
 from backups_app.models import Backup, PendingBackupRequest
 from backups_app.restore_record import restored_state
-from backups_app.selectors import applied_migrations
+from backups_app.selectors import CLOCK_SKEW, applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
 from backups_app.services.journal import journal_position
 from backups_app.signing import manifest_sign
@@ -243,10 +243,6 @@ def _snapshot_queries(engine: BaseEngine) -> dict[str, str]:
             f"SELECT id FROM {quote_name(REQUEST_TABLE)} WHERE covered_at IS NULL"  # noqa: S608
         )
     return queries
-
-
-# Clocks of web and worker hosts may differ a little; only trust stamps older than this.
-CLOCK_SKEW = datetime.timedelta(seconds=1)
 
 
 def _mark_requests_covered(backup: Backup, rows: list[tuple]) -> int:

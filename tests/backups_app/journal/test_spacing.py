@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from backups_app.models import Backup
+from backups_app.selectors import spacing_wait_until
 from backups_app.services import backup_create, backup_requests_flush, backup_worker_pass
-from backups_app.services.auto import spacing_wait_until
 from tests.factories import SignupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,7 +47,7 @@ def test_health_allows_for_the_spacing_since_the_signups_are_journalled(large_ne
 
 
 def test_the_default_budget_keeps_a_million_signups_within_the_minute(backup_dir, settings):
-    from backups_app.services.auto import spacing_seconds
+    from backups_app.selectors import spacing_seconds
 
     del settings.BACKUP_AUTO_BYTES_PER_HOUR  # the default: 16 GiB an hour
     backup = backup_create(kind=Backup.Kind.MANUAL)
