@@ -9,6 +9,7 @@ from django.db.migrations.state import ProjectState
 
 from backups_app.migration_safety import python_code, sql
 from backups_app.migration_safety.data import DataProbe
+from backups_app.migration_safety.deploy import Deploy, DeployVerdict, assess
 from backups_app.migration_safety.emitted import emitted_sql
 from backups_app.migration_safety.levels import Level
 
@@ -83,6 +84,11 @@ class Finding:
     field: str = ""
     #: The field removed or added (RemoveField, AddField), to tell a plausible rename.
     definition: models.Field | None = None
+    #: The second axis (§7.1): what the operation does to the site while it runs and after.
+    deploy: Deploy = Deploy.SAFE
+    deploy_reason: str = ""
+    deploy_recipe: str = ""
+    lock_seconds: float | None = None
 
 
 def classify(
@@ -110,7 +116,14 @@ def classify(
     context = _Context(
         app_label, before, after, backwards, probe, kind or type(operation).__name__, atomic
     )
-    return [reader(operation, context)]
+    finding = reader(operation, context)
+    try:
+        verdict = assess(operation, context)
+    except Exception as err:  # the deploy axis is advisory: it never stops the data verdict
+        verdict = DeployVerdict(Deploy.CAUTION, f"the guard could not assess its locks ({err})")
+    finding.deploy, finding.deploy_reason = verdict.deploy, verdict.reason
+    finding.deploy_recipe, finding.lock_seconds = verdict.recipe, verdict.lock_seconds
+    return [finding]
 
 
 def _django_kind(operation) -> str:

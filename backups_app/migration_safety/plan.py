@@ -1,5 +1,9 @@
 """Build the migration plan `migrate` would run and classify every operation in it (§7)."""
 
+import sys
+from pathlib import Path
+
+from django.conf import settings
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
@@ -38,6 +42,7 @@ def migration_risk_report(
                 name=f"{migration.app_label}.{migration.name}",
                 direction="unapply" if backwards else "apply",
                 review=review_of(migration),
+                path=migration_path(migration),
             )
         )
     reviews = {m.name: m.review for m in report.migrations}
@@ -60,6 +65,20 @@ def migration_risk_report(
             )
         )
     return report
+
+
+def migration_path(migration) -> str:
+    """The file a migration was loaded from, relative to the project (BASE_DIR) when inside it,
+    as CI annotations name files; "" when the loader has no file for it."""
+    module = sys.modules.get(type(migration).__module__)
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return ""
+    path = Path(filename).resolve()
+    try:
+        return str(path.relative_to(Path(settings.BASE_DIR).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _findings_forwards(executor, plan, probe):
@@ -138,6 +157,7 @@ def _nothing_at_risk(plan):
                 kind=type(operation).__name__,
                 level=Level.NONE,
                 reason="the database holds no data yet",
+                deploy_reason="the database holds no data yet: no release is serving it",
             ),
         )
         for migration, _ in plan

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from backups_app.migration_safety.deploy import Deploy
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.review import Review
 
@@ -20,6 +21,11 @@ class OperationRisk:
     rows: int | None = None
     safe_alternative: str = ""
     reviewed: bool = False
+    #: The second axis (§7.1): safe, caution or unsafe while the deploy runs and right after.
+    deploy: Deploy = Deploy.SAFE
+    deploy_reason: str = ""
+    deploy_recipe: str = ""
+    lock_seconds: float | None = None  # estimated from the live rows; None when not estimated
 
     @classmethod
     def of(cls, finding, **where) -> "OperationRisk":
@@ -31,6 +37,7 @@ class OperationRisk:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["level"] = self.level.label
+        data["deploy"] = self.deploy.label
         return data
 
 
@@ -39,6 +46,8 @@ class PlannedMigration:
     name: str  # "app_label.0002_name"
     direction: str
     review: Review
+    #: The migration's file, relative to the project when it lives inside it ("" if unknown).
+    path: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +55,7 @@ class PlannedMigration:
             "direction": self.direction,
             "review": self.review.status,
             "review_reason": self.review.reason,
+            "path": self.path,
         }
 
 
@@ -64,6 +74,15 @@ class RiskReport:
     @property
     def level(self) -> Level:
         return max((op.level for op in self.operations), default=Level.NONE)
+
+    @property
+    def deploy(self) -> Deploy:
+        """The worst deploy verdict of the plan (§7.1)."""
+        return max((op.deploy for op in self.operations), default=Deploy.SAFE)
+
+    @property
+    def deploy_unsafe(self) -> list[OperationRisk]:
+        return [op for op in self.operations if op.deploy == Deploy.UNSAFE]
 
     @property
     def backup_required(self) -> bool:
@@ -97,6 +116,7 @@ class RiskReport:
             "vendor": self.vendor,
             "has_data": self.has_data,
             "risk": self.level.label,
+            "deploy": self.deploy.label,
             "backup_required": self.backup_required,
             "unreviewed_high": len(self.unreviewed_high),
             "atomic": self.atomic,
@@ -111,23 +131,36 @@ class RiskReport:
             return "Migration safety: no migrations to apply."
         lines = [
             f"Migration safety report ({self.vendor}, "
-            f"{'holds data' if self.has_data else 'no data yet'}): risk {self.level.label.upper()}"
+            f"{'holds data' if self.has_data else 'no data yet'}): "
+            f"risk {self.level.label.upper()}, deploy {self.deploy.label.upper()}"
         ]
-        quiet = [op for op in self.operations if op.level == Level.NONE]
+        quiet = [
+            op for op in self.operations if op.level == Level.NONE and op.deploy == Deploy.SAFE
+        ]
         reviews = {m.name: m.review.reason for m in self.migrations}
         for op in self.operations:
-            if op.level == Level.NONE:
+            if op.level == Level.NONE and op.deploy == Deploy.SAFE:
                 continue
             where = ".".join(part for part in (op.table, op.column) if part) or "-"
             rows = "?" if op.rows is None else str(op.rows)
             flag = f" [reviewed: {reviews.get(op.migration, '')}]" if op.reviewed else ""
             level = op.level.label.upper()
-            lines.append(f"  {level:6} {op.migration} ({op.direction}): {op.operation}{flag}")
+            deploy = op.deploy.label.upper()
+            lines.append(
+                f"  {level:6} deploy {deploy:7} {op.migration} ({op.direction}): "
+                f"{op.operation}{flag}"
+            )
             lines.append(f"         table {where}, rows affected {rows}: {op.reason}")
             if op.safe_alternative and op.level >= Level.MEDIUM:
                 lines.append(f"         safer: {op.safe_alternative}")
+            if op.deploy != Deploy.SAFE:
+                lines.append(f"         deploy {deploy}: {op.deploy_reason}")
+                if op.deploy_recipe:
+                    lines.append(f"         safer deploy: {op.deploy_recipe}")
         if quiet:
-            lines.append(f"  {len(quiet)} other operation(s) put no data at risk.")
+            lines.append(
+                f"  {len(quiet)} other operation(s) put no data at risk and are safe to deploy."
+            )
         for migration in self.migrations:
             if migration.review.status == "void":
                 lines.append(
@@ -135,3 +168,36 @@ class RiskReport:
                     "reviewed. Review it again."
                 )
         return "\n".join(lines)
+
+    def github_annotations(self) -> list[str]:
+        """One GitHub Actions workflow command per risky operation: ::error for high data
+        risk or an unsafe deploy, ::warning for medium risk or a deploy to take with caution."""
+        paths = {m.name: m.path for m in self.migrations}
+        found = []
+        for op in self.operations:
+            if op.level < Level.MEDIUM and op.deploy == Deploy.SAFE:
+                continue
+            severe = (op.level == Level.HIGH and not op.reviewed) or op.deploy == Deploy.UNSAFE
+            parts = []
+            if op.level >= Level.MEDIUM:
+                parts.append(f"data {op.level.label}: {op.reason}")
+            if op.deploy != Deploy.SAFE:
+                parts.append(f"deploy {op.deploy.label}: {op.deploy_reason}")
+                if op.deploy_recipe:
+                    parts.append(f"safer: {op.deploy_recipe}")
+            title = f"{op.migration}: {op.operation}"
+            found.append(
+                f"::{'error' if severe else 'warning'} "
+                f"file={_escape_property(paths.get(op.migration, ''))},"
+                f"title={_escape_property(title)}::{_escape_data('; '.join(parts))}"
+            )
+        return found
+
+
+def _escape_data(text: str) -> str:
+    # What GitHub's toolkit (@actions/core) escapes in a workflow command's message.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -1,0 +1,346 @@
+"""The `deploy` verdict (§7.1) beside the data level: what a migration does to the site while it
+runs, judged with the live rows of the lab table (tests/migration_lab/lab.py)."""
+
+import pytest
+from django.db import connection
+
+from backups_app.migration_safety import deploy
+from tests.backups_app.conftest import migration_risk_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+postgresql_only = pytest.mark.postgresql_only
+
+
+def verdicts(lab, name: str, operations: str, *, rows: bool = True, **options) -> dict:
+    """The report's operations of one migration written after 0001, keyed by position."""
+    if rows:
+        lab.insert_rows()
+    lab.migration(name, operations, **options)
+    report, _ = migration_risk_json("migration_lab")
+    return report
+
+
+def only(report: dict) -> dict:
+    (operation,) = report["operations"]
+    return operation
+
+
+def estimate(rows: int) -> float:
+    return deploy.lock_seconds(connection.vendor, rows)
+
+
+# --- index builds ------------------------------------------------------------------------------
+
+
+@postgresql_only
+def test_an_index_built_without_concurrently_blocks_writes_on_a_table_with_rows(lab):
+    report = verdicts(
+        lab,
+        "0002_index",
+        'migrations.AddIndex("entry", models.Index(fields=["name"], name="lab_entry_name_idx")),',
+    )
+
+    operation = only(report)
+    assert operation["level"] == "low"  # the data verdict is unchanged
+    assert operation["deploy"] == "unsafe"
+    assert "blocks writes while it runs" in operation["deploy_reason"]
+    assert "about under 0.1 s for 3 rows" not in operation["deploy_reason"]
+    assert "for 3 rows" in operation["deploy_reason"]
+    assert "AddIndexConcurrently" in operation["deploy_recipe"]
+    assert "atomic = False" in operation["deploy_recipe"]
+    assert operation["lock_seconds"] == estimate(3)
+    assert report["deploy"] == "unsafe"
+
+
+def test_an_index_on_an_empty_table_is_safe(lab):
+    report = verdicts(
+        lab,
+        "0002_index",
+        'migrations.AddIndex("entry", models.Index(fields=["name"], name="lab_entry_name_idx")),',
+        rows=False,
+    )
+
+    assert report["deploy"] == "safe"
+
+
+@postgresql_only
+def test_a_concurrent_index_in_a_non_atomic_migration_is_safe(lab):
+    report = verdicts(
+        lab,
+        "0002_index",
+        'AddIndexConcurrently("entry", models.Index(fields=["name"], name="lab_entry_name_idx")),',
+        atomic=False,
+        functions="from django.contrib.postgres.operations import AddIndexConcurrently",
+    )
+
+    operation = only(report)
+    assert (operation["deploy"], operation["level"]) == ("safe", "low")
+    assert report["deploy"] == "safe"
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    ("field", "recipe"),
+    [
+        ("models.CharField(max_length=10, null=True, db_index=True)", "AddIndexConcurrently"),
+        ("models.CharField(max_length=10, null=True, unique=True)", "UNIQUE USING INDEX"),
+    ],
+)
+def test_a_field_added_with_an_index_builds_it_under_a_write_lock(lab, field, recipe):
+    report = verdicts(lab, "0002_tag", f'migrations.AddField("entry", "tag", {field}),')
+
+    operation = only(report)
+    assert operation["deploy"] == "unsafe"
+    assert "index" in operation["deploy_reason"]
+    assert recipe in operation["deploy_recipe"]
+
+
+@postgresql_only
+def test_create_index_in_run_sql_needs_concurrently(lab):
+    plain = verdicts(
+        lab, "0002_sql_index", 'migrations.RunSQL("CREATE INDEX lab_name ON lab_entry (name)"),'
+    )
+    assert only(plain)["deploy"] == "unsafe"
+    assert "CREATE INDEX without CONCURRENTLY" in only(plain)["deploy_reason"]
+    assert only(plain)["lock_seconds"] == estimate(3)
+
+    lab.migration(
+        "0002_sql_index",
+        'migrations.RunSQL("CREATE INDEX CONCURRENTLY lab_name ON lab_entry (name)"),',
+        atomic=False,
+    )
+    concurrent, _ = migration_risk_json("migration_lab")
+    assert only(concurrent)["deploy"] == "safe"
+
+
+# --- constraints ---------------------------------------------------------------------------------
+
+
+@postgresql_only
+def test_a_check_constraint_without_not_valid_scans_under_a_write_lock(lab):
+    report = verdicts(
+        lab,
+        "0002_check",
+        'migrations.AddConstraint("entry", models.CheckConstraint('
+        'condition=Q(id__gt=0), name="lab_entry_id_positive")),',
+    )
+
+    operation = only(report)
+    assert operation["level"] == "low"  # the rows satisfy it (checked)
+    assert operation["deploy"] == "unsafe"
+    assert "without NOT VALID" in operation["deploy_reason"]
+    assert "AddConstraintNotValid" in operation["deploy_recipe"]
+    assert "ValidateConstraint" in operation["deploy_recipe"]
+
+
+@postgresql_only
+def test_a_unique_constraint_builds_its_index_under_a_write_lock(lab):
+    report = verdicts(
+        lab,
+        "0002_unique",
+        'migrations.AddConstraint("entry", models.UniqueConstraint('
+        'fields=["code"], name="lab_entry_code_unique")),',
+    )
+
+    operation = only(report)
+    assert operation["deploy"] == "unsafe"
+    assert "CONCURRENTLY" in operation["deploy_recipe"]
+
+
+@postgresql_only
+def test_a_foreign_key_added_without_not_valid_checks_every_row(lab):
+    report = verdicts(
+        lab,
+        "0002_parent",
+        'migrations.AddField("entry", "parent", models.ForeignKey("entry", null=True, '
+        "on_delete=models.SET_NULL, db_index=False)),",
+    )
+
+    operation = only(report)
+    assert operation["deploy"] == "unsafe"
+    assert "FOREIGN KEY without NOT VALID" in operation["deploy_reason"]
+    assert "NOT VALID" in operation["deploy_recipe"]
+    assert "VALIDATE CONSTRAINT" in operation["deploy_recipe"]
+
+
+# --- scans and rewrites, with their estimated duration ------------------------------------------
+
+
+@postgresql_only
+def test_set_not_null_is_unsafe_with_an_estimated_duration(lab):
+    report = verdicts(
+        lab,
+        "0002_code_required",
+        'migrations.AlterField("entry", "code", models.CharField(max_length=20, default="?")),',
+    )
+
+    operation = only(report)
+    assert operation["level"] == "medium"  # the data verdict is unchanged
+    assert operation["deploy"] == "unsafe"
+    assert "SET NOT NULL" in operation["deploy_reason"]
+    assert "ACCESS EXCLUSIVE" in operation["deploy_reason"]
+    assert "about under 0.1 s for 3 rows" not in operation["deploy_reason"]
+    assert "under 0.1 s for 3 rows" in operation["deploy_reason"]
+    assert "AddConstraintNotValid" in operation["deploy_recipe"]
+    assert operation["lock_seconds"] == estimate(3)
+
+
+@postgresql_only
+def test_a_type_change_rewrites_but_widening_a_varchar_does_not(lab):
+    report = verdicts(
+        lab,
+        "0002_types",
+        'migrations.AlterField("entry", "score", models.BigIntegerField(null=True)),\n'
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=200, null=True)),',
+    )
+
+    wider, bigger = report["operations"][1], report["operations"][0]
+    assert bigger["deploy"] == "unsafe"
+    assert "rewrites integer -> bigint" in bigger["deploy_reason"]
+    assert "Expand/contract" in bigger["deploy_recipe"]
+    assert wider["deploy"] == "safe"
+
+
+def test_the_duration_is_said_from_the_live_rows():
+    rate = deploy.ROWS_PER_SECOND["postgresql"]
+
+    assert deploy.lock_seconds("postgresql", 30 * rate) == 30.0
+    assert deploy.duration_text(30.0, 30 * rate) == f"about 30 s for {30 * rate} rows"
+    assert deploy.duration_text(0.0001, 3) == "under 0.1 s for 3 rows"
+    assert deploy.lock_seconds("postgresql", None) is None
+
+
+# --- the release still serving requests ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operations", "said"),
+    [
+        ('migrations.RemoveField("entry", "code"),', "drops column lab_entry.code"),
+        ('migrations.RenameField("entry", "code", "ref"),', "renames column code -> ref"),
+        ('migrations.DeleteModel("entry"),', "drops table lab_entry"),
+        ('migrations.AlterModelTable("entry", "lab_entries"),', "moves the model to table"),
+    ],
+)
+def test_dropping_or_renaming_what_the_running_release_reads_is_unsafe(lab, operations, said):
+    report = verdicts(lab, "0002_change", operations)
+
+    operation = only(report)
+    assert operation["deploy"] == "unsafe"
+    assert said in operation["deploy_reason"]
+    assert (
+        "the code still serving requests during the deploy reads it" in (operation["deploy_reason"])
+    )
+    assert "release" in operation["deploy_recipe"]
+
+
+def test_a_removal_from_the_state_only_is_the_safe_first_release(lab):
+    report = verdicts(
+        lab,
+        "0002_forget_code",
+        "migrations.SeparateDatabaseAndState(\n"
+        '    state_operations=[migrations.RemoveField("entry", "code")],\n'
+        "    database_operations=[],\n"
+        "),",
+    )
+
+    assert report["operations"] == []  # no SQL runs: the column stays for the old release
+    assert report["deploy"] == "safe"
+
+
+def test_a_rename_with_db_column_runs_no_sql_and_is_safe(lab):
+    report = verdicts(
+        lab,
+        "0002_alias",
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, null=True, '
+        'db_column="nickname")),\n'
+        'migrations.RenameField("entry", "nickname", "alias"),',
+    )
+
+    assert [op["deploy"] for op in report["operations"]] == ["safe", "safe"]
+
+
+# --- NOT NULL columns and database defaults ------------------------------------------------------
+
+
+def test_a_not_null_column_with_only_a_python_default_breaks_old_inserts(lab):
+    report = verdicts(
+        lab, "0002_rank", 'migrations.AddField("entry", "rank", models.IntegerField(default=0)),'
+    )
+
+    operation = only(report)
+    assert operation["level"] == "low"  # no data at risk
+    assert operation["deploy"] == "unsafe"
+    assert "without a db_default" in operation["deploy_reason"]
+    assert "db_default" in operation["deploy_recipe"]
+
+
+def test_a_not_null_column_with_a_db_default_or_a_nullable_one_is_safe(lab):
+    report = verdicts(
+        lab,
+        "0002_rank",
+        'migrations.AddField("entry", "rank", models.IntegerField(db_default=0)),\n'
+        'migrations.AddField("entry", "note", models.TextField(null=True)),',
+    )
+
+    assert [op["deploy"] for op in report["operations"]] == ["safe", "safe"]
+
+
+@postgresql_only
+def test_a_volatile_database_default_rewrites_the_table_but_now_does_not(lab):
+    report = verdicts(
+        lab,
+        "0002_defaults",
+        'migrations.AddField("entry", "luck", models.FloatField(db_default=Random())),\n'
+        'migrations.AddField("entry", "seen", models.DateTimeField(db_default=Now())),',
+        functions="from django.db.models.functions import Now, Random",
+    )
+
+    luck, seen = report["operations"]
+    assert luck["deploy"] == "unsafe"
+    assert "volatile default" in luck["deploy_reason"]
+    assert luck["lock_seconds"] == estimate(3)
+    assert seen["deploy"] == "safe"
+
+
+def test_new_tables_and_nullable_columns_are_safe(lab):
+    report = verdicts(
+        lab,
+        "0002_more",
+        'migrations.CreateModel("Tag", fields=[("id", models.AutoField(primary_key=True)), '
+        '("label", models.CharField(max_length=10, unique=True))]),\n'
+        'migrations.AddField("tag", "slug", models.SlugField()),\n'
+        'migrations.AddField("entry", "note", models.TextField(null=True)),',
+    )
+
+    assert [op["deploy"] for op in report["operations"]] == ["safe", "safe", "safe"]
+    assert report["deploy"] == "safe"
+
+
+# --- SQLite ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_rebuilds_the_table_and_says_so(lab):
+    report = verdicts(
+        lab,
+        "0002_code_required",
+        'migrations.AlterField("entry", "code", models.CharField(max_length=20, default="?")),',
+    )
+
+    operation = only(report)
+    assert operation["deploy"] == "safe"  # three rows: the copy is over before anyone waits
+    assert "rebuilds table lab_entry" in operation["deploy_reason"]
+    assert "SQLite has one writer" in operation["deploy_reason"]
+    assert operation["lock_seconds"] == estimate(3)
+
+
+def test_a_sqlite_rebuild_of_many_rows_calls_for_caution():
+    rows = 10 * deploy.ROWS_PER_SECOND["sqlite"]
+
+    verdict = deploy.sqlite_rebuild("rebuilds table big", rows)
+
+    assert verdict.deploy == deploy.Deploy.CAUTION
+    assert f"about 10 s for {rows} rows" in verdict.reason
+    assert deploy.sqlite_rebuild("rebuilds table small", 3).deploy == deploy.Deploy.SAFE
