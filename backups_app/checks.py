@@ -1,5 +1,6 @@
 """System checks for the backup settings, so a typo is reported at start-up, not at 3 a.m."""
 
+from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
@@ -29,6 +30,25 @@ def check_backup_settings(app_configs, **kwargs) -> list[Error]:
         except (ImproperlyConfigured, TypeError, ValueError) as err:
             errors.append(Error(str(err), id="backups_app.E001"))
     return errors
+
+
+@register()
+def check_migration_lock_timeout(app_configs, **kwargs) -> list[Error]:
+    """MIGRATION_LOCK_TIMEOUT is a number of seconds, not negative (0: no limit)."""
+    try:
+        conf.migration_lock_timeout()
+    except ImproperlyConfigured as err:
+        return [Error(str(err), hint="0 means no limit.", id="backups_app.E004")]
+    except (TypeError, ValueError):
+        value = getattr(settings, "MIGRATION_LOCK_TIMEOUT", None)
+        return [
+            Error(
+                f"MIGRATION_LOCK_TIMEOUT must be a number of seconds, not {value!r}.",
+                hint="For example 5; 0 means no limit.",
+                id="backups_app.E004",
+            )
+        ]
+    return []
 
 
 @register()

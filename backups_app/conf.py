@@ -68,6 +68,13 @@ def lock_timeout_seconds() -> float:
     return _non_negative("BACKUP_LOCK_TIMEOUT_SECONDS", 60)
 
 
+def migration_lock_timeout() -> float:
+    """How long, in seconds, a guarded migration on PostgreSQL waits for a table lock before it
+    fails cleanly (`MIGRATION_LOCK_TIMEOUT`, 5; 0 leaves PostgreSQL's own lock_timeout as it is).
+    Meanwhile every query on that table queues behind the waiting migration."""
+    return _non_negative("MIGRATION_LOCK_TIMEOUT", 5)
+
+
 def shrink_threshold() -> float:
     """The fraction a table's row count may fall between backups before the shrink guard fires."""
     value = float(getattr(settings, "BACKUP_SHRINK_THRESHOLD", 0.2))

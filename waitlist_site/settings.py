@@ -215,6 +215,8 @@ BACKUP_API_TOKEN = env.str("BACKUP_API_TOKEN", default="") or None
 BACKUP_RPO_SECONDS = env.float("BACKUP_RPO_SECONDS", default=300)
 BACKUP_LOCK_TIMEOUT_SECONDS = env.float("BACKUP_LOCK_TIMEOUT_SECONDS", default=60)
 BACKUP_SHRINK_THRESHOLD = env.float("BACKUP_SHRINK_THRESHOLD", default=0.2)
+# Seconds a guarded migration waits for a table lock on PostgreSQL before failing (0: no limit).
+MIGRATION_LOCK_TIMEOUT = env.float("MIGRATION_LOCK_TIMEOUT", default=5)
 # Tables whose shrinking is normal besides sessions, caches and rate-limit windows (always ignored).
 BACKUP_SHRINK_IGNORE_TABLES = env.list("BACKUP_SHRINK_IGNORE_TABLES", default=[])
 BACKUP_PG_DUMP = env.str("BACKUP_PG_DUMP", default="pg_dump")

@@ -1,19 +1,20 @@
 """Guarded schema changes (§7): the ledger, the verified pre-migration backup, and rollback."""
 
+import contextlib
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
-from backups_app import files
+from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.exceptions import (
     BackupError,
@@ -37,6 +38,9 @@ from backups_app.services.restore import backup_restore
 from backups_app.services.verify import backup_verify
 
 T = TypeVar("T")
+
+#: PostgreSQL's SQLSTATE for lock_timeout (psycopg's LockNotAvailable).
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def schema_change_run(
@@ -72,8 +76,13 @@ def schema_change_run(
     if change.backup_name and announce is not None:
         announce(f"Pre-migration backup {change.backup_name} taken, pinned and restore-tested.")
     try:
-        result = apply()
+        with _lock_timeout(alias=change.database) as seconds:
+            result = apply()
     except Exception as err:
+        if _is_lock_timeout(err):
+            message = _lock_timeout_message(change.database, seconds)
+            _finish(change, error=err, message=message)
+            raise MigrationFailed(message, change_id=change.pk) from err
         _finish(change, error=err)
         raise MigrationFailed(_first_line(err), change_id=change.pk) from err
     except BaseException as err:
@@ -81,6 +90,74 @@ def schema_change_run(
         raise
     _finish(change)
     return change, result
+
+
+@contextlib.contextmanager
+def _lock_timeout(*, alias: str) -> Iterator[float]:
+    """On PostgreSQL, run the block with the session's lock_timeout at MIGRATION_LOCK_TIMEOUT
+    (a session-level SET, so non-atomic migrations are covered too), and RESET it afterwards,
+    whatever happens. A migration queued for a lock makes every later query on that table queue
+    behind it, signups included: better to fail cleanly and try again. Elsewhere (SQLite has no
+    lock queue to jump, only its busy timeout), and with 0, nothing is set."""
+    seconds = conf.migration_lock_timeout()
+    connection = connections[alias]
+    if connection.vendor != "postgresql" or not seconds:
+        yield seconds
+        return
+    with connection.cursor() as cursor:
+        # An integer of milliseconds; never 0, which would mean no limit at all.
+        cursor.execute(f"SET lock_timeout = {max(1, round(seconds * 1000))}")
+    try:
+        yield seconds
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        except DatabaseError as err:  # a broken connection is closed, and its setting with it
+            logger.error("cannot reset lock_timeout on %s: %s", alias, err)
+
+
+def _is_lock_timeout(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) is PostgreSQL's lock_timeout: SQLSTATE 55P03."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return True
+        error = error.__cause__
+    return False
+
+
+def _lock_timeout_message(alias: str, seconds: float) -> str:
+    """The lock timeout in one line, naming the oldest other open transaction (the likely
+    holder) when it can be read: its pid, state and first words only (a statement may quote
+    signup values)."""
+    message = (
+        f"LockNotAvailable: it waited more than {seconds:g} s (MIGRATION_LOCK_TIMEOUT) for a "
+        "lock held by another transaction, and gave up rather than queue the site's queries "
+        "behind it"
+    )
+    holder = _oldest_other_transaction(alias)
+    if holder:
+        message += f"; the oldest open transaction is {holder}"
+    return message + "; try again once it has ended"
+
+
+def _oldest_other_transaction(alias: str) -> str:
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, state, query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 1"
+            )
+            row = cursor.fetchone()
+    except DatabaseError as err:
+        logger.warning("cannot read pg_stat_activity: %s", err)
+        return ""
+    if row is None:
+        return ""
+    pid, state, query = row
+    words = " ".join((query or "").split()[:3])
+    return f"pid {pid} ({state}{f', {words} …' if words else ''})"
 
 
 def _start(
@@ -163,8 +240,9 @@ def _verified_backup(
     return backup.name
 
 
-def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None:
-    """Record how the migrations ended: applied, or failed (with what did get applied)."""
+def _finish(change: SchemaChange, *, error: BaseException | None = None, message: str = "") -> None:
+    """Record how the migrations ended: applied, or failed (with what did get applied, and
+    `message`, or else the error itself, as the reason)."""
     try:
         change.applied_after = applied_migrations(alias=change.database)
     except DatabaseError as err:  # the database went away: say so rather than stay "running"
@@ -173,7 +251,7 @@ def _finish(change: SchemaChange, *, error: BaseException | None = None) -> None
         _end(change, SchemaChange.Outcome.APPLIED, "")
         return
     done = sorted(set(change.applied_after) - set(change.applied_before))
-    message = f"{type(error).__name__}: {error}".strip()
+    message = message or f"{type(error).__name__}: {error}".strip()
     detail = f"{message} (applied before the failure: {', '.join(done) or 'none'}"
     if not change.plan.get("atomic", True):
         detail += "; a non-atomic migration may have changed data before it failed"
