@@ -3,7 +3,7 @@ up what killed or failed operations leave behind (§9)."""
 
 import contextlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -87,7 +87,16 @@ def fields_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def manifest_update(backup: Backup, **changes: Any) -> Backup:
+class ManifestChanges(TypedDict, total=False):
+    """What may change in a backup's manifest after it was written."""
+
+    pinned: bool
+    pin_reason: str
+    verification: dict[str, Any]
+    shrink: dict[str, Any] | None
+
+
+def manifest_update(*, backup: Backup, **changes: Unpack[ManifestChanges]) -> Backup:
     """Change a backup's manifest on disk (atomically) and its catalogue entry to match.
 
     Pins and verification results live in the manifest so that they survive a restore or a
@@ -110,7 +119,8 @@ def backup_pin(*, backup: Backup, pinned: bool, by: str) -> Backup:
     """Pin a backup (rotation never deletes it) or unpin it, saying who did it in the manifest.
 
     SignatureError (a ValidationError) and nothing changed when its manifest does not verify."""
-    return manifest_update(backup, pinned=pinned, pin_reason=f"pinned by {by}" if pinned else "")
+    reason = f"pinned by {by}" if pinned else ""
+    return manifest_update(backup=backup, pinned=pinned, pin_reason=reason)
 
 
 def backup_catalogue_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:

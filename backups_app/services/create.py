@@ -315,10 +315,10 @@ def _shrink_guard(record: Backup) -> None:
     detail = "; ".join(f"{s['table']}: {s['before']} -> {s['after']} rows" for s in shrunk)
     detail = f"{detail} (against {against})"
     shrink = {"previous": previous.name, "tables": shrunk, "detail": detail}
-    manifest_update(record, shrink=shrink)
+    manifest_update(backup=record, shrink=shrink)
     reason = f"last backup before the shrink seen in {record.name}"
     try:
-        manifest_update(previous, pinned=True, pin_reason=reason)
+        manifest_update(backup=previous, pinned=True, pin_reason=reason)
     except VerificationError as err:  # not ours to sign (another installation's): pin it here
         logger.warning("pinned %s in the catalogue only: %s", previous.name, err)
         previous.pinned, previous.pin_reason = True, reason[:200]

@@ -45,7 +45,7 @@ class MergeResult:
 def backup_diff(*, name: str, signing_keys: tuple[bytes, ...] = ()) -> MergeResult:
     """What a merge restore of backup `name` would add: the count and the first rows."""
     engine = get_engine()
-    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
+    dump, manifest = checked_backup(name=name, engine=engine, signing_keys=signing_keys)
     result = MergeResult(name=dump.name)
     # Under the lock, like every scratch database: the worker's clean-up never races it.
     with (
@@ -88,7 +88,7 @@ def backup_restore_preview(*, name: str, signing_keys: tuple[bytes, ...] = ()) -
     """Count, without changing anything, what restoring backup `name` would bring back and
     which live signups it lacks (emails are unique on both sides, case-insensitive)."""
     engine = get_engine()
-    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
+    dump, manifest = checked_backup(name=name, engine=engine, signing_keys=signing_keys)
     preview = RestorePreview(
         name=dump.name, backup_signups=0, live_signups=0, brought_back=0, later=0
     )
@@ -122,12 +122,12 @@ def backup_merge(
     Each batch commits on its own, so a failure keeps what was already put back.
     """
     engine = get_engine()
-    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
+    dump, manifest = checked_backup(name=name, engine=engine, signing_keys=signing_keys)
     result = MergeResult(name=dump.name)
     with engine.lock(timeout=conf.lock_timeout_seconds()):
         if safety_backup:
             safety = safety_backup_locked(
-                engine,
+                engine=engine,
                 reason=f"before signups from {dump.name} were re-inserted",
                 triggered_by=triggered_by,
             )

@@ -110,7 +110,7 @@ def restore_rules(
 
 
 def checked_backup(
-    name: str, engine: BaseEngine, *, signing_keys: tuple[bytes, ...] = ()
+    *, name: str, engine: BaseEngine, signing_keys: tuple[bytes, ...] = ()
 ) -> tuple[Path, dict[str, Any]]:
     """The dump a user named and its manifest, once every check before a restore has passed.
 
@@ -169,7 +169,7 @@ def backup_restore(
     engine = get_engine()
     if connections[engine.alias].in_atomic_block:
         raise RestoreError("A restore cannot run inside a database transaction.")
-    dump, manifest = checked_backup(name, engine, signing_keys=signing_keys)
+    dump, manifest = checked_backup(name=name, engine=engine, signing_keys=signing_keys)
     if Backup._meta.db_table not in connections[engine.alias].introspection.table_names():
         raise RestoreError(
             "This database has no backup catalogue yet: run `manage.py migrate` first, then "
@@ -183,7 +183,7 @@ def backup_restore(
     )
     with engine.lock(timeout=conf.lock_timeout_seconds()):
         safety = safety_backup_locked(
-            engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
+            engine=engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
         dropped = tables_newer_than(manifest, alias=engine.alias)
         # Our own connection must not hold a transaction or a cached view of the old tables.
@@ -270,7 +270,7 @@ def tables_newer_than(manifest: dict[str, Any], *, alias: str = "default") -> di
     return counts
 
 
-def safety_backup_locked(engine: BaseEngine, *, reason: str, triggered_by: str) -> Backup:
+def safety_backup_locked(*, engine: BaseEngine, reason: str, triggered_by: str) -> Backup:
     """The pinned pre_restore backup of the current data that a restore or merge takes first
     (the caller holds the lock), so that the operation itself can be undone."""
     return backup_create_locked(

@@ -160,7 +160,7 @@ def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ..
         "restore_seconds": result.restore_seconds,
     }
     try:
-        manifest_update(backup, verification=verification)
+        manifest_update(backup=backup, verification=verification)
     except (ValidationError, VerificationError):
         # No manifest, or one our keys do not vouch for: record in the catalogue only.
         backup.verified_at = timezone.now()

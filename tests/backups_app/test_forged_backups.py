@@ -191,7 +191,7 @@ def test_a_backup_from_another_installation_restores_with_its_key_file(
 
 
 def test_pinning_and_verifying_keep_the_signature_valid(signed, backup_dir):
-    manifest_update(signed, pinned=True, pin_reason="kept for the audit")
+    manifest_update(backup=signed, pinned=True, pin_reason="kept for the audit")
     assert backup_verify(backup=signed, restore_test=True).ok
     assert manifest_of(backup_dir, signed.name)["pinned"] is True
 

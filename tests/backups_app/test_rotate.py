@@ -126,7 +126,7 @@ def test_the_last_backup_before_a_shrink_survives_rotation_even_unpinned(signups
     Signup.objects.all().delete()
     backup_create(kind=Backup.Kind.AUTO)
     good.refresh_from_db()
-    manifest_update(good, pinned=False, pin_reason="")  # someone unpinned it
+    manifest_update(backup=good, pinned=False, pin_reason="")  # someone unpinned it
     take(3)
 
     backup_rotate(keep=1)

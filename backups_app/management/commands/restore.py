@@ -62,7 +62,7 @@ class Command(BackupCommand):
             result = backup_diff(name=name, signing_keys=keys)
             self.emit(result.as_dict(), self._merge_text(result, "would re-insert"))
             return
-        dump, manifest = checked_backup(name, get_engine(), signing_keys=keys)
+        dump, manifest = checked_backup(name=name, engine=get_engine(), signing_keys=keys)
         confirmed = None
         if not options["yes"]:
             confirmed = self._confirm(dump.name, manifest, options)
