@@ -178,7 +178,9 @@ def measure(case: Case, root: Path) -> Measurement:
     broken = old_code_error(executor, case.model)
     target_rows = bool(before[TABLES[case.model]])
     blocking = target_rows and any(blocks_writes(statement) for statement in sql)
-    unsafe = rewritten or bool(broken) or blocking
+    # A change that fails on the live rows fails the deploy too, after holding its lock for the
+    # scan that found the bad row; and a rolled-back rewrite leaves no relfilenode to compare.
+    unsafe = rewritten or bool(broken) or blocking or bool(migrate_error and target_rows)
     truth = Truth(data_lost, rewritten, bool(broken), unsafe)
     return Measurement(truth, migrate_error, broken, sql)
 
