@@ -261,6 +261,30 @@ CASES = [
         T(1, 0, 0, 0),
         functions=SHOUT,
     ),
+    Case(
+        "runsql_truncate",
+        'migrations.RunSQL("TRUNCATE lab_entry"),',
+        T(1, 1, 0, 1),
+        postgresql_only=True,
+    ),
+    Case(
+        "rename_field_keeps_column",
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, null=True, db_column="nickname")),\n'
+        'migrations.RenameField("entry", "nickname", "alias"),',
+        T(0, 0, 0, 0),
+    ),
+    Case(
+        "alter_field_db_index",
+        'migrations.AlterField("entry", "name", models.CharField(max_length=100, db_index=True)),',
+        T(0, 0, 0, 1),
+        expect_sqlite=T(0, 1, 0, 1),
+    ),
+    Case(
+        "add_stored_generated_field",
+        'migrations.AddField("entry", "name_lower", models.GeneratedField(expression=Lower("name"), output_field=models.CharField(max_length=100), db_persist=True)),',
+        T(0, 1, 0, 1),
+        functions="from django.db.models.functions import Lower\n",
+    ),
     # Separating the state from the database.
     Case(
         "state_only_remove_field",
