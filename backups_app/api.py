@@ -105,7 +105,7 @@ def backup_catalogue(request: HttpRequest, who: str, body: dict) -> tuple[dict, 
 @api_view(method="POST", permission="backups_app.create_backup")
 def backup_create_view(request: HttpRequest, who: str, body: dict) -> tuple[dict, int]:
     note = body.get("note", "")
-    backup = backup_create(kind=Backup.Kind.MANUAL, note=str(note)[:500], triggered_by=who)
+    backup = backup_create(kind=Backup.Kind.MANUAL, note=str(note), triggered_by=who)
     logger.info("api backup created name=%s by=%s", backup.name, who)
     return backup.manifest, 201
 

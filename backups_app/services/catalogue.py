@@ -14,7 +14,7 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
 from backups_app.exceptions import BackupBusy, VerificationError
-from backups_app.models import Backup
+from backups_app.models import Backup, fitted
 from backups_app.signing import manifest_check, manifest_sign
 
 INTERRUPTED = "Interrupted: the process taking it stopped before it finished."
@@ -72,16 +72,18 @@ def fields_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         "newest_signup_id": newest.get("id"),
         "newest_signup_at": _datetime(newest.get("created_at")),
         "pinned": bool(manifest.get("pinned")),
-        "pin_reason": manifest.get("pin_reason", "")[:200],
+        "pin_reason": fitted(Backup, "pin_reason", manifest.get("pin_reason", "")),
         "shrink_detected": bool(shrink),
-        "shrink_detail": shrink.get("detail", "")[:1000],
+        "shrink_detail": fitted(Backup, "shrink_detail", shrink.get("detail", "")),
         "verified_at": _datetime(verification.get("at")),
         "verification_ok": verification.get("ok"),
-        "verification_detail": verification.get("detail", "")[:1000],
+        "verification_detail": fitted(
+            Backup, "verification_detail", verification.get("detail", "")
+        ),
         "restore_seconds": verification.get("restore_seconds"),
         "restore_tested": bool(verification.get("restore_tested")),
-        "triggered_by": manifest.get("triggered_by", "")[:150],
-        "note": manifest.get("note", "")[:500],
+        "triggered_by": fitted(Backup, "triggered_by", manifest.get("triggered_by", "")),
+        "note": fitted(Backup, "note", manifest.get("note", "")),
         "error": "",
         "manifest": manifest,
     }

@@ -20,7 +20,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
 from backups_app.exceptions import BackupError, DumpError, VerificationError
 from backups_app.keys import encryption_keyring
-from backups_app.models import Backup, PendingBackupRequest
+from backups_app.models import Backup, PendingBackupRequest, fitted
 from backups_app.restore_record import restored_state
 from backups_app.selectors import CLOCK_SKEW, applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
@@ -85,8 +85,8 @@ def backup_create_locked(
         vendor=engine.vendor,
         compression=compression,
         started_at=started_at,
-        triggered_by=triggered_by[:150],
-        note=note[:500],
+        triggered_by=fitted(Backup, "triggered_by", triggered_by),
+        note=fitted(Backup, "note", note),
     )
     clock = time.monotonic()
     try:
@@ -132,9 +132,11 @@ def backup_create_locked(
                 "database": str(engine.settings_dict["NAME"]),
                 "django_version": django.get_version(),
                 "pinned": pin,
-                "pin_reason": (pin_reason or ("pinned when taken" if pin else ""))[:200],
-                "note": note[:500],
-                "triggered_by": triggered_by[:150],
+                "pin_reason": fitted(
+                    Backup, "pin_reason", pin_reason or ("pinned when taken" if pin else "")
+                ),
+                "note": fitted(Backup, "note", note),
+                "triggered_by": fitted(Backup, "triggered_by", triggered_by),
                 "shrink": None,
                 "verification": None,
                 "journal": journal_covered,
@@ -205,7 +207,7 @@ def _record_failure(record: Backup, *, error: str, seconds: float | None = None)
     record.finished_at = timezone.now()
     if seconds is not None:
         record.duration_seconds = seconds
-    record.error = error[:4000]
+    record.error = fitted(Backup, "error", error)
     try:
         _save_entry(record)
     except (DatabaseError, InterfaceError) as err:
@@ -321,7 +323,7 @@ def _shrink_guard(record: Backup) -> None:
         manifest_update(backup=previous, pinned=True, pin_reason=reason)
     except VerificationError as err:  # not ours to sign (another installation's): pin it here
         logger.warning("pinned %s in the catalogue only: %s", previous.name, err)
-        previous.pinned, previous.pin_reason = True, reason[:200]
+        previous.pinned, previous.pin_reason = True, fitted(Backup, "pin_reason", reason)
         previous.save(update_fields=["pinned", "pin_reason"])
     alert_admins(f"Backup {record.name}: data shrank", detail)
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines.base import quote_name
-from backups_app.models import Export
+from backups_app.models import Export, fitted
 from waitlist.models import Signup
 
 TEXT_COLUMNS = ["full_name", "email", "phone", "city", "country", "message"]
@@ -84,7 +84,7 @@ def waitlist_export_csv(
             "row_count": row_count,
             "size_bytes": target.stat().st_size,
             "sha256": files.sha256_of(target),
-            "triggered_by": triggered_by[:150],
+            "triggered_by": fitted(Export, "triggered_by", triggered_by),
         },
     )
     logger.info(

@@ -12,7 +12,7 @@ from backups_app import conf, files, offsite
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, VerificationError
-from backups_app.models import Backup
+from backups_app.models import Backup, fitted
 from backups_app.services.catalogue import SyncResult, fields_from_manifest
 from backups_app.signing import manifest_check
 
@@ -78,7 +78,7 @@ def _record_failure(backup: Backup, err: Exception, *, now: datetime.datetime) -
         conf.offsite_retry_base_seconds() * 2 ** (backup.offsite_attempts - 1),
         conf.offsite_retry_max_seconds(),
     )
-    backup.offsite_error = f"{type(err).__name__}: {err}"[:2000]
+    backup.offsite_error = fitted(Backup, "offsite_error", f"{type(err).__name__}: {err}")
     backup.offsite_next_try_at = now + datetime.timedelta(seconds=delay)
     backup.save(update_fields=["offsite_attempts", "offsite_error", "offsite_next_try_at"])
     logger.warning(

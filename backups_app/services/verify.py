@@ -14,7 +14,7 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import compare_counts
 from backups_app.exceptions import BackupBusy, BackupError, VerificationError
-from backups_app.models import Backup
+from backups_app.models import Backup, fitted
 from backups_app.services.catalogue import manifest_update
 from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.signing import manifest_check
@@ -155,7 +155,7 @@ def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ..
     verification = {
         "ok": result.ok,
         "at": timezone.now().isoformat(),
-        "detail": result.detail[:1000],
+        "detail": fitted(Backup, "verification_detail", result.detail),
         "restore_tested": restore_test,
         "restore_seconds": result.restore_seconds,
     }
@@ -165,7 +165,7 @@ def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ..
         # No manifest, or one our keys do not vouch for: record in the catalogue only.
         backup.verified_at = timezone.now()
         backup.verification_ok = result.ok
-        backup.verification_detail = result.detail[:1000]
+        backup.verification_detail = fitted(Backup, "verification_detail", result.detail)
         backup.save()
     if result.ok:
         logger.info("backup verified name=%s detail=%s", backup.name, result.detail)
