@@ -180,7 +180,7 @@ def _locked(ctx, table: str, rows: int | None, what: str, recipe: str) -> Deploy
     duration = duration_text(seconds, rows)
     return DeployVerdict(
         Deploy.UNSAFE,
-        f"{what} of {table}: blocks writes while it runs ({duration})",
+        f"{what} on {table}: blocks writes while it runs ({duration})",
         recipe,
         seconds,
     )
