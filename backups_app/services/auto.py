@@ -1,6 +1,7 @@
 """Automatic backups: requests recorded after each signup, coalesced by the worker (§4.6)."""
 
 import datetime
+import enum
 import time
 from dataclasses import dataclass
 
@@ -88,9 +89,26 @@ def restore_test_due(now: datetime.datetime) -> Backup | None:
     return newest
 
 
+class WorkerAction(enum.StrEnum):
+    """What one pass of the backup worker did (its log line says it as this string)."""
+
+    IDLE = "idle"
+    WAITING = "waiting"  # signups wait, but the debounce or the spacing holds the backup off
+    BACKING_OFF = "backing-off"  # after failed automatic backups
+    BUSY = "busy"  # another backup or restore holds the lock
+    BACKED_UP = "backed-up"
+    FAILED = "failed"
+    RESTORE_TESTED = "restore-tested"
+
+    @property
+    def noteworthy(self) -> bool:
+        """Worth a log line from a worker that otherwise passes quietly every second."""
+        return self in {self.BACKED_UP, self.FAILED, self.BACKING_OFF, self.RESTORE_TESTED}
+
+
 @dataclass
 class WorkerPass:
-    action: str  # idle, waiting, backing-off, busy, backed-up, failed, restore-tested
+    action: WorkerAction
     pending: int = 0
     backup: Backup | None = None
     detail: str = ""
@@ -165,13 +183,17 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
         if state.empty and (newest := restore_test_due(now)) is not None:
             result = backup_verify(backup=newest, restore_test=True, lock_timeout=0)
             if result.busy:
-                return WorkerPass("busy", detail="another backup or restore is running")
-            return WorkerPass("restore-tested", backup=newest, detail=result.detail)
-        return WorkerPass("idle" if state.empty else "waiting", pending=state.pending)
+                return WorkerPass(WorkerAction.BUSY, detail="another backup or restore is running")
+            return WorkerPass(WorkerAction.RESTORE_TESTED, backup=newest, detail=result.detail)
+        return WorkerPass(
+            WorkerAction.IDLE if state.empty else WorkerAction.WAITING, pending=state.pending
+        )
     retry_at = retry_wait_until(now)
     if retry_at is not None:
         return WorkerPass(
-            "backing-off", pending=state.pending, detail=f"next try at {retry_at.isoformat()}"
+            WorkerAction.BACKING_OFF,
+            pending=state.pending,
+            detail=f"next try at {retry_at.isoformat()}",
         )
     engine = get_engine()
     try:
@@ -179,14 +201,18 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
             state = queue_state()
             reason = _reason_to_back_up(state, now)
             if reason is None:
-                return WorkerPass("idle", pending=state.pending, detail="covered meanwhile")
+                return WorkerPass(
+                    WorkerAction.IDLE, pending=state.pending, detail="covered meanwhile"
+                )
             kind = Backup.Kind.SCHEDULED if reason == "schedule" else Backup.Kind.AUTO
             backup = backup_create_locked(engine=engine, kind=kind, triggered_by="worker")
     except BackupBusy:
-        return WorkerPass("busy", pending=state.pending, detail="another backup is running")
+        return WorkerPass(
+            WorkerAction.BUSY, pending=state.pending, detail="another backup is running"
+        )
     except BackupError as err:
         # Recorded, logged and mailed by backup_create; the requests stay pending.
-        return WorkerPass("failed", pending=state.pending, detail=str(err))
+        return WorkerPass(WorkerAction.FAILED, pending=state.pending, detail=str(err))
     # Read the new file back against its checksum before calling the signups safe. Outside the
     # lock: the next dump need not wait for it.
     backup_verify(backup=backup)
@@ -194,7 +220,7 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
         backup_rotate()
     except BackupError as err:
         logger.warning("rotation after %s skipped: %s", backup.name, err)
-    return WorkerPass("backed-up", pending=state.pending, backup=backup, detail=reason)
+    return WorkerPass(WorkerAction.BACKED_UP, pending=state.pending, backup=backup, detail=reason)
 
 
 def backup_scheduled_run() -> Backup | None:

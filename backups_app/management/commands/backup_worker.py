@@ -48,7 +48,7 @@ class Command(BackupCommand):
             except Exception:  # keep the worker alive; the error is logged with its traceback
                 logger.exception("backup worker pass failed")
             else:
-                if result.action in {"backed-up", "failed", "backing-off", "restore-tested"}:
+                if result.action.noteworthy:
                     logger.info(
                         "backup worker action=%s pending=%d backup=%s %s",
                         result.action,
