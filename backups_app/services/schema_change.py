@@ -120,7 +120,8 @@ def _lock_timeout(*, alias: str) -> Iterator[float]:
 def _is_lock_timeout(error: BaseException) -> bool:
     """Whether `error` (or what it wraps) is PostgreSQL's lock_timeout: SQLSTATE 55P03."""
     while error is not None:
-        if getattr(error, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)  # psycopg 3, 2
+        if code == LOCK_NOT_AVAILABLE:
             return True
         error = error.__cause__
     return False
@@ -129,21 +130,28 @@ def _is_lock_timeout(error: BaseException) -> bool:
 def _lock_timeout_message(alias: str, seconds: float) -> str:
     """The lock timeout in one line, naming the oldest other open transaction (the likely
     holder) when it can be read: its pid, state and first words only (a statement may quote
-    signup values)."""
+    signup values). With MIGRATION_LOCK_TIMEOUT at 0 the limit was PostgreSQL's own (set on
+    the role, the database or the connection's options)."""
+    holder, own_limit = _oldest_other_transaction(alias)
+    limit = f"{seconds:g} s (MIGRATION_LOCK_TIMEOUT)"
+    if not seconds:
+        limit = f"PostgreSQL's own lock_timeout ({own_limit or 'unknown'})"
     message = (
-        f"LockNotAvailable: it waited more than {seconds:g} s (MIGRATION_LOCK_TIMEOUT) for a "
-        "lock held by another transaction, and gave up rather than queue the site's queries "
-        "behind it"
+        f"LockNotAvailable: it waited more than {limit} for a lock held by another "
+        "transaction, and gave up rather than queue the site's queries behind it"
     )
-    holder = _oldest_other_transaction(alias)
     if holder:
         message += f"; the oldest open transaction is {holder}"
     return message + "; try again once it has ended"
 
 
-def _oldest_other_transaction(alias: str) -> str:
+def _oldest_other_transaction(alias: str) -> tuple[str, str]:
+    """The oldest other open transaction on this database ("" if none or unreadable), and the
+    session's lock_timeout as PostgreSQL shows it."""
     try:
         with connections[alias].cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            own_limit = cursor.fetchone()[0]
             cursor.execute(
                 "SELECT pid, state, query FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() "
@@ -152,12 +160,12 @@ def _oldest_other_transaction(alias: str) -> str:
             row = cursor.fetchone()
     except DatabaseError as err:
         logger.warning("cannot read pg_stat_activity: %s", err)
-        return ""
+        return "", ""
     if row is None:
-        return ""
+        return "", own_limit
     pid, state, query = row
     words = " ".join((query or "").split()[:3])
-    return f"pid {pid} ({state}{f', {words} …' if words else ''})"
+    return f"pid {pid} ({state}{f', {words} …' if words else ''})", own_limit
 
 
 def _start(

@@ -169,6 +169,28 @@ def test_migrations_run_with_the_lock_timeout_and_it_is_reset_after(lab, setting
 
 
 @pytest.mark.postgresql_only
+def test_zero_leaves_postgresql_s_own_lock_timeout_in_charge(lab, settings):
+    """With MIGRATION_LOCK_TIMEOUT at 0 the guard sets nothing and resets nothing: a
+    lock_timeout from the role, the database or the connection options still applies."""
+    settings.MIGRATION_LOCK_TIMEOUT = 0
+    lab.migration("0002_add_extra", ADD_COLUMN)
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '1s'")  # as ALTER ROLE … SET lock_timeout would
+    try:
+        with blocking_transaction() as blocker:
+            with pytest.raises(
+                CommandError, match=r"waited more than PostgreSQL's own lock_timeout \(1s\)"
+            ):
+                call_command("migrate", "migration_lab", verbosity=0)
+            blocker.commit()
+        assert session_lock_timeout() == "1s"
+        assert SchemaChange.objects.latest("id").outcome == "failed"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+@pytest.mark.postgresql_only
 def test_a_non_atomic_migration_runs_with_the_lock_timeout_too(lab, settings):
     settings.MIGRATION_LOCK_TIMEOUT = 2
     lab.migration(
