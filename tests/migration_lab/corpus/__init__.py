@@ -1,0 +1,1 @@
+"""A corpus of realistic lab migrations whose data and deploy effects are measured, not assumed."""
