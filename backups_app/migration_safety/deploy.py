@@ -514,7 +514,11 @@ def _options(operation, ctx) -> DeployVerdict:
 
 
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b(?!\s+CONCURRENTLY)", re.I)
-_ADD_CONSTRAINT = re.compile(r"\bADD\s+(CONSTRAINT\s+\S+\s+)?(CHECK|FOREIGN\s+KEY)\b", re.I)
+_ADD_CONSTRAINT = re.compile(
+    r"\bADD\s+(CONSTRAINT\s+\S+\s+)?(CHECK|FOREIGN\s+KEY|UNIQUE|PRIMARY\s+KEY)\b", re.I
+)
+# What each RunSQL effect that breaks the running release is called in a reason.
+_BREAKS = {"drop_table": "drops a table", "drop_column": "drops a column", "rename": "renames"}
 _NOT_VALID = re.compile(r"\bNOT\s+VALID\b", re.I)
 _SET_NOT_NULL = re.compile(r"\bALTER\s+(COLUMN\s+)?\S+\s+SET\s+NOT\s+NULL\b", re.I)
 _INDEX_TABLE = re.compile(r"\bON\s+(?:ONLY\s+)?\"?([\w.]+)\"?", re.I)
@@ -533,7 +537,7 @@ def _run_sql(operation, ctx) -> DeployVerdict:
         table = ", ".join(tables) or "its table"
         if statement.effect in ("drop_table", "drop_column", "rename"):
             recipe = RECIPES["drop" if "drop" in statement.effect else "rename"]
-            found.append(_old_code(f"{statement.effect.replace('_', 's ')} ({text[:80]})", recipe))
+            found.append(_old_code(f"{_BREAKS[statement.effect]} ({text[:80]})", recipe))
         elif _CREATE_INDEX.match(text):
             if vendor == "sqlite":
                 found.append(sqlite_rebuild("builds an index", rows))
@@ -541,10 +545,14 @@ def _run_sql(operation, ctx) -> DeployVerdict:
                 found.append(
                     _locked(ctx, table, rows, "CREATE INDEX without CONCURRENTLY", RECIPES["index"])
                 )
-        elif _ADD_CONSTRAINT.search(text) and not _NOT_VALID.search(text):
-            found.append(
-                _locked(ctx, table, rows, "adds a constraint without NOT VALID", RECIPES["check"])
-            )
+        elif (added := _ADD_CONSTRAINT.search(text)) and not _NOT_VALID.search(text):
+            kind = " ".join(added[2].upper().split())
+            if kind in ("UNIQUE", "PRIMARY KEY"):
+                what, recipe = f"adds a {kind} constraint: builds its index", RECIPES["unique"]
+            else:
+                what = f"adds a {kind} constraint without NOT VALID: checks every row"
+                recipe = RECIPES["foreign_key" if kind == "FOREIGN KEY" else "check"]
+            found.append(_locked(ctx, table, rows, what, recipe))
         elif _SET_NOT_NULL.search(text):
             found.append(
                 _locked(ctx, table, rows, "SET NOT NULL scans every row", RECIPES["not_null"])

@@ -6,6 +6,7 @@ from django.db import connection
 
 from backups_app.migration_safety import deploy
 from tests.backups_app.conftest import migration_risk_json
+from tests.migration_lab.lab import lab_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -344,3 +345,46 @@ def test_a_sqlite_rebuild_of_many_rows_calls_for_caution():
     assert verdict.deploy == deploy.Deploy.CAUTION
     assert f"about 10 s for {rows} rows" in verdict.reason
     assert deploy.sqlite_rebuild("rebuilds table small", 3).deploy == deploy.Deploy.SAFE
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    ("statement", "deploy_verdict", "said"),
+    [
+        (
+            "ALTER TABLE lab_entry ADD CONSTRAINT lab_score_small CHECK (score < 1000)",
+            "unsafe",
+            "adds a CHECK constraint without NOT VALID",
+        ),
+        (
+            "ALTER TABLE lab_entry ADD CONSTRAINT lab_score_small CHECK (score < 1000) NOT VALID",
+            "safe",
+            "",
+        ),
+        (
+            "ALTER TABLE lab_entry ADD CONSTRAINT lab_code_unique UNIQUE (code)",
+            "unsafe",
+            "adds a UNIQUE constraint: builds its index",
+        ),
+        ("ALTER TABLE lab_entry ALTER COLUMN name SET NOT NULL", "unsafe", "SET NOT NULL"),
+        ("ALTER TABLE lab_entry DROP COLUMN code", "unsafe", "drops a column"),
+    ],
+)
+def test_run_sql_is_read_for_locks_and_for_what_the_running_release_reads(
+    lab, statement, deploy_verdict, said
+):
+    report = verdicts(lab, "0002_sql", f'migrations.RunSQL("{statement}"),')
+
+    operation = only(report)
+    assert operation["deploy"] == deploy_verdict
+    assert said in operation["deploy_reason"]
+
+
+def test_a_database_without_data_is_safe_to_deploy(tmp_path, backup_dir):
+    with lab_app(tmp_path / "lab") as lab:
+        lab.migration("0002_drop_code", 'migrations.RemoveField("entry", "code"),')
+        report, ok = migration_risk_json("migration_lab")
+
+    assert ok
+    assert report["deploy"] == "safe"
+    assert {op["deploy"] for op in report["operations"]} == {"safe"}
