@@ -229,3 +229,22 @@ def test_a_lock_timeout_in_seconds_or_zero_passes_the_check(settings, value):
     settings.MIGRATION_LOCK_TIMEOUT = value
 
     assert check_migration_lock_timeout(None) == []
+
+
+@pytest.mark.postgresql_only
+def test_a_non_atomic_migration_behind_a_lock_times_out_too_and_the_ledger_warns(lab, settings):
+    """Outside a transaction each statement stands alone: the ledger says work before the
+    timeout may have stayed."""
+    settings.MIGRATION_LOCK_TIMEOUT = 1
+    lab.migration("0002_add_extra", ADD_COLUMN, atomic=False)
+    with blocking_transaction() as blocker:
+        with pytest.raises(CommandError, match=r"^migration_lab\.0002_add_extra failed: LockNot"):
+            call_command("migrate", "migration_lab", verbosity=0)
+        blocker.commit()
+
+    change = SchemaChange.objects.latest("id")
+    assert change.outcome == "failed"
+    assert "a non-atomic migration may have changed data before it failed" in change.error
+    assert "0002_add_extra" not in lab.applied()
+    assert "extra" not in lab.columns()
+    assert session_lock_timeout() == "0"
