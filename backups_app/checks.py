@@ -6,29 +6,33 @@ from django.core.exceptions import ImproperlyConfigured
 
 from backups_app import conf, keys
 
+#: Each backup setting's reader, and its own check id (so a silenced or grepped id means one
+#: setting, not all of them). E002-E004 are the keys and MIGRATION_LOCK_TIMEOUT below.
+SETTING_CHECKS = (
+    (conf.retention, "E001"),  # BACKUP_RETENTION
+    (conf.export_retention, "E010"),
+    (conf.compression, "E011"),
+    (conf.debounce_seconds, "E012"),
+    (conf.max_delay_seconds, "E013"),
+    (conf.rpo_seconds, "E014"),
+    (conf.lock_timeout_seconds, "E015"),
+    (conf.shrink_threshold, "E016"),
+    (conf.schedule_seconds, "E017"),
+    (conf.retry_base_seconds, "E018"),
+    (conf.retry_max_seconds, "E019"),
+    (conf.restore_test_seconds, "E020"),
+    (conf.journal_flush_mode, "E021"),
+)
+
 
 @register()
 def check_backup_settings(app_configs, **kwargs) -> list[Error]:
     errors = []
-    for read in (
-        conf.retention,
-        conf.export_retention,
-        conf.compression,
-        conf.debounce_seconds,
-        conf.max_delay_seconds,
-        conf.rpo_seconds,
-        conf.lock_timeout_seconds,
-        conf.shrink_threshold,
-        conf.schedule_seconds,
-        conf.retry_base_seconds,
-        conf.retry_max_seconds,
-        conf.restore_test_seconds,
-        conf.journal_flush_mode,
-    ):
+    for read, check_id in SETTING_CHECKS:
         try:
             read()
         except (ImproperlyConfigured, TypeError, ValueError) as err:
-            errors.append(Error(str(err), id="backups_app.E001"))
+            errors.append(Error(str(err), id=f"backups_app.{check_id}"))
     return errors
 
 

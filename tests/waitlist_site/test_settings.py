@@ -140,9 +140,10 @@ def test_backup_settings_have_the_documented_defaults():
     [
         ("SIGNUP_RATE_LIMIT", "lots", "waitlist.E001"),
         ("SIGNUP_RATE_LIMIT", "100/day", "waitlist.E001"),
-        ("BACKUP_COMPRESSION", "zip", "backups_app.E001"),
+        ("BACKUP_COMPRESSION", "zip", "backups_app.E011"),
         ("BACKUP_RETENTION", 0, "backups_app.E001"),
-        ("BACKUP_RPO_SECONDS", -1, "backups_app.E001"),
+        ("BACKUP_RPO_SECONDS", -1, "backups_app.E014"),
+        ("BACKUP_JOURNAL_FSYNC", "sometimes", "backups_app.E021"),
     ],
 )
 def test_system_check_reports_a_bad_setting(settings, setting, value, check_id):
@@ -150,3 +151,11 @@ def test_system_check_reports_a_bad_setting(settings, setting, value, check_id):
 
     with pytest.raises(SystemCheckError, match=check_id):
         call_command("check")
+
+
+def test_every_backup_setting_has_a_check_id_of_its_own():
+    from backups_app.checks import SETTING_CHECKS
+
+    ids = [check_id for _, check_id in SETTING_CHECKS]
+    assert len(set(ids)) == len(ids)
+    assert not {"E002", "E003", "E004"} & set(ids)  # the keys' and the lock timeout's
