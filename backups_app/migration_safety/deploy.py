@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import models
 from django.db.migrations import operations as ops
+from django.db.models.sql import Query
 
 from backups_app.migration_safety import sql
 from backups_app.migration_safety.emitted import emitted_sql
@@ -346,22 +347,24 @@ def _volatile_default(ctx, field, table: str, rows: int | None) -> DeployVerdict
         )
     if not field.has_db_default() or not hasattr(field.db_default, "as_sql"):
         return None
-    connection = ctx.probe.connection
     if isinstance(field.db_default, models.Value):
         return None
+    if getattr(ctx.probe.connection, "pg_version", 110000) < 110000:
+        what = "adds a column with a default, which PostgreSQL < 11 writes into every row"
+        return _locked(ctx, table, rows, what, RECIPES["volatile"])
     try:
         text, _ = _compiled(field, ctx)
     except Exception:  # an expression the guard cannot compile: it cannot tell
-        text = ""
-    functions = {f.lower() for f in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", text)}
-    if functions & VOLATILE_FUNCTIONS or getattr(connection, "pg_version", 110000) < 110000:
-        return _locked(
-            ctx,
-            table,
-            rows,
-            "adds a column with a volatile default (a rewrite)",
+        return DeployVerdict(
+            Deploy.CAUTION,
+            "adds a column whose default the guard cannot read: if volatile, the table is "
+            "rewritten",
             RECIPES["volatile"],
         )
+    functions = {f.lower() for f in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", text)}
+    if functions & VOLATILE_FUNCTIONS:
+        what = "adds a column with a volatile default (a rewrite)"
+        return _locked(ctx, table, rows, what, RECIPES["volatile"])
     if functions - STABLE_FUNCTIONS:
         return DeployVerdict(
             Deploy.CAUTION,
@@ -374,8 +377,6 @@ def _volatile_default(ctx, field, table: str, rows: int | None) -> DeployVerdict
 
 def _compiled(field, ctx) -> tuple[str, list]:
     """The SQL of a db_default expression, as the schema editor writes it."""
-    from django.db.models.sql import Query
-
     query = Query(model=field.model, alias_cols=False)
     compiler = query.get_compiler(connection=ctx.probe.connection)
     return field.db_default.resolve_expression(query).as_sql(compiler, ctx.probe.connection)

@@ -388,3 +388,47 @@ def test_a_database_without_data_is_safe_to_deploy(tmp_path, backup_dir):
     assert ok
     assert report["deploy"] == "safe"
     assert {op["deploy"] for op in report["operations"]} == {"safe"}
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    ("field", "said", "recipe"),
+    [
+        (
+            "models.CharField(max_length=100, null=True, db_index=True)",
+            "builds an index on lab_entry",
+            "AddIndexConcurrently",
+        ),
+        (
+            "models.CharField(max_length=100, null=True, unique=True)",
+            "builds a unique index on lab_entry",
+            "UNIQUE USING INDEX",
+        ),
+    ],
+)
+def test_an_altered_field_that_gains_an_index_builds_it_under_a_write_lock(
+    lab, field, said, recipe
+):
+    report = verdicts(
+        lab, "0002_nickname_index", f'migrations.AlterField("entry", "nickname", {field}),'
+    )
+
+    operation = only(report)
+    assert operation["deploy"] == "unsafe"
+    assert said in operation["deploy_reason"]
+    assert recipe in operation["deploy_recipe"]
+    assert operation["lock_seconds"] == estimate(3)
+
+
+@postgresql_only
+def test_a_default_the_guard_cannot_tell_is_volatile_calls_for_caution(lab):
+    report = verdicts(
+        lab,
+        "0002_shout",
+        'migrations.AddField("entry", "shout", models.TextField(db_default=MD5(Value("x")))),',
+        functions="from django.db.models import Value\nfrom django.db.models.functions import MD5",
+    )
+
+    operation = only(report)
+    assert operation["deploy"] == "caution"
+    assert "default calls md5" in operation["deploy_reason"]
