@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.db import models
+from django.db import DatabaseError, models, transaction
 from django.db.migrations import operations as ops
 from django.db.models.sql import Query
 
@@ -412,7 +412,15 @@ def _alter_field(operation, ctx) -> DeployVerdict:
                 RECIPES["type"],
             )
         )
-    if old.null and not new.null:
+    if old.null and not new.null and _validated_not_null_check(ctx, table, old.column):
+        found.append(
+            DeployVerdict(
+                Deploy.SAFE,
+                f"SET NOT NULL on {old.column}: a validated CHECK ({old.column} IS NOT NULL) "
+                "lets PostgreSQL skip the scan",
+            )
+        )
+    elif old.null and not new.null:
         found.append(
             _locked(
                 ctx,
@@ -427,6 +435,27 @@ def _alter_field(operation, ctx) -> DeployVerdict:
     elif new.db_index and not old.db_index and not new.unique:
         found.append(_locked(ctx, table, rows, "builds an index", RECIPES["index"]))
     return _worst(*found)
+
+
+def _validated_not_null_check(ctx, table: str, column: str) -> bool:
+    """Whether the live table has a validated CHECK (column IS NOT NULL), with which
+    PostgreSQL ≥ 12 makes SET NOT NULL a catalog change (no scan). Read in a savepoint."""
+    connection = ctx.probe.connection
+    live = ctx.probe.live_table(table)
+    if connection.vendor != "postgresql" or connection.pg_version < 120000 or live is None:
+        return False
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'c' AND convalidated",
+                [connection.ops.quote_name(live)],
+            )
+            definitions = [row[0] for row in cursor.fetchall()]
+    except DatabaseError:
+        return False
+    wanted = re.compile(rf'CHECK \(+"?{re.escape(column)}"? IS NOT NULL\)+', re.I)
+    return any(wanted.fullmatch(definition.strip()) for definition in definitions)
 
 
 def _binary_coercible(old_type: str | None, new_type: str | None) -> bool:

@@ -2,6 +2,7 @@
 runs, judged with the live rows of the lab table (tests/migration_lab/lab.py)."""
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from backups_app.migration_safety import deploy
@@ -432,3 +433,25 @@ def test_a_default_the_guard_cannot_tell_is_volatile_calls_for_caution(lab):
     operation = only(report)
     assert operation["deploy"] == "caution"
     assert "default calls md5" in operation["deploy_reason"]
+
+
+@postgresql_only
+def test_set_not_null_after_a_validated_check_skips_the_scan_and_is_safe(lab):
+    lab.insert_rows([("Ada", "Ada", "A1", 1), ("Grace", "Grace", "G1", 2)])
+    lab.migration(
+        "0002_code_checked",
+        'migrations.AddConstraint("entry", models.CheckConstraint('
+        'condition=Q(code__isnull=False), name="lab_entry_code_not_null")),',
+    )
+    call_command("migrate", "migration_lab", "0002", verbosity=0)
+    lab.migration(
+        "0003_code_required",
+        'migrations.AlterField("entry", "code", models.CharField(max_length=20)),',
+        depends="0002_code_checked",
+    )
+
+    report, _ = migration_risk_json("migration_lab")
+
+    operation = only(report)
+    assert operation["deploy"] == "safe"
+    assert "validated CHECK (code IS NOT NULL)" in operation["deploy_reason"]
