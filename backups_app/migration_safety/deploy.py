@@ -17,6 +17,7 @@ from django.db.models.sql import Query
 
 from backups_app.migration_safety import sql
 from backups_app.migration_safety.emitted import emitted_sql
+from backups_app.migration_safety.levels import Level
 
 
 class Deploy(enum.IntEnum):
@@ -88,6 +89,10 @@ RECIPES = {
     ),
     "remove_index": "Use RemoveIndexConcurrently in a migration with atomic = False.",
     "concurrently": "Set atomic = False on the migration and keep the operation on its own.",
+    "held": (
+        "Move the data migration into a migration of its own with atomic = False, batched by "
+        "primary key range, so no schema lock is held while it runs."
+    ),
 }
 
 # Functions whose value changes per row: a column default calling one rewrites the table.
@@ -165,6 +170,31 @@ def assess(operation, ctx) -> DeployVerdict:
             f"{ctx.kind}: the guard cannot tell which locks it takes",
         )
     return reader(operation, ctx)
+
+
+def flag_locks_held_through_data_migrations(findings: list[tuple], probe) -> None:
+    """In an atomic migration, the locks a schema operation takes are held until COMMIT: a
+    RunPython or RunSQL that follows one on a table with rows runs with that table locked.
+    `findings` are the plan's (migration, operation, Finding), in order."""
+    locked: dict[object, list[str]] = {}
+    for migration, _, finding in findings:
+        if not migration.atomic:
+            continue
+        held = locked.setdefault(migration, [])
+        # RunPython, or RunSQL that changes rows (the data axis rates those medium or higher).
+        writes = finding.kind == "RunPython" or (
+            finding.kind == "RunSQL" and finding.level >= Level.MEDIUM
+        )
+        if writes:
+            if held and finding.deploy == Deploy.SAFE:
+                finding.deploy = Deploy.CAUTION
+                finding.deploy_reason = (
+                    f"runs while the earlier operations of this atomic migration hold their "
+                    f"locks on {', '.join(dict.fromkeys(held))} until it commits"
+                )
+                finding.deploy_recipe = RECIPES["held"]
+        elif finding.kind != "RunSQL" and finding.table and probe.rows(finding.table) != 0:
+            held.append(finding.table)
 
 
 # --- locks ----------------------------------------------------------------------------------

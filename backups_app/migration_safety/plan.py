@@ -10,6 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from backups_app.exceptions import MigrationTargetError
 from backups_app.migration_safety.classify import SAFE, Finding, classify, rows_text
 from backups_app.migration_safety.data import DataProbe
+from backups_app.migration_safety.deploy import flag_locks_held_through_data_migrations
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import OperationRisk, PlannedMigration, RiskReport
 from backups_app.migration_safety.review import Review, review_of
@@ -53,6 +54,8 @@ def migration_risk_report(
     else:
         findings = _findings_forwards(executor, plan, probe)
     _flag_accidental_renames([finding for _, _, finding in findings])
+    if not backwards and connection.vendor == "postgresql":
+        flag_locks_held_through_data_migrations(findings, probe)
     for migration, operation, finding in findings:
         label = f"{migration.app_label}.{migration.name}"
         report.operations.append(

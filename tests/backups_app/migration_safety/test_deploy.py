@@ -455,3 +455,42 @@ def test_set_not_null_after_a_validated_check_skips_the_scan_and_is_safe(lab):
     operation = only(report)
     assert operation["deploy"] == "safe"
     assert "validated CHECK (code IS NOT NULL)" in operation["deploy_reason"]
+
+
+FILL_NOTES = """
+def fill_notes(apps, schema_editor):
+    apps.get_model("migration_lab", "Entry").objects.update(note="seen")
+"""
+
+
+@postgresql_only
+def test_a_data_migration_after_schema_changes_runs_with_their_locks_held(lab):
+    report = verdicts(
+        lab,
+        "0002_notes",
+        'migrations.AddField("entry", "note", models.TextField(null=True)),\n'
+        "migrations.RunPython(fill_notes, migrations.RunPython.noop),",
+        functions=FILL_NOTES,
+    )
+
+    add, fill = report["operations"]
+    assert add["deploy"] == "safe"
+    assert fill["deploy"] == "caution"
+    assert "hold their locks on lab_entry until it commits" in fill["deploy_reason"]
+    assert "atomic = False" in fill["deploy_recipe"]
+
+
+@postgresql_only
+def test_a_data_migration_of_its_own_holds_no_schema_lock(lab):
+    lab.insert_rows()
+    lab.migration("0002_note", 'migrations.AddField("entry", "note", models.TextField(null=True)),')
+    lab.migration(
+        "0003_fill_notes",
+        "migrations.RunPython(fill_notes, migrations.RunPython.noop),",
+        functions=FILL_NOTES,
+        depends="0002_note",
+    )
+
+    report, _ = migration_risk_json("migration_lab")
+
+    assert [op["deploy"] for op in report["operations"]] == ["safe", "safe"]
