@@ -175,8 +175,8 @@ class SchemaChangeAdmin(admin.ModelAdmin):
                 "risk": plan.get("risk", change.risk),
                 "action": ACTION_WORDS.get(plan.get("action"), plan.get("action") or "—"),
                 "has_data": plan.get("has_data"),
-                "risky": [op for op in operations if op["level"] != "none"],
-                "quiet": [op for op in operations if op["level"] == "none"],
+                "risky": [op for op in operations if _matters(op)],
+                "quiet": [op for op in operations if not _matters(op)],
             },
         )
 
@@ -201,6 +201,11 @@ def _breakable(head: str, tail: str) -> str:
     return format_html("{}<wbr>{}", head, tail)
 
 
+def _matters(operation: dict) -> bool:
+    """Shown unfolded: a risk to the data, or to the site while it deploys."""
+    return operation["level"] != "none" or operation["deploy"] not in ("", "safe")
+
+
 def _operation_row(operation: dict) -> dict:
     """One operation of a stored plan, as the plan table shows it (the fields `migrate`
     prints). A plan is JSON from an older or newer release: any key may be missing."""
@@ -216,4 +221,8 @@ def _operation_row(operation: dict) -> dict:
         "rows": operation.get("rows"),
         "reason": operation.get("reason", ""),
         "safe_alternative": operation.get("safe_alternative") or "",
+        # The second verdict (§7.1): "" in plans recorded before it existed.
+        "deploy": str(operation.get("deploy") or "").lower(),
+        "deploy_reason": operation.get("deploy_reason") or "",
+        "deploy_recipe": operation.get("deploy_recipe") or "",
     }

@@ -373,3 +373,26 @@ def test_detail_page_leaves_out_the_rows_that_did_not_happen(admin_client):
         assert label not in applied
         assert label in rolled_back
     assert "lock timeout" in rolled_back and "ops@laptop" in rolled_back
+
+
+def test_an_operation_unsafe_to_deploy_is_shown_with_its_reason_and_recipe(admin_client):
+    plan = risky_plan()
+    index = {
+        **quiet_operation(8),
+        "operation": "Create index on email",
+        "level": "low",
+        "deploy": "unsafe",
+        "deploy_reason": "builds an index without CONCURRENTLY: blocks writes, about 3 s",
+        "deploy_recipe": "AddIndexConcurrently in a migration with atomic = False",
+    }
+    lock_only = {**quiet_operation(9), "deploy": "caution", "deploy_reason": "holds a lock"}
+    plan["operations"] = [*plan["operations"], index, lock_only, quiet_operation(10)]
+
+    html = detail_html(admin_client, schema_change(plan=plan))
+
+    risky = html.split('<table class="plan-operations plan-risky">')[1].split("</table>")[0]
+    assert "deploy unsafe:</strong> builds an index without CONCURRENTLY" in risky
+    assert "<em>safer deploy:</em> AddIndexConcurrently" in risky
+    # A risk to the site while it deploys is shown unfolded even when no data is at risk.
+    assert "Create model Thing9" in risky
+    assert "Create model Thing10" not in risky
