@@ -595,7 +595,17 @@ def _run_sql(operation, ctx) -> DeployVerdict:
             tables = [match[1].split(".")[-1]]
         rows = _table_rows(ctx, tables)
         table = ", ".join(tables) or "its table"
-        if statement.effect in ("drop_table", "drop_column", "rename"):
+        if statement.effect == "truncate" and rows != 0:
+            found.append(
+                DeployVerdict(
+                    Deploy.UNSAFE,
+                    f"TRUNCATE {table} takes ACCESS EXCLUSIVE and empties it: the code still "
+                    "serving requests during the deploy finds its rows gone",
+                    "Delete the rows in batches (DELETE … WHERE id BETWEEN …) in a migration "
+                    "with atomic = False, after the code no longer reads them.",
+                )
+            )
+        elif statement.effect in ("drop_table", "drop_column", "rename"):
             recipe = RECIPES["drop" if "drop" in statement.effect else "rename"]
             found.append(_old_code(f"{_BREAKS[statement.effect]} ({text[:80]})", recipe))
         elif _CREATE_INDEX.match(text):

@@ -1,0 +1,35 @@
+"""Verdicts the measured corpus (tests/migration_lab/corpus) showed the guard getting wrong, each
+checked here with the lab rows (tests/migration_lab/lab.py) on the real database."""
+
+import pytest
+from django.db import connection
+
+from tests.backups_app.conftest import migration_risk_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+postgresql_only = pytest.mark.postgresql_only
+
+
+def only_finding(lab, operations: str, *, functions: str = "") -> dict:
+    """The one finding `migration_risk --json` gives for a migration of `operations`, run after
+    the lab rows are in."""
+    lab.insert_rows()
+    lab.migration("0002_change", operations, functions=functions)
+    report, _ = migration_risk_json("migration_lab")
+    (finding,) = report["operations"]
+    return finding
+
+
+def column(name: str) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {name} FROM lab_entry ORDER BY id")  # noqa: S608
+        return [row[0] for row in cursor.fetchall()]
+
+
+@postgresql_only
+def test_truncate_blocks_the_table_and_empties_it_under_the_running_release(lab):
+    finding = only_finding(lab, 'migrations.RunSQL("TRUNCATE lab_entry"),')
+
+    assert (finding["level"], finding["deploy"]) == ("high", "unsafe")
+    assert "ACCESS EXCLUSIVE" in finding["deploy_reason"]
