@@ -311,6 +311,15 @@ def _add_field(operation, ctx: _Context) -> Finding:
         declared.has_default()
         or getattr(declared, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
     )
+    if field.generated:
+        # GeneratedField: the database computes the value of every row from its other columns.
+        return ctx.finding(
+            Level.LOW,
+            f"adds generated column {field.column}, computed by the database from the other "
+            f"columns of {rows_text(rows)} row(s)",
+            rows=rows,
+            **common,
+        )
     if field.primary_key:
         return ctx.finding(
             Level.HIGH,

@@ -2,6 +2,7 @@
 checked here with the lab rows (tests/migration_lab/lab.py) on the real database."""
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from tests.backups_app.conftest import migration_risk_json
@@ -33,3 +34,19 @@ def test_truncate_blocks_the_table_and_empties_it_under_the_running_release(lab)
 
     assert (finding["level"], finding["deploy"]) == ("high", "unsafe")
     assert "ACCESS EXCLUSIVE" in finding["deploy_reason"]
+
+
+def test_a_stored_generated_column_loses_nothing(lab):
+    finding = only_finding(
+        lab,
+        'migrations.AddField("entry", "name_lower", models.GeneratedField('
+        'expression=Lower("name"), output_field=models.CharField(max_length=100), '
+        "db_persist=True)),",
+        functions="from django.db.models.functions import Lower\n",
+    )
+
+    assert finding["level"] == "low", finding["reason"]
+    assert "generated column name_lower" in finding["reason"]
+    call_command("migrate", "migration_lab", verbosity=0)
+    assert column("name") == ["Alexandra", "Bartholomew", "Bartholomew"]
+    assert column("name_lower") == ["alexandra", "bartholomew", "bartholomew"]
