@@ -605,6 +605,16 @@ def _run_sql(operation, ctx) -> DeployVerdict:
                     "with atomic = False, after the code no longer reads them.",
                 )
             )
+        elif statement.effect == "add_not_null" and not all(map(ctx.probe.is_new, tables)):
+            found.append(
+                DeployVerdict(
+                    Deploy.UNSAFE,
+                    f"adds a NOT NULL column without a DEFAULT to {table}: the migration fails "
+                    "on its rows, and the release still serving requests inserts rows without "
+                    "it and fails",
+                    RECIPES["db_default"],
+                )
+            )
         elif statement.effect in ("drop_table", "drop_column", "rename"):
             recipe = RECIPES["drop" if "drop" in statement.effect else "rename"]
             found.append(_old_code(f"{_BREAKS[statement.effect]} ({text[:80]})", recipe))

@@ -17,8 +17,9 @@ class Statement:
 
     text: str
     #: What it does: drop_table, drop_column, drop_index, drop_other, truncate, delete, update,
-    #: alter_type, rewrite, rename, insert, upsert, create, alter_other, read, harmless, other
-    #: (unreadable, or running code: treated as destructive).
+    #: alter_type, rewrite, rename, add_not_null (ADD COLUMN … NOT NULL without a DEFAULT),
+    #: insert, upsert, create, alter_other, read, harmless, other (unreadable, or running code:
+    #: treated as destructive).
     effect: str
     tables: list[str] = field(default_factory=list)
     has_where: bool = False
@@ -60,6 +61,10 @@ READ_FUNCTIONS = {
 RUNS_CODE = {"TRIGGER", "FUNCTION", "PROCEDURE", "RULE"}
 # A WHERE that every row passes is no WHERE at all.
 ALWAYS_TRUE = {"1=1", "true", "1", "(1=1)", "(true)", "'1'='1'"}
+# After ALTER TABLE … ADD, these add a constraint, not a column.
+ADD_CONSTRAINT = {"CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY KEY", "PRIMARY", "FOREIGN", "EXCLUDE"}
+# In an added column's definition, these give every existing row a value (lower case).
+FILLS_ROWS = {"default", "generated", "identity", "serial", "bigserial", "smallserial"}
 # After ALTER TABLE … DROP, these keep every value.
 DROP_KEEPS_DATA = {"CONSTRAINT", "DEFAULT", "NOT NULL", "NOT", "IDENTITY", "EXPRESSION"}
 
@@ -125,6 +130,8 @@ def _read_alter(statement: parsed.Statement, text: str, words: list) -> Statemen
         following = values[index + 1] if index + 1 < len(values) else ""
         if value == "DROP" and following not in DROP_KEEPS_DATA:
             effects.append("drop_column")
+        elif value == "ADD" and following not in ADD_CONSTRAINT and _adds_required(values, index):
+            effects.append("add_not_null")
         elif value == "TYPE":
             # USING computes every new value: it can rewrite the column to anything.
             effects.append("rewrite" if "USING" in values[index:] else "alter_type")
@@ -135,12 +142,27 @@ def _read_alter(statement: parsed.Statement, text: str, words: list) -> Statemen
                 renamed_to = names[0]
             elif len(names) == 2:  # RENAME [COLUMN] old TO new
                 renamed_column = (names[0], names[1])
-    for effect in ("drop_column", "rewrite", "alter_type", "rename"):
+    for effect in ("drop_column", "add_not_null", "rewrite", "alter_type", "rename"):
         if effect in effects:
             return Statement(
                 text, effect, tables, renamed_to=renamed_to, renamed_column=renamed_column
             )
     return Statement(text, "alter_other", tables)
+
+
+def _adds_required(values: list[str], start: int) -> bool:
+    """Whether the ADD COLUMN action at `start` (up to the next comma outside parentheses) is
+    NOT NULL with nothing to fill the existing rows: ADD COLUMN then fails on a table with rows."""
+    action, depth = [], 0
+    for value in values[start + 1 :]:
+        depth += (value == "(") - (value == ")")
+        if value == "," and depth == 0:
+            break
+        action.append(value)
+    not_null = "NOT NULL" in action or any(
+        pair == ("NOT", "NULL") for pair in itertools.pairwise(action)
+    )
+    return not_null and not FILLS_ROWS & {value.lower() for value in action}
 
 
 def _condition(where: parsed.Where) -> str:
@@ -209,6 +231,12 @@ def level_of(statement: Statement, rows: int | None, database_has_data: bool) ->
             return Level.HIGH, f"DELETE without a WHERE that limits it deletes all {what}"
         case "update" if not statement.has_where:
             return Level.HIGH, f"UPDATE without a WHERE that limits it rewrites all {what}"
+        case "add_not_null":
+            return (
+                Level.HIGH,
+                f"ADD COLUMN … NOT NULL without a DEFAULT: {what} would have no value for it, so "
+                "the migration would fail",
+            )
         case "upsert":
             return Level.HIGH, f"INSERT that replaces or updates conflicting rows of {what}"
         case "rewrite":

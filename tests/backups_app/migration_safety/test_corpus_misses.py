@@ -3,7 +3,7 @@ checked here with the lab rows (tests/migration_lab/lab.py) on the real database
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from tests.backups_app.conftest import migration_risk_json
 
@@ -50,3 +50,14 @@ def test_a_stored_generated_column_loses_nothing(lab):
     call_command("migrate", "migration_lab", verbosity=0)
     assert column("name") == ["Alexandra", "Bartholomew", "Bartholomew"]
     assert column("name_lower") == ["alexandra", "bartholomew", "bartholomew"]
+
+
+def test_a_not_null_column_added_in_sql_without_a_default_is_predicted_to_fail(lab):
+    finding = only_finding(
+        lab, 'migrations.RunSQL("ALTER TABLE lab_entry ADD COLUMN must varchar(10) NOT NULL"),'
+    )
+
+    assert (finding["level"], finding["deploy"]) == ("high", "unsafe")
+    assert "would fail" in finding["reason"]
+    with pytest.raises(DatabaseError), connection.cursor() as cursor:  # as predicted
+        cursor.execute("ALTER TABLE lab_entry ADD COLUMN must varchar(10) NOT NULL")

@@ -114,3 +114,22 @@ def test_sql_too_long_to_parse_is_treated_as_unreadable_not_a_crash():
     [statement] = statements_of(huge)
     assert statement.effect == "other"
     assert level_of(statement, None, database_has_data=True)[0] == Level.HIGH
+
+
+@pytest.mark.parametrize(
+    ("text", "effect"),
+    [
+        ("ALTER TABLE t ADD COLUMN must varchar(10) NOT NULL", "add_not_null"),
+        ("ALTER TABLE t ADD must numeric(10, 2) NOT NULL", "add_not_null"),
+        ("ALTER TABLE t ADD COLUMN a int, ADD COLUMN b int NOT NULL", "add_not_null"),
+        ("ALTER TABLE t ADD COLUMN must varchar(10) NOT NULL DEFAULT ''", "alter_other"),
+        ("ALTER TABLE t ADD COLUMN n int GENERATED ALWAYS AS IDENTITY NOT NULL", "alter_other"),
+        ("ALTER TABLE t ADD COLUMN n bigserial NOT NULL", "alter_other"),
+        ("ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT 0, ADD COLUMN b int", "alter_other"),
+        ("ALTER TABLE t ADD COLUMN maybe int", "alter_other"),
+        ("ALTER TABLE t ADD CONSTRAINT c CHECK (a IS NOT NULL)", "alter_other"),
+    ],
+)
+def test_a_not_null_column_added_without_a_default_is_told_apart(text, effect):
+    [statement] = statements_of(text)
+    assert statement.effect == effect
