@@ -794,8 +794,12 @@ def _run_sql(operation, ctx: _Context) -> Finding:
     rated = []
     for statement in statements:
         rows = _sql_rows(statement, ctx.probe)
-        level, why = sql.level_of(statement, rows, has_data)
-        rated.append((level, why, statement, rows))
+        matched, overwritten = _sql_matches(statement, rows, ctx.probe)
+        level, why = sql.level_of(
+            statement, rows, has_data, matched=matched, overwritten=overwritten
+        )
+        counted = overwritten if overwritten else matched
+        rated.append((level, why, statement, rows if counted is None else counted))
         if statement.effect == "create":
             for table in statement.tables:
                 ctx.probe.plan_create_table(table)
@@ -827,6 +831,22 @@ def _sql_rows(statement: sql.Statement, probe: DataProbe) -> int | None:
     if statement.effect == "create":
         return sum(c or 0 for c in counts)
     return None if None in counts else sum(counts)
+
+
+def _sql_matches(statement: sql.Statement, rows: int | None, probe: DataProbe) -> tuple:
+    """For a DELETE or UPDATE whose WHERE the guard can count: the rows it selects and, for an
+    UPDATE, those where it overwrites a value that is not NULL (every selected row when the
+    columns it sets cannot be read). (None, None) when uncounted."""
+    if not statement.where or statement.effect not in ("delete", "update") or rows == 0:
+        return None, None
+    table = statement.tables[0]
+    matched = probe.matching(table, statement.where)
+    if statement.effect == "delete" or not matched:
+        return matched, None if matched is None else 0
+    if not statement.set_columns:
+        return matched, matched
+    holding = " OR ".join(f"{column} IS NOT NULL" for column in statement.set_columns)
+    return matched, probe.matching(table, f"({statement.where}) AND ({holding})")
 
 
 def _run_python(operation, ctx: _Context) -> Finding:

@@ -135,6 +135,28 @@ class DataProbe:
         )
         return self._orm(lambda: checked.filter(_guard_ok=False).count())
 
+    def matching(self, table: str, condition: str) -> int | None:
+        """Rows of `table` that a migration's own WHERE `condition` (SQL text, read by sql.py)
+        selects. The count runs in a savepoint that is always rolled back, read-only on
+        PostgreSQL, so whatever the condition calls changes nothing; None when it cannot be
+        counted (a column the plan renames first, a syntax this database does not know)."""
+        if self.rows(table) == 0:
+            return 0
+        live = self.live_table(table)
+        if live is None:
+            return None
+        alias = self.connection.alias
+        try:
+            with transaction.atomic(using=alias), self.connection.cursor() as cursor:
+                if self.connection.vendor == "postgresql":
+                    cursor.execute("SET LOCAL transaction_read_only = on")
+                cursor.execute(f"SELECT COUNT(*) FROM {self._q(live)} WHERE {condition}")  # noqa: S608
+                found = cursor.fetchone()[0]
+                transaction.set_rollback(True, using=alias)
+        except DatabaseError:
+            return None
+        return int(found)
+
     # --- plumbing ---------------------------------------------------------------------------
     def _count(self, table: str, where: str) -> int | None:
         rows = self.rows(table)

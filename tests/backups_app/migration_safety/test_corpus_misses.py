@@ -61,3 +61,42 @@ def test_a_not_null_column_added_in_sql_without_a_default_is_predicted_to_fail(l
     assert "would fail" in finding["reason"]
     with pytest.raises(DatabaseError), connection.cursor() as cursor:  # as predicted
         cursor.execute("ALTER TABLE lab_entry ADD COLUMN must varchar(10) NOT NULL")
+
+
+@pytest.mark.parametrize(
+    ("statement", "level", "said"),
+    [
+        ("DELETE FROM lab_entry WHERE score IS NULL", "medium", "deletes 1 of 3 row(s)"),
+        (
+            "UPDATE lab_entry SET nickname = NULL WHERE name LIKE 'Bart%%'",
+            "high",
+            "UPDATE overwrites values in 1 of 3 row(s)",  # the other nickname is NULL
+        ),
+        (
+            "UPDATE lab_entry SET code = 'X', score = 1 WHERE code IS NULL OR score > 15",
+            "high",
+            "UPDATE overwrites values in 1 of 3 row(s)",  # the other selected row is all NULL
+        ),
+        ("UPDATE lab_entry SET code = 'X' WHERE code IS NULL", "medium", "only fills NULLs"),
+        ("DELETE FROM lab_entry WHERE score > 1000", "low", "matches none of 3 row(s)"),
+        ("DELETE FROM lab_entry WHERE no_such_column = 1", "medium", "changes some of 3"),
+    ],
+)
+def test_a_delete_or_update_with_a_where_counts_the_rows_it_would_change(
+    lab, statement, level, said
+):
+    finding = only_finding(lab, f'migrations.RunSQL("{statement}"),')
+
+    assert finding["level"] == level
+    assert said in finding["reason"]
+    assert lab.count() == 3  # counted, never run
+    assert column("nickname") == ["Alex", None, "Bart"]
+
+
+def test_a_where_with_a_placeholder_is_not_counted(lab):
+    finding = only_finding(
+        lab, 'migrations.RunSQL([("DELETE FROM lab_entry WHERE score = %s", [10])]),'
+    )
+
+    assert finding["level"] == "medium"
+    assert lab.count() == 3

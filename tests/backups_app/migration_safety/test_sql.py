@@ -133,3 +133,58 @@ def test_sql_too_long_to_parse_is_treated_as_unreadable_not_a_crash():
 def test_a_not_null_column_added_without_a_default_is_told_apart(text, effect):
     [statement] = statements_of(text)
     assert statement.effect == effect
+
+
+@pytest.mark.parametrize(
+    ("sql", "where"),
+    [
+        ("DELETE FROM t WHERE score IS NULL", "score IS NULL"),
+        ("delete from t where score is null;", "score is null"),
+        ("UPDATE t SET a = NULL WHERE a LIKE 'Ada%%' RETURNING id", "a LIKE 'Ada%%'"),
+        (["UPDATE t SET a = 1 WHERE b = 2"], "b = 2"),
+        ([("DELETE FROM t WHERE id = %s", [1])], ""),  # a placeholder the guard cannot fill
+        ("DELETE FROM t", ""),
+        ("DELETE FROM t USING u WHERE t.id = u.id", ""),  # another table in the WHERE
+        ("UPDATE t SET a = u.a FROM u WHERE t.id = u.id", ""),
+        ("DELETE FROM t WHERE id IN (SELECT wipe())", ""),  # a function that may do anything
+        ("WITH d AS (SELECT 1) DELETE FROM t WHERE id IN (SELECT * FROM d)", ""),
+    ],
+)
+def test_a_where_is_kept_only_when_the_guard_can_count_its_rows(sql, where):
+    [statement] = statements_of(sql)
+    assert statement.where == where
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns"),
+    [
+        ("UPDATE t SET a = 1 WHERE b = 2", ("a",)),
+        ('UPDATE t SET a = NULL, "B" = 2 WHERE c', ("a", '"B"')),
+        ("UPDATE t SET (a, b) = (1, 2) WHERE c", ()),
+    ],
+)
+def test_the_columns_an_update_sets_are_read(sql, columns):
+    [statement] = statements_of(sql)
+    assert statement.set_columns == columns
+
+
+@pytest.mark.parametrize(
+    ("text", "matched", "overwritten", "level", "said"),
+    [
+        ("DELETE FROM t WHERE a = 1", 2, None, Level.MEDIUM, "deletes 2 of 5 row(s)"),
+        ("UPDATE t SET a = 1 WHERE b = 2", 5, 3, Level.HIGH, "values in 3 of 5 row(s)"),
+        ("UPDATE t SET a = 1 WHERE b = 2", 5, 0, Level.MEDIUM, "only fills NULLs"),
+        ("UPDATE t SET a = 1 WHERE b = 2", 5, None, Level.MEDIUM, "changes some of 5 row(s)"),
+        ("DELETE FROM t WHERE a = 1", 0, None, Level.LOW, "matches none of 5 row(s)"),
+        ("DELETE FROM t WHERE a = 1", None, None, Level.MEDIUM, "changes some of 5 row(s)"),
+    ],
+)
+def test_a_where_with_counted_rows_says_how_many_it_changes(
+    text, matched, overwritten, level, said
+):
+    [statement] = statements_of(text)
+    found, why = level_of(
+        statement, 5, database_has_data=True, matched=matched, overwritten=overwritten
+    )
+    assert found == level
+    assert said in why
