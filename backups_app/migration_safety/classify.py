@@ -1,5 +1,6 @@
 """The §7 classification of one migration operation against the live data."""
 
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist
@@ -427,6 +428,19 @@ def _field_changes(operation, ctx: _Context, model, rows: int | None, old, new) 
                 rows,
             )
         )
+        if _casts_text_to_integer(connection, old_type, new_type):
+            failing = ctx.probe.not_integers(table, old.column)
+            if failing != 0:
+                changes.append(
+                    (
+                        Level.HIGH,
+                        f"changes the column type {old_type} -> {new_type}, so the migration "
+                        f"would fail: {rows_text(failing)} value(s) are not integers "
+                        "(PostgreSQL's cast rejects them)",
+                        SAFE["type"],
+                        failing,
+                    )
+                )
         if new_length and _is_character(new_type):  # values become text: do they fit?
             longer = ctx.probe.longer_than(table, old.column, new_length)
             if longer != 0:
@@ -543,6 +557,13 @@ def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> t
     else:
         why = f"{found}; the database either rejects them or cuts them to {length} characters"
     return (Level.HIGH, why, SAFE["shrink"], longer)
+
+
+def _casts_text_to_integer(connection, old_type: str | None, new_type: str | None) -> bool:
+    """Whether AlterField casts a text column to an integer on PostgreSQL, which fails on any
+    value that is not an integer. SQLite keeps such a value as text (type affinity)."""
+    integer = re.match(r"(integer|bigint|smallint)\b", (new_type or "").lower())
+    return connection.vendor == "postgresql" and _is_character(old_type) and bool(integer)
 
 
 def _is_character(db_type: str | None) -> bool:

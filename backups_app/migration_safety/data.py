@@ -109,6 +109,12 @@ class DataProbe:
         column = self._q(self._column(table, column))
         return self._count(table, f"LENGTH(CAST({column} AS TEXT)) > {int(length)}")
 
+    def not_integers(self, table: str, column: str) -> int | None:
+        """Values of a text `column` that PostgreSQL's cast to an integer type rejects: anything
+        but a sign and digits between spaces (a number too large for the type passes here)."""
+        name = self._q(self._column(table, column))
+        return self._count(table, rf"{name} IS NOT NULL AND {name} !~ '^\s*[-+]?[0-9]+\s*$'")
+
     def duplicates(self, model, fields: list[str], *, condition=None, nulls_distinct=True):
         """Rows of a (historical) model sharing their values of `fields` with another row, as a
         unique constraint would see them: only rows matching `condition`, and NULLs never

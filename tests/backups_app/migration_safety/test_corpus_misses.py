@@ -100,3 +100,40 @@ def test_a_where_with_a_placeholder_is_not_counted(lab):
 
     assert finding["level"] == "medium"
     assert lab.count() == 3
+
+
+@postgresql_only
+def test_text_that_is_not_an_integer_makes_the_cast_to_integer_fail(lab):
+    finding = only_finding(
+        lab, 'migrations.AlterField("entry", "code", models.IntegerField(null=True)),'
+    )
+
+    assert finding["level"] == "high"
+    assert "would fail: 2 value(s) are not integers" in finding["reason"]
+    with pytest.raises(DatabaseError), connection.cursor() as cursor:  # as predicted
+        cursor.execute("SELECT CAST(code AS integer) FROM lab_entry")
+
+
+def test_text_that_holds_only_integers_is_a_type_change(lab):
+    lab.insert_rows([("Ada", None, "12", 1), ("Bob", None, " -3 ", 2), ("Cy", None, None, 3)])
+    lab.migration(
+        "0002_change", 'migrations.AlterField("entry", "code", models.IntegerField(null=True)),'
+    )
+
+    report, _ = migration_risk_json("migration_lab")
+
+    (finding,) = report["operations"]
+    assert finding["level"] == "medium", finding["reason"]
+    call_command("migrate", "migration_lab", verbosity=0)
+    assert column("code") == [12, -3, None]
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_keeps_text_that_is_not_an_integer(lab):
+    finding = only_finding(
+        lab, 'migrations.AlterField("entry", "code", models.IntegerField(null=True)),'
+    )
+
+    assert finding["level"] == "medium", finding["reason"]
+    call_command("migrate", "migration_lab", verbosity=0)
+    assert column("code") == ["A1", "B2", None]
