@@ -323,9 +323,7 @@ def level_of(
                 f"UPDATE with WHERE only fills NULLs, in {matched} of {what} (counted)"
             )
         case "delete" if matched:
-            # Not high yet: a project test (test_migration_flows.py) relies on a counted
-            # DELETE … WHERE running with a backup; see the commit message.
-            return Level.MEDIUM, f"DELETE with WHERE deletes {matched} of {what} (counted)"
+            return Level.HIGH, f"DELETE with WHERE deletes {matched} of {what} (counted)"
         case "delete" | "update":
             return Level.MEDIUM, f"{statement.effect.upper()} with WHERE changes some of {what}"
         case "alter_type":

@@ -66,7 +66,7 @@ def test_a_not_null_column_added_in_sql_without_a_default_is_predicted_to_fail(l
 @pytest.mark.parametrize(
     ("statement", "level", "said"),
     [
-        ("DELETE FROM lab_entry WHERE score IS NULL", "medium", "deletes 1 of 3 row(s)"),
+        ("DELETE FROM lab_entry WHERE score IS NULL", "high", "deletes 1 of 3 row(s)"),
         (
             "UPDATE lab_entry SET nickname = NULL WHERE name LIKE 'Bart%%'",
             "high",

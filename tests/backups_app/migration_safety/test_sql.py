@@ -171,7 +171,7 @@ def test_the_columns_an_update_sets_are_read(sql, columns):
 @pytest.mark.parametrize(
     ("text", "matched", "overwritten", "level", "said"),
     [
-        ("DELETE FROM t WHERE a = 1", 2, None, Level.MEDIUM, "deletes 2 of 5 row(s)"),
+        ("DELETE FROM t WHERE a = 1", 2, None, Level.HIGH, "deletes 2 of 5 row(s)"),
         ("UPDATE t SET a = 1 WHERE b = 2", 5, 3, Level.HIGH, "values in 3 of 5 row(s)"),
         ("UPDATE t SET a = 1 WHERE b = 2", 5, 0, Level.MEDIUM, "only fills NULLs"),
         ("UPDATE t SET a = 1 WHERE b = 2", 5, None, Level.MEDIUM, "changes some of 5 row(s)"),
