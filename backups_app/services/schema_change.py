@@ -26,7 +26,7 @@ from backups_app.exceptions import (
 from backups_app.migration_safety.report import RiskReport
 from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
 from backups_app.migration_safety.targets import migration_by_prefix
-from backups_app.models import Backup, SchemaChange
+from backups_app.models import Backup, SchemaChange, fitted
 from backups_app.selectors import (
     applied_migrations,
     schema_change_get,
@@ -192,9 +192,9 @@ def _start(
         database=report.database,
         migrations=names,
         plan=report.as_dict(allow_dangerous=allow_dangerous),
-        reason="; ".join(reasons)[:1000],
+        reason=fitted(SchemaChange, "reason", "; ".join(reasons)),
         allowed_dangerous=allow_dangerous,
-        triggered_by=triggered_by[:150],
+        triggered_by=fitted(SchemaChange, "triggered_by", triggered_by),
         applied_before=applied_migrations(alias=report.database),
     )
     if fake:
@@ -227,7 +227,7 @@ def _verified_backup(
         backup = backup_create(
             kind=Backup.Kind.PRE_MIGRATION,
             pin=True,
-            pin_reason=f"before {', '.join(names)}"[:200],
+            pin_reason=f"before {', '.join(names)}",  # backup_create fits it
             note=f"pre-migration backup for schema change (risk {report.level.label})",
             triggered_by=triggered_by,
         )
@@ -385,14 +385,14 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
     SchemaChange.objects.filter(pk__in=[c.pk for c in undone_later]).update(
         outcome=SchemaChange.Outcome.ROLLED_BACK,
         rolled_back_at=timezone.now(),
-        rolled_back_by=triggered_by[:150],
+        rolled_back_by=fitted(SchemaChange, "rolled_back_by", triggered_by),
         rollback_detail=f"undone by the rollback of schema change #{change_id}",
     )
     change = schema_change_get(change_id=change_id)  # the restore put the ledger back
     change.outcome = SchemaChange.Outcome.ROLLED_BACK
     change.rolled_back_at = timezone.now()
-    change.rolled_back_by = triggered_by[:150]
-    change.rollback_detail = detail[:2000]
+    change.rolled_back_by = fitted(SchemaChange, "rolled_back_by", triggered_by)
+    change.rollback_detail = fitted(SchemaChange, "rollback_detail", detail)
     change.save()
     logger.info("schema change rolled back id=%s %s", change.pk, detail)
     return RollbackResult(
@@ -435,7 +435,7 @@ def _refuse(change: SchemaChange, message: str, brief: str = "") -> None:
 
 def _end(change: SchemaChange, outcome: str, error: str) -> None:
     change.outcome = outcome
-    change.error = error[:4000]
+    change.error = fitted(SchemaChange, "error", error)
     change.finished_at = timezone.now()
     _save(change)
 
