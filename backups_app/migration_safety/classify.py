@@ -11,7 +11,7 @@ from django.db.migrations.state import ProjectState
 from backups_app.migration_safety import python_code, sql
 from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.deploy import Deploy, DeployVerdict, assess
-from backups_app.migration_safety.emitted import emitted_sql
+from backups_app.migration_safety.emitted import emitted_in
 from backups_app.migration_safety.levels import Level
 
 # Columns whose empty string holds nothing worth keeping.
@@ -541,7 +541,7 @@ def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> t
             f"{length} characters"
         )
     elif vendor == "postgresql":
-        sql = _emitted(operation, ctx)
+        sql = emitted_in(operation, ctx)
         # ALTER COLUMN … TYPE varchar(n) rejects a longer value; with USING col::varchar(n),
         # which Django writes when the data type changes, the explicit cast cuts it instead.
         if sql is not None and not any(" USING " in statement for statement in sql):
@@ -622,19 +622,7 @@ def _rename(operation, ctx: _Context) -> Finding:
 
 
 def _emits_no_sql(operation, ctx: _Context) -> bool:
-    return _emitted(operation, ctx) == []
-
-
-def _emitted(operation, ctx: _Context) -> list[str] | None:
-    """The SQL Django would run for `operation` here (None when it cannot be collected)."""
-    return emitted_sql(
-        operation,
-        app_label=ctx.app_label,
-        connection=ctx.probe.connection,
-        before=ctx.before,
-        after=ctx.after,
-        backwards=ctx.backwards,
-    )
+    return emitted_in(operation, ctx) == []
 
 
 def _add_constraint(operation, ctx: _Context) -> Finding:

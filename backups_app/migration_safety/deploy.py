@@ -16,7 +16,7 @@ from django.db.migrations import operations as ops
 from django.db.models.sql import Query
 
 from backups_app.migration_safety import sql
-from backups_app.migration_safety.emitted import emitted_sql
+from backups_app.migration_safety.emitted import emitted_in
 from backups_app.migration_safety.levels import Level
 
 
@@ -234,7 +234,7 @@ def sqlite_rebuild(what: str, rows: int | None) -> DeployVerdict:
 
 def _sqlite_remake(operation, ctx, table: str, rows: int | None) -> DeployVerdict | None:
     """On SQLite most ALTERs rebuild the table (create new__…, copy, drop, rename)."""
-    emitted = _emitted(operation, ctx)
+    emitted = emitted_in(operation, ctx)
     if emitted is not None and not any("new__" in s for s in emitted):
         if not any(s.lstrip().upper().startswith("CREATE") and "INDEX" in s for s in emitted):
             return None
@@ -242,17 +242,6 @@ def _sqlite_remake(operation, ctx, table: str, rows: int | None) -> DeployVerdic
     if rows == 0:
         return DeployVerdict(Deploy.SAFE, "rebuilds an empty table", lock_seconds=0.0)
     return sqlite_rebuild(f"rebuilds table {table}", rows)
-
-
-def _emitted(operation, ctx) -> list[str] | None:
-    return emitted_sql(
-        operation,
-        app_label=ctx.app_label,
-        connection=ctx.probe.connection,
-        before=ctx.before,
-        after=ctx.after,
-        backwards=ctx.backwards,
-    )
 
 
 def _rows(ctx, model) -> int | None:
@@ -312,7 +301,7 @@ def _remove_field(operation, ctx) -> DeployVerdict:
 
 
 def _rename(operation, ctx) -> DeployVerdict:
-    emitted = _emitted(operation, ctx)
+    emitted = emitted_in(operation, ctx)
     if emitted == []:
         return DeployVerdict(Deploy.SAFE, "keeps every name the database sees: no SQL runs")
     if isinstance(operation, ops.RenameField):

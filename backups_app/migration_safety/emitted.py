@@ -29,3 +29,16 @@ def emitted_sql(
     except Exception:  # whatever stops the collection, the answer is "unknown"
         return None
     return list(editor.collected_sql)
+
+
+def emitted_in(operation, ctx) -> list[str] | None:
+    """emitted_sql() for `operation` in a classification context (classify's and deploy's share
+    its fields: app_label, probe.connection, before, after, backwards)."""
+    return emitted_sql(
+        operation,
+        app_label=ctx.app_label,
+        connection=ctx.probe.connection,
+        before=ctx.before,
+        after=ctx.after,
+        backwards=ctx.backwards,
+    )
