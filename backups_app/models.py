@@ -4,12 +4,6 @@ from django.db import models
 from django.utils import timezone
 
 
-def fitted(model: type[models.Model], field: str, value: str) -> str:
-    """`value` cut to what `model.field` holds (its max_length), so text from a manifest, an
-    error or a user never fails a save for being long; the limit is read, not copied."""
-    return value[: model._meta.get_field(field).max_length]
-
-
 class Backup(models.Model):
     class Kind(models.TextChoices):
         AUTO = "auto", "automatic"

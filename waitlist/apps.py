@@ -19,10 +19,11 @@ class WaitlistConfig(AppConfig):
 
     def ready(self) -> None:
         from waitlist import checks  # noqa: F401  (registers the system checks)
-        from waitlist.models import Signup
+        from waitlist.models import Erasure, Signup
         from waitlist.signals import (
             journal_signup_deleted,
             journal_signup_saved,
+            queue_backup_after_erasure,
             queue_backup_after_signup,
         )
 
@@ -37,6 +38,11 @@ class WaitlistConfig(AppConfig):
             queue_backup_after_signup,
             sender=Signup,
             dispatch_uid="waitlist.queue_backup_after_signup",
+        )
+        post_save.connect(
+            queue_backup_after_erasure,
+            sender=Erasure,
+            dispatch_uid="waitlist.queue_backup_after_erasure",
         )
         post_migrate.connect(
             create_cache_table, sender=self, dispatch_uid="waitlist.create_cache_table"

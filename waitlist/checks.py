@@ -1,9 +1,9 @@
 """System checks for the signup app's settings, so a typo is reported at start-up."""
 
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from waitlist import conf
+from waitlist import conf, erasure
 
 
 @register()
@@ -43,3 +43,30 @@ def check_event(app_configs, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register()
+def check_erasure_key(app_configs, **kwargs) -> list[Error]:
+    try:
+        erasure.erasure_keys()
+    except ImproperlyConfigured as err:
+        return [Error(str(err), id="waitlist.E004")]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_erasure_key_is_own(app_configs, **kwargs) -> list[Warning]:
+    """Derived from DJANGO_SECRET_KEY, the key changes when that one is rotated without keeping
+    the old in SECRET_KEY_FALLBACKS, and then no erasure matches any more."""
+    if not erasure.key_is_derived():
+        return []
+    return [
+        Warning(
+            "WAITLIST_ERASURE_KEY is not set: the erasure ledger's key is derived from "
+            "DJANGO_SECRET_KEY, so rotating that key without SECRET_KEY_FALLBACKS would let "
+            "erased fans come back from older backups.",
+            hint='Set WAITLIST_ERASURE_KEY (python -c "import secrets; '
+            'print(secrets.token_urlsafe(32))") and keep it with your other secrets.',
+            id="waitlist.W001",
+        )
+    ]

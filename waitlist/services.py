@@ -1,8 +1,18 @@
-"""Writes of the signup app."""
+"""Writes of the signup app: signing up, and erasing a fan for good (§12)."""
 
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower, Trim
+from django.utils import timezone
 
-from waitlist.models import Signup, normalize_email
+from waitlist.erasure import email_hash, email_hashes
+from waitlist.models import Erasure, ErasureRequest, Signup, fitted, normalize_email
 
 
 def signup_create(
@@ -38,3 +48,124 @@ def signup_create(
             raise
         return existing, False
     return signup, True
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    erasure: Erasure
+    #: Signups of the address removed now (0 when it was not on the list).
+    signups_erased: int
+    #: The address had been erased before: this erasure only confirms it.
+    erased_before: bool
+
+    def summary(self) -> str:
+        if self.signups_erased:
+            text = f"Erased {self.signups_erased} signup(s)"
+        else:
+            text = "The address is not on the list; the erasure is recorded anyway"
+        text += f" (erasure #{self.erasure.pk}): no restore, merge or journal replay brings it back"
+        if self.erased_before:
+            text += "; it had been erased before"
+        return text + "."
+
+    def as_dict(self) -> dict:
+        return {
+            "erasure": self.erasure.pk,
+            "erased_at": self.erasure.erased_at.isoformat(),
+            "signups_erased": self.signups_erased,
+            "erased_before": self.erased_before,
+        }
+
+
+def signup_erase(*, email: str, erased_by: str, reason: str = "") -> ErasureResult:
+    """Erase every signup of `email` and record the erasure in the ledger, in one transaction.
+
+    An address that is not on the list is recorded all the same, so that a backup or the
+    journal that still holds it can never bring it back. Erasing twice is harmless. The admin's
+    history of those signups loses their names and addresses too, and any pending request of
+    the fan's is settled. Raises ValidationError for a text that is not an email address.
+    """
+    normal = normalize_email(email)
+    try:
+        validate_email(normal)
+    except ValidationError:
+        raise ValidationError(f"{email!r} is not an email address.") from None
+    hashes = email_hashes(normal)
+    now = timezone.now()
+    with transaction.atomic():
+        # Trimmed and lower-cased in SQL too: a row written behind the app's back may be neither.
+        doomed = Signup.objects.annotate(lowered=Lower(Trim("email"))).filter(lowered=normal)
+        ids = [str(pk) for pk in doomed.values_list("pk", flat=True)]
+        erased_before = Erasure.objects.filter(email_hash__in=hashes).exists()
+        if ids:
+            Signup.objects.filter(pk__in=ids).delete()
+            LogEntry.objects.filter(
+                content_type=ContentType.objects.get_for_model(Signup), object_id__in=ids
+            ).update(object_repr="(erased)", change_message="")
+        erasure = Erasure.objects.create(
+            email_hash=email_hash(normal),
+            erased_at=now,
+            erased_by=fitted(Erasure, "erased_by", erased_by),
+            reason=fitted(Erasure, "reason", reason.strip()),
+            signups_erased=len(ids),
+        )
+        ErasureRequest.objects.filter(
+            email_hash__in=hashes, status=ErasureRequest.Status.PENDING
+        ).update(
+            status=ErasureRequest.Status.ERASED,
+            email="",
+            decided_at=now,
+            decided_by=fitted(ErasureRequest, "decided_by", erased_by),
+        )
+    return ErasureResult(erasure=erasure, signups_erased=len(ids), erased_before=erased_before)
+
+
+def erasure_request_create(*, email: str) -> ErasureRequest:
+    """Record a fan's confirmed request to be erased, for staff to decide (one pending request
+    per address: asking again returns the one waiting)."""
+    normal = normalize_email(email)
+    digest = email_hash(normal)
+    with transaction.atomic():
+        pending = (
+            ErasureRequest.objects.select_for_update()
+            .filter(email_hash=digest, status=ErasureRequest.Status.PENDING)
+            .first()
+        )
+        if pending is not None:
+            return pending
+        return ErasureRequest.objects.create(email=normal, email_hash=digest)
+
+
+def erasure_request_confirmed(*, email: str) -> ErasureRequest | ErasureResult:
+    """A fan confirmed, from their mailbox, that they want to be erased: with
+    WAITLIST_SELF_ERASURE on, erase them now; otherwise record the request for staff."""
+    if getattr(settings, "WAITLIST_SELF_ERASURE", False):
+        return signup_erase(
+            email=email,
+            erased_by="the fan (confirmed by email)",
+            reason="asked on the site and confirmed from their mailbox",
+        )
+    return erasure_request_create(email=email)
+
+
+def erasure_request_approve(*, erasure_request: ErasureRequest, decided_by: str) -> ErasureResult:
+    """Carry out a pending request: erase the address it holds (which settles the request)."""
+    if erasure_request.status != ErasureRequest.Status.PENDING or not erasure_request.email:
+        raise ValidationError(f"{erasure_request} was already decided.")
+    return signup_erase(
+        email=erasure_request.email,
+        erased_by=decided_by,
+        reason=f"the fan's request #{erasure_request.pk}, confirmed from their mailbox",
+    )
+
+
+def erasure_request_decline(*, erasure_request: ErasureRequest, decided_by: str) -> None:
+    """Decline a pending request; the address it held is forgotten, its hash stays."""
+    ErasureRequest.objects.filter(
+        pk=erasure_request.pk, status=ErasureRequest.Status.PENDING
+    ).update(
+        status=ErasureRequest.Status.DECLINED,
+        email="",
+        decided_at=timezone.now(),
+        decided_by=fitted(ErasureRequest, "decided_by", decided_by),
+    )

@@ -1,4 +1,5 @@
 """After a signup commits: journal it, and ask for a backup that will hold it (§11, §4.6).
+After an erasure commits: ask for a backup too, so the ledger is backed up within a minute (§12).
 
 Both run in on_commit hooks, so a rolled-back signup leaves no trace, and neither dumps
 anything on the signup's request path.
@@ -32,3 +33,9 @@ def queue_backup_after_signup(sender, instance, created: bool, using: str, **kwa
     transaction.on_commit(
         lambda: backup_request_record(signup_id=instance.pk, using=using), using=using
     )
+
+
+def queue_backup_after_erasure(sender, instance, created: bool, using: str, **kwargs) -> None:
+    if not created:
+        return
+    transaction.on_commit(lambda: backup_request_record(signup_id=None, using=using), using=using)

@@ -203,6 +203,16 @@ WAITLIST_EVENT_TAGLINE = env.str(
 WAITLIST_EVENT_DETAILS = env.str("WAITLIST_EVENT_DETAILS", default="")
 WAITLIST_EVENT_IMAGE_URL = env.str("WAITLIST_EVENT_IMAGE_URL", default="")
 
+# --- Erasure (§12): the erasure ledger keeps only a keyed hash of each erased address. Keep the
+# key like DJANGO_SECRET_KEY, outside the database: unset, it is derived from DJANGO_SECRET_KEY
+# (`check --deploy` asks for its own). Old keys still match erasures recorded under them.
+WAITLIST_ERASURE_KEY = env.str("WAITLIST_ERASURE_KEY", default="") or None
+WAITLIST_ERASURE_OLD_KEYS = env.list("WAITLIST_ERASURE_OLD_KEYS", default=[])
+# A fan's confirmed request to be erased waits for staff (0), or is carried out at once (1).
+WAITLIST_SELF_ERASURE = env.bool("WAITLIST_SELF_ERASURE", default=False)
+# How long the link in the confirmation mail works.
+WAITLIST_ERASURE_LINK_SECONDS = env.int("WAITLIST_ERASURE_LINK_SECONDS", default=3 * 86400)
+
 # --- Backups (backups_app/conf.py reads these when used)
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "backups")))
 EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(BASE_DIR / "exports")))

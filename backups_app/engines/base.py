@@ -5,8 +5,8 @@ import io
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import IO
 
 from django.db import connections
@@ -35,6 +35,28 @@ class ExactConfirmation:
 
 
 @dataclass(frozen=True)
+class ErasureRules:
+    """The erasure ledger (§12), which a restore keeps and applies in its own transaction.
+
+    The ledger keeps the union of its live rows and the backup's (an erasure is never undone),
+    and every restored signup whose address was erased at or after it signed up is removed.
+    An address is matched by its keyed hash: SQLite asks `matcher` (built from the ledger's
+    (hash, erased_at) rows); PostgreSQL computes HMAC-SHA256 itself from `pads`, which reach it
+    as a session setting, never in a statement's text.
+    """
+
+    table: str
+    pk: str = "id"
+    hash_column: str = "email_hash"
+    at_column: str = "erased_at"
+    signup_created_column: str = "created_at"
+    matcher: Callable[[Iterable[tuple[str, object]]], Callable[[str, object], bool]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    pads: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class RestoreRules:
     """What a full restore keeps from the live database at the moment of the swap (§4.5).
 
@@ -53,6 +75,8 @@ class RestoreRules:
     #: With `exact`: what a person confirmed; None: no limit (`--yes`).
     exact_confirmed: "ExactConfirmation | None" = None
     later_signups_may_stay_behind: bool = False
+    #: The erasure ledger to keep and apply; None: no ledger.
+    erasure: ErasureRules | None = None
 
 
 def left_behind_table_name(signup_table: str) -> str:
@@ -80,6 +104,8 @@ class RestoreOutcome:
     #: `left_behind_table` (all their columns), and so in every backup from then on.
     signups_left_behind: int = 0
     left_behind_table: str = ""
+    #: Restored signups of erased fans, removed again in the same transaction (§12).
+    signups_kept_erased: int = 0
 
 
 class ScratchDatabase:

@@ -28,6 +28,7 @@ from backups_app.engines.base import (
     ROW_BATCH,
     BaseEngine,
     DumpSnapshot,
+    ErasureRules,
     RestoreOutcome,
     RestoreRules,
     ScratchDatabase,
@@ -95,7 +96,7 @@ class PostgreSQLEngine(BaseEngine):
         return {key: value for key, value in params.items() if value is not None}
 
     def tool_environment(
-        self, dbname: str | None = None, *, lock_timeout: bool = False
+        self, dbname: str | None = None, *, lock_timeout: bool = False, erasure_pads: str = ""
     ) -> dict[str, str]:
         """Connection settings for pg_dump/psql: through the environment, never on the command
         line, so the password does not show in `ps`."""
@@ -115,6 +116,9 @@ class PostgreSQLEngine(BaseEngine):
         if lock_timeout:
             # A restore must not queue for ever behind a long transaction holding a table.
             options += f" -c lock_timeout={int(conf.lock_timeout_seconds() * 1000)}"
+        if erasure_pads:
+            # Hex digits, dots and commas only: nothing to quote.
+            options += f" -c waitlist.erasure_pads={erasure_pads}"
         environment["PGOPTIONS"] = options
         return environment
 
@@ -210,6 +214,7 @@ class PostgreSQLEngine(BaseEngine):
         output = self._psql(
             sql=sql,
             dbname=None,
+            erasure_pads=rules.erasure.pads if rules.erasure else "",
             prologue=restore_prologue_sql(
                 rules,
                 wait_seconds=conf.lock_timeout_seconds(),
@@ -219,12 +224,13 @@ class PostgreSQLEngine(BaseEngine):
         )
         for line in output.splitlines():
             if line.startswith(OUTCOME_MARKER):
-                kept, removed, left_behind, parked = line.split("|")[1:5]
+                kept, removed, left_behind, parked, erased = line.split("|")[1:6]
                 return RestoreOutcome(
                     signups_kept=int(kept),
                     signups_removed=int(removed),
                     signups_left_behind=int(left_behind),
                     left_behind_table=parked,
+                    signups_kept_erased=int(erased),
                 )
         # Cannot happen short of a broken psql: the outcome is printed before COMMIT is sent.
         raise RestoreError(
@@ -233,10 +239,17 @@ class PostgreSQLEngine(BaseEngine):
         )
 
     def _psql(
-        self, *, sql: IO[bytes], dbname: str | None, prologue: str = "", epilogue: str = ""
+        self,
+        *,
+        sql: IO[bytes],
+        dbname: str | None,
+        prologue: str = "",
+        epilogue: str = "",
+        erasure_pads: str = "",
     ) -> str:
         """Run the dump in one transaction that only COMMITs after `epilogue`; return what psql
-        printed (unaligned, tuples only)."""
+        printed (unaligned, tuples only). `erasure_pads` reach the session as the setting
+        waitlist.erasure_pads (through the environment, never in the SQL's text)."""
         command = [
             conf.psql_path(),
             "--no-psqlrc",
@@ -254,7 +267,7 @@ class PostgreSQLEngine(BaseEngine):
                     stdin=subprocess.PIPE,
                     stdout=stdout,
                     stderr=stderr,
-                    env=self.tool_environment(dbname, lock_timeout=True),
+                    env=self.tool_environment(dbname, lock_timeout=True, erasure_pads=erasure_pads),
                 )
             except OSError as err:
                 raise RestoreError(
@@ -918,6 +931,7 @@ def restore_epilogue_sql(rules: RestoreRules) -> str:
     confirmed = rules.exact_confirmed
     removes_at_most = "NULL" if confirmed is None else str(int(confirmed.removes))
     confirmed_newest_id = "NULL" if confirmed is None else str(int(confirmed.newest_id))
+    erasure = rules.erasure or ErasureRules(table="")
     return f"""
 CREATE FUNCTION pg_temp.waitlist_columns(source regclass, target regclass, skip text)
 RETURNS text LANGUAGE sql AS $f$
@@ -949,8 +963,46 @@ BEGIN
   END LOOP;
 END
 $f$;
+-- The erasure key's HMAC pads, from the session setting the caller passed (§12).
+CREATE FUNCTION pg_temp.waitlist_erasure_pads()
+RETURNS TABLE (ipad bytea, opad bytea) LANGUAGE sql STABLE AS $f$
+  SELECT decode(split_part(p, '.', 1), 'hex'), decode(split_part(p, '.', 2), 'hex')
+  FROM unnest(string_to_array(
+         coalesce(current_setting('waitlist.erasure_pads', true), ''), ',')) AS p
+  WHERE p <> ''
+$f$;
+-- Remove the rows of `target` whose address the ledger erased at or after they signed up
+-- (§12); how many went.
+CREATE FUNCTION pg_temp.waitlist_erase(
+  target regclass, ledger regclass, email_col text, created_col text, hash_col text,
+  at_col text
+) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+  has_rows boolean; signed_up text; erased bigint := 0;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', ledger) INTO has_rows;
+  IF NOT has_rows THEN
+    RETURN 0;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.waitlist_erasure_pads()) THEN
+    RAISE EXCEPTION 'The erasure ledger has entries but the restore was given no erasure key '
+      'to match them; nothing was changed.';
+  END IF;
+  signed_up := CASE WHEN EXISTS (
+      SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = target
+      AND attname = created_col AND attnum > 0 AND NOT attisdropped)
+    THEN format('e.%I >= s.%I', at_col, created_col) ELSE 'true' END;
+  EXECUTE format(
+    'DELETE FROM %1$s s WHERE EXISTS (SELECT 1 FROM pg_temp.waitlist_erasure_pads() k '
+    'JOIN %2$s e ON e.%3$I = encode(sha256(k.opad || sha256(k.ipad || '
+    'convert_to(lower(btrim(s.%4$I)), ''UTF8''))), ''hex'') WHERE %5$s)',
+    target, ledger, hash_col, email_col, signed_up);
+  GET DIAGNOSTICS erased = ROW_COUNT;
+  RETURN erased;
+END
+$f$;
 CREATE TEMP TABLE waitlist_restore_outcome (
-  kept bigint, removed bigint, left_behind bigint, parked text
+  kept bigint, removed bigint, left_behind bigint, parked text, erased bigint
 ) ON COMMIT DROP;
 DO $keep$
 DECLARE
@@ -967,6 +1019,12 @@ DECLARE
   t text; live regclass; restored regclass; cols text; cols_no_pk text; has_rows boolean;
   row_id tid; taken boolean; failed tid[] := ARRAY[]::tid[]; parked text := '';
   later bigint := 0; kept bigint := 0; removed bigint := 0; left_behind bigint := 0;
+  erasure_table text := {quote_text(erasure.table)};
+  erasure_pk text := {quote_text(erasure.pk)};
+  erasure_hash text := {quote_text(erasure.hash_column)};
+  erasure_at text := {quote_text(erasure.at_column)};
+  signup_created text := {quote_text(erasure.signup_created_column)};
+  ledger regclass; erased bigint := 0; later_erased bigint;
 BEGIN
   FOREACH t IN ARRAY kept_tables LOOP
     live := to_regclass(format('{KEEP_SCHEMA}.%I', t));
@@ -982,6 +1040,15 @@ BEGIN
       END IF;
       CONTINUE;
     END IF;
+    IF t = erasure_table THEN
+      -- An erasure is never undone: the backup's ledger plus every live erasure it lacks.
+      PERFORM pg_temp.waitlist_sequences_past(live, restored);
+      cols := pg_temp.waitlist_columns(live, restored, erasure_pk);
+      EXECUTE format('INSERT INTO %1$s (%3$s) SELECT %3$s FROM %2$s l WHERE NOT EXISTS '
+                     '(SELECT 1 FROM %1$s r WHERE r.%4$I = l.%4$I AND r.%5$I = l.%5$I)',
+                     restored, live, cols, erasure_hash, erasure_at);
+      CONTINUE;
+    END IF;
     cols := pg_temp.waitlist_columns(live, restored, NULL);
     EXECUTE format('DELETE FROM %s', restored);
     EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', restored, cols, cols, live);
@@ -990,6 +1057,15 @@ BEGIN
 
   live := to_regclass(format('{KEEP_SCHEMA}.%I', signup_table));
   restored := to_regclass(format('public.%I', signup_table));
+  -- Erased fans stay erased (§12): the backup's signups of an address erased at or after they
+  -- signed up go first (so a fan who signed up again since is one of the later signups), then
+  -- any later one the ledger covers.
+  ledger := CASE WHEN erasure_table <> '' THEN to_regclass(format('public.%I', erasure_table))
+            END;
+  IF signup_table <> '' AND restored IS NOT NULL AND ledger IS NOT NULL THEN
+    erased := pg_temp.waitlist_erase(restored, ledger, signup_key, signup_created,
+                                     erasure_hash, erasure_at);
+  END IF;
   IF signup_table <> '' AND live IS NOT NULL THEN
     IF restored IS NULL THEN
       EXECUTE format('SELECT count(*) FROM %s', live) INTO later;
@@ -1012,6 +1088,12 @@ BEGIN
         '(SELECT 1 FROM %1$s r WHERE lower(r.%2$I) = lower(c.%2$I))',
         restored, signup_key, signup_pk);
       GET DIAGNOSTICS later = ROW_COUNT;
+      IF ledger IS NOT NULL AND NOT exact AND later > 0 THEN
+        later_erased := pg_temp.waitlist_erase('waitlist_restore_later', ledger, signup_key,
+                                               signup_created, erasure_hash, erasure_at);
+        erased := erased + later_erased;
+        later := later - later_erased;
+      END IF;
     END IF;
     IF exact THEN
       IF later > removes_at_most THEN
@@ -1073,11 +1155,11 @@ BEGIN
     END IF;
   END IF;
 
-  INSERT INTO waitlist_restore_outcome VALUES (kept, removed, left_behind, parked);
+  INSERT INTO waitlist_restore_outcome VALUES (kept, removed, left_behind, parked, erased);
 END
 $keep$;
 SELECT {quote_text(OUTCOME_MARKER)} || kept || '|' || removed || '|' || left_behind || '|'
-  || parked || '|' FROM waitlist_restore_outcome;
+  || parked || '|' || erased || '|' FROM waitlist_restore_outcome;
 DO $drop$
 DECLARE tables text;
 BEGIN

@@ -9,6 +9,7 @@ connection sees the old database or the restored one, and a killed restore commi
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import io
 import json
@@ -19,7 +20,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -28,6 +29,7 @@ from backups_app.engines.base import (
     ROW_BATCH,
     BaseEngine,
     DumpSnapshot,
+    ErasureRules,
     RestoreOutcome,
     RestoreRules,
     ScratchDatabase,
@@ -522,6 +524,7 @@ def _common_columns(connection: sqlite3.Connection, table: str, skip: str = "") 
 def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> RestoreOutcome:
     """Into the restored copy (attached as `restored`): the kept tables' live rows, the live
     signups the backup lacks (unless `exact`), and sequences past every id either side used."""
+    erasure_table = rules.erasure.table if rules.erasure else ""
     for table in rules.kept_tables:
         if not _exists(connection, "main", table):
             continue
@@ -533,6 +536,9 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
                     "ledger), whose live rows a restore keeps; nothing was changed. Restore a "
                     "newer backup, or re-insert its signups with --merge."
                 )
+            continue
+        if table == erasure_table:
+            _ledger_union(connection, rules.erasure)
             continue
         columns = _common_columns(connection, table)
         connection.execute(f"DELETE FROM restored.{quote_name(table)}")
@@ -551,6 +557,22 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
                 f"CREATE TABLE restored.{quote_name(name)} AS SELECT * FROM main.{quote_name(name)}"
             )
     _sequences_past(connection, [*rules.kept_tables, rules.signup_table])
+    # Erased fans stay erased (§12): the backup's signups of an address erased at or after they
+    # signed up go first (so a fan who signed up again since is one of the later signups), then
+    # any later one the ledger covers.
+    covers = _erasure_matcher(connection, rules)
+    erased = _erase_restored_signups(connection, rules, covers) if covers else 0
+    outcome = _carry_live_signups(connection, rules, covers)
+    return dataclasses.replace(outcome, signups_kept_erased=erased + outcome.signups_kept_erased)
+
+
+def _carry_live_signups(
+    connection: sqlite3.Connection,
+    rules: RestoreRules,
+    covers: Callable[[str, object], bool] | None,
+) -> RestoreOutcome:
+    """Into the restored copy: the live signups the backup lacks (unless `exact`), but none
+    that `covers` (the erasure ledger) names."""
     table = rules.signup_table
     if not (table and _exists(connection, "main", table)):
         return RestoreOutcome()
@@ -588,6 +610,11 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     if rules.exact:
         _refuse_unconfirmed(connection, rules, rowids)
         return RestoreOutcome(signups_removed=len(rowids))
+    later_erased = 0
+    if covers and rowids:
+        erased_rowids = _erased_live_rowids(connection, rules, covers, rowids)
+        rowids = [rowid for rowid in rowids if rowid not in erased_rowids]
+        later_erased = len(erased_rowids)
     kept, failed, error = _keep_later_signups(connection, rules, rowids)
     if failed and not rules.later_signups_may_stay_behind:
         raise RestoreError(
@@ -606,8 +633,90 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
             failed,
         )
     return RestoreOutcome(
-        signups_kept=kept, signups_left_behind=len(failed), left_behind_table=parked
+        signups_kept=kept,
+        signups_left_behind=len(failed),
+        left_behind_table=parked,
+        signups_kept_erased=later_erased,
     )
+
+
+def _ledger_union(connection: sqlite3.Connection, erasure: ErasureRules) -> None:
+    """An erasure is never undone: the backup's ledger plus every live erasure it lacks (under
+    new ids where the backup uses theirs)."""
+    table = quote_name(erasure.table)
+    columns = _common_columns(connection, erasure.table, skip=erasure.pk)
+    digest, at = quote_name(erasure.hash_column), quote_name(erasure.at_column)
+    connection.execute(
+        f"INSERT INTO restored.{table} ({columns}) SELECT {columns} FROM main.{table} AS l "
+        f"WHERE NOT EXISTS (SELECT 1 FROM restored.{table} AS r "
+        f"WHERE r.{digest} = l.{digest} AND r.{at} = l.{at})"
+    )
+
+
+def _erasure_matcher(
+    connection: sqlite3.Connection, rules: RestoreRules
+) -> Callable[[str, object], bool] | None:
+    """Whether an (address, signed up) belongs to an erased fan, by the restored copy's ledger
+    (the union kept above); None when the ledger is empty."""
+    erasure = rules.erasure
+    if not (erasure and _exists(connection, "restored", erasure.table)):
+        return None
+    ledger = connection.execute(
+        f"SELECT {quote_name(erasure.hash_column)}, {quote_name(erasure.at_column)} "
+        f"FROM restored.{quote_name(erasure.table)}"
+    ).fetchall()
+    if not ledger:
+        return None
+    if erasure.matcher is None:
+        raise RestoreError(
+            "The erasure ledger has entries but the restore was given no way to match them; "
+            "nothing was changed."
+        )
+    return erasure.matcher(ledger)
+
+
+def _signed_up_column(connection: sqlite3.Connection, rules: RestoreRules, schema: str) -> str:
+    """The signup time column, or NULL (an erasure then covers every signup of the address)."""
+    created = rules.erasure.signup_created_column
+    return (
+        quote_name(created)
+        if created in _columns(connection, schema, rules.signup_table)
+        else "NULL"
+    )
+
+
+def _erase_restored_signups(
+    connection: sqlite3.Connection, rules: RestoreRules, covers: Callable[[str, object], bool]
+) -> int:
+    """Remove the erased fans' signups from the restored copy; how many went."""
+    if not _exists(connection, "restored", rules.signup_table):
+        return 0
+    connection.create_function(
+        "waitlist_erased", 2, lambda email, at: int(covers(email, at)), deterministic=True
+    )
+    signed_up = _signed_up_column(connection, rules, "restored")
+    cursor = connection.execute(
+        f"DELETE FROM restored.{quote_name(rules.signup_table)} "
+        f"WHERE waitlist_erased({quote_name(rules.signup_key)}, {signed_up})"
+    )
+    return cursor.rowcount
+
+
+def _erased_live_rowids(
+    connection: sqlite3.Connection,
+    rules: RestoreRules,
+    covers: Callable[[str, object], bool],
+    rowids: list[int],
+) -> set[int]:
+    """Which of the live signups `rowids` belong to erased fans."""
+    signed_up = _signed_up_column(connection, rules, "main")
+    rows = connection.execute(
+        f"SELECT rowid, {quote_name(rules.signup_key)}, {signed_up} "
+        f"FROM main.{quote_name(rules.signup_table)} "
+        "WHERE rowid IN (SELECT value FROM json_each(?))",
+        [json.dumps(rowids)],
+    )
+    return {rowid for rowid, email, at in rows if covers(email, at)}
 
 
 def _refuse_unconfirmed(

@@ -14,8 +14,9 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
 from backups_app.exceptions import BackupBusy, VerificationError
-from backups_app.models import Backup, fitted
+from backups_app.models import Backup
 from backups_app.signing import manifest_check, manifest_sign
+from waitlist.models import fitted
 
 INTERRUPTED = "Interrupted: the process taking it stopped before it finished."
 

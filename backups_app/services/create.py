@@ -20,13 +20,13 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine, quote_name
 from backups_app.exceptions import BackupError, DumpError, VerificationError
 from backups_app.keys import encryption_keyring
-from backups_app.models import Backup, PendingBackupRequest, fitted
+from backups_app.models import Backup, PendingBackupRequest
 from backups_app.restore_record import restored_state
 from backups_app.selectors import CLOCK_SKEW, applied_migrations
 from backups_app.services.catalogue import fields_from_manifest, manifest_update
 from backups_app.services.journal import journal_position
 from backups_app.signing import manifest_sign
-from waitlist.models import Signup
+from waitlist.models import Signup, fitted
 
 GZIP_LEVEL = 3  # most of level 9's saving on SQL text, at a fraction of its time
 TAIL_BYTES = 4096

@@ -23,8 +23,9 @@ from django.utils import timezone
 from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines.base import quote_name
-from backups_app.models import Export, fitted
-from waitlist.models import Signup
+from backups_app.models import Export
+from waitlist.erasure import ErasedAddresses, erased_signup_ids
+from waitlist.models import Signup, fitted
 
 TEXT_COLUMNS = ["full_name", "email", "phone", "city", "country", "message"]
 COLUMNS = ["id", *TEXT_COLUMNS, "consent", "created_at"]
@@ -64,14 +65,20 @@ def waitlist_export_csv(
     target = Path(path) if path else files.ensure_dir(conf.export_dir()) / name
     if target.is_dir():
         target = target / name
+    everyone = Signup.objects.all()
+    # Erased fans are never exported (§12), even one put back by hand behind the app's back.
+    hidden = erased_signup_ids(everyone if signups is None else signups, ErasedAddresses.load())
+    if hidden:
+        logger.warning("export skips %d signup(s) of erased fans still in the table", len(hidden))
     with files.atomic_file(target) as handle:
         if signups is None and connection.vendor == "postgresql":
-            row_count = _copy_from_postgresql(handle)
+            row_count = _copy_from_postgresql(handle, hidden=hidden)
         else:
             text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=False)
             writer = csv.writer(text, lineterminator="\r\n")
             row_count = -1  # the header
-            for row in signup_csv_rows(Signup.objects.all() if signups is None else signups):
+            chosen = everyone if signups is None else signups
+            for row in signup_csv_rows(chosen.exclude(pk__in=hidden) if hidden else chosen):
                 writer.writerow(row)
                 row_count += 1
             text.flush()
@@ -113,8 +120,10 @@ def export_rotate(*, keep: int | None = None) -> list[str]:
     return [p.name for p in doomed]
 
 
-def _copy_from_postgresql(handle: IO[bytes]) -> int:
+def _copy_from_postgresql(handle: IO[bytes], *, hidden: list[int]) -> int:
     table = quote_name(Signup._meta.db_table)
+    # Integers from our own query, never text from anyone.
+    where = f"WHERE id NOT IN ({', '.join(str(int(pk)) for pk in hidden)}) " if hidden else ""
     # ascii() of the first character is far cheaper than comparing substrings (= + - @ TAB CR).
     codes = ", ".join(str(ord(start)) for start in FORMULA_STARTS)
     text_columns = ", ".join(
@@ -128,7 +137,7 @@ def _copy_from_postgresql(handle: IO[bytes]) -> int:
         f"COPY (SELECT id, {text_columns}, "  # noqa: S608
         "CASE WHEN consent THEN 'true' ELSE 'false' END AS consent, "
         "replace((created_at AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z' AS created_at "
-        f"FROM {table} ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        f"FROM {table} {where}ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)"
     )
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor, for COPY

@@ -26,6 +26,7 @@ from backups_app.exceptions import BackupError
 from backups_app.keys import encryption_keyring, signing_keyring
 from backups_app.models import Backup
 from backups_app.selectors import backup_latest
+from waitlist.erasure import ErasedAddresses
 from waitlist.models import Signup
 
 logger = logging.getLogger("backups_app")
@@ -304,11 +305,13 @@ class ReplayReport:
     #: Missing by id, but their email is on the list under another id (signed up again).
     email_taken: int = 0
     deleted_in_journal: int = 0
+    #: Journalled signups of fans erased since (§12): never put back.
+    kept_erased: int = 0
     damage: list[journal.Damage] = field(default_factory=list)
 
     @property
     def missing(self) -> int:
-        return self.journalled - self.already_present - self.email_taken
+        return self.journalled - self.already_present - self.email_taken - self.kept_erased
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -327,6 +330,8 @@ class ReplayReport:
             text += f", {self.email_taken} skipped (email on the list under another id)"
         if self.deleted_in_journal:
             text += f", {self.deleted_in_journal} deleted through the app (not brought back)"
+        if self.kept_erased:
+            text += f", {self.kept_erased} of erased fans (kept erased)"
         if self.changed_outside:
             text += f"; {self.changed_outside} differ from their journalled version"
         if self.damage:
@@ -515,9 +520,13 @@ def _compare_with_table(
             .filter(lowered__in=chunk)
             .values_list("lowered", flat=True)
         )
+    erased = ErasedAddresses.load(using=using)
     seen = set()
     candidates = []
     for signup in missing:
+        if erased.covers(signup.email, signup.created_at):
+            report.kept_erased += 1
+            continue
         if signup.email in taken or signup.email in seen:
             report.email_taken += 1
             continue

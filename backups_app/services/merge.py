@@ -19,6 +19,7 @@ from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import ExactConfirmation, ScratchDatabase
 from backups_app.services.restore import checked_backup, safety_backup_locked
+from waitlist.erasure import ErasedAddresses
 from waitlist.models import Signup, normalize_email
 
 SAMPLE_SIZE = 20
@@ -31,12 +32,15 @@ class MergeResult:
     inserted: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
     safety_backup: str | None = None
+    #: Signups in the backup whose fan was erased since (§12): never put back.
+    kept_erased: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "backup": self.name,
             "missing": self.missing,
             "inserted": self.inserted,
+            "kept_erased": self.kept_erased,
             "sample": self.sample,
             "safety_backup": self.safety_backup,
         }
@@ -53,7 +57,7 @@ def backup_diff(*, name: str, signing_keys: tuple[bytes, ...] = ()) -> MergeResu
         files.open_sql(dump, manifest=manifest) as sql,
         engine.scratch(sql=sql) as scratch,
     ):
-        for batch in _missing_batches(scratch):
+        for batch in _missing_batches(scratch, tally=result):
             result.missing += len(batch)
             _add_sample(result, batch)
     return result
@@ -75,6 +79,8 @@ class RestorePreview:
     newest_live_id: int | None = None
     #: The first signups it would bring back.
     sample: list[dict[str, Any]] = field(default_factory=list)
+    #: Signups in the backup whose fan was erased since: the restore removes them again.
+    kept_erased: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -98,12 +104,13 @@ def backup_restore_preview(*, name: str, signing_keys: tuple[bytes, ...] = ()) -
         engine.scratch(sql=sql) as scratch,
     ):
         preview.backup_signups = scratch.row_counts().get(Signup._meta.db_table, 0)
-        for batch in _missing_batches(scratch):
+        for batch in _missing_batches(scratch, tally=preview):
             preview.brought_back += len(batch)
             _add_sample(preview, batch)
         preview.live_signups = Signup.objects.count()
         preview.newest_live_id = Signup.objects.aggregate(newest=Max("pk"))["newest"] or 0
-    preview.later = max(0, preview.live_signups - (preview.backup_signups - preview.brought_back))
+    in_both = preview.backup_signups - preview.brought_back - preview.kept_erased
+    preview.later = max(0, preview.live_signups - in_both)
     return preview
 
 
@@ -134,7 +141,7 @@ def backup_merge(
             result.safety_backup = safety.name
         live_columns = _live_columns(engine.alias)
         with files.open_sql(dump, manifest=manifest) as sql, engine.scratch(sql=sql) as scratch:
-            for batch in _missing_batches(scratch):
+            for batch in _missing_batches(scratch, tally=result):
                 result.missing += len(batch)
                 _add_sample(result, batch)
                 result.inserted += _insert(batch, live_columns)
@@ -156,8 +163,11 @@ def _live_columns(alias: str) -> set[str]:
     return {column.name for column in description}
 
 
-def _missing_batches(scratch: ScratchDatabase):
-    """Batches of backed-up signups (as dicts) whose email is not in the live table."""
+def _missing_batches(scratch: ScratchDatabase, *, tally: "MergeResult | RestorePreview"):
+    """Batches of backed-up signups (as dicts) whose email is not in the live table, without
+    those of erased fans (counted in `tally.kept_erased`; their rows never leave the scratch
+    database, not even as a sample)."""
+    erased = ErasedAddresses.load()
     table = Signup._meta.db_table
     model_columns = {f.column: f for f in Signup._meta.concrete_fields}
     columns = [c for c in scratch.columns(table) if c in model_columns]
@@ -172,6 +182,10 @@ def _missing_batches(scratch: ScratchDatabase):
             .values_list("email_lower", flat=True)
         )
         missing = [r for r in records if normalize_email(r["email"]) not in present]
+        if erased:
+            kept = [r for r in missing if not erased.covers(r["email"], r.get("created_at"))]
+            tally.kept_erased += len(missing) - len(kept)
+            missing = kept
         if missing:
             yield missing
 

@@ -12,9 +12,10 @@ from backups_app import conf, files, offsite
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, VerificationError
-from backups_app.models import Backup, fitted
+from backups_app.models import Backup
 from backups_app.services.catalogue import SyncResult, fields_from_manifest
 from backups_app.signing import manifest_check
+from waitlist.models import fitted
 
 
 @dataclass

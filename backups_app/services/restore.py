@@ -14,6 +14,7 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import (
     BaseEngine,
+    ErasureRules,
     ExactConfirmation,
     RestoreRules,
     is_left_behind_table,
@@ -26,7 +27,8 @@ from backups_app.services.create import backup_create_locked
 from backups_app.services.journal import JournalError, ReplayReport, journal_replay
 from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.services.verify import check_files
-from waitlist.models import Signup
+from waitlist.erasure import ErasedAddresses, pads_setting
+from waitlist.models import Erasure, ErasureRequest, Signup
 
 
 @dataclass
@@ -40,6 +42,8 @@ class RestoreResult:
     signups_removed: int = 0
     signups_left_behind: int = 0
     left_behind_table: str = ""
+    #: Signups of erased fans the backup held, removed again in the restore's transaction.
+    signups_kept_erased: int = 0
     #: Tables newer than the backup that the restore dropped, with their rows (all of them in
     #: the safety backup).
     tables_dropped: dict[str, int] = field(default_factory=dict)
@@ -65,6 +69,7 @@ class RestoreResult:
             "signups_removed": self.signups_removed,
             "signups_left_behind": self.signups_left_behind,
             "left_behind_table": self.left_behind_table,
+            "signups_kept_erased": self.signups_kept_erased,
             "tables_dropped": self.tables_dropped,
             "exact": self.exact,
             "accounts_kept": self.accounts_kept,
@@ -78,6 +83,8 @@ class RestoreResult:
 ACCOUNT_APPS = ("auth", "contenttypes", "sessions", "admin")
 # Apps whose tables always keep their live rows: the backup catalogue and the ledgers.
 LEDGER_APPS = ("backups_app",)
+# The erasure ledger (kept as the union of live and backup, then applied) and the fans' requests.
+ERASURE_MODELS = (Erasure, ErasureRequest)
 
 
 def kept_tables(*, include_accounts: bool = False) -> tuple[str, ...]:
@@ -88,6 +95,7 @@ def kept_tables(*, include_accounts: bool = False) -> tuple[str, ...]:
         if apps.is_installed(f"django.contrib.{label}") or label in LEDGER_APPS:
             config = apps.get_app_config(label)
             tables += [m._meta.db_table for m in config.get_models(include_auto_created=True)]
+    tables += [model._meta.db_table for model in ERASURE_MODELS]
     return tuple(dict.fromkeys(t for t in tables if t != Signup._meta.db_table))
 
 
@@ -106,6 +114,20 @@ def restore_rules(
         exact=exact,
         exact_confirmed=exact_confirmed,
         later_signups_may_stay_behind=later_may_stay_behind,
+        erasure=erasure_rules(),
+    )
+
+
+def erasure_rules() -> ErasureRules:
+    """How a restore keeps and applies the erasure ledger (§12)."""
+    return ErasureRules(
+        table=Erasure._meta.db_table,
+        pk=Erasure._meta.pk.column,
+        hash_column=Erasure._meta.get_field("email_hash").column,
+        at_column=Erasure._meta.get_field("erased_at").column,
+        signup_created_column=Signup._meta.get_field("created_at").column,
+        matcher=lambda rows: ErasedAddresses.from_rows(rows).covers,
+        pads=pads_setting(),
     )
 
 
@@ -203,13 +225,14 @@ def backup_restore(
         restored_state_record(name=dump.name, row_counts=engine.row_counts())
     logger.info(
         "restore succeeded name=%s safety_backup=%s seconds=%.3f signups_kept=%d "
-        "signups_removed=%d signups_left_behind=%d accounts=%s by=%s",
+        "signups_removed=%d signups_left_behind=%d signups_kept_erased=%d accounts=%s by=%s",
         dump.name,
         safety.name,
         seconds,
         outcome.signups_kept,
         outcome.signups_removed,
         outcome.signups_left_behind,
+        outcome.signups_kept_erased,
         "from-backup" if include_accounts else "kept",
         triggered_by or "-",
     )
@@ -230,6 +253,7 @@ def backup_restore(
         signups_removed=outcome.signups_removed,
         signups_left_behind=outcome.signups_left_behind,
         left_behind_table=outcome.left_behind_table,
+        signups_kept_erased=outcome.signups_kept_erased,
         tables_dropped=dropped,
         exact=exact,
         accounts_kept=not include_accounts,

@@ -26,7 +26,7 @@ from backups_app.exceptions import (
 from backups_app.migration_safety.report import RiskReport
 from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
 from backups_app.migration_safety.targets import migration_by_prefix
-from backups_app.models import Backup, SchemaChange, fitted
+from backups_app.models import Backup, SchemaChange
 from backups_app.selectors import (
     applied_migrations,
     schema_change_get,
@@ -36,6 +36,7 @@ from backups_app.selectors import (
 from backups_app.services.create import backup_create
 from backups_app.services.restore import backup_restore
 from backups_app.services.verify import backup_verify
+from waitlist.models import fitted
 
 T = TypeVar("T")
 

@@ -14,10 +14,11 @@ from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import compare_counts
 from backups_app.exceptions import BackupBusy, BackupError, VerificationError
-from backups_app.models import Backup, fitted
+from backups_app.models import Backup
 from backups_app.services.catalogue import manifest_update
 from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.signing import manifest_check
+from waitlist.models import fitted
 
 
 @dataclass

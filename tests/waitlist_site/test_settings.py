@@ -18,6 +18,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "waitlist.example.com",
     "BACKUP_SIGNING_KEY": secrets.token_urlsafe(32),
+    "WAITLIST_ERASURE_KEY": secrets.token_urlsafe(32),
 }
 
 
@@ -85,6 +86,24 @@ def test_check_deploy_asks_for_a_signing_key_of_its_own():
 
     assert result.returncode != 0
     assert "backups_app.W001" in result.stderr + result.stdout
+
+
+def test_check_deploy_asks_for_an_erasure_key_of_its_own():
+    without_key = {k: v for k, v in PRODUCTION.items() if k != "WAITLIST_ERASURE_KEY"}
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **without_key)
+
+    assert result.returncode != 0
+    assert "waitlist.W001" in result.stderr + result.stdout
+
+
+def test_a_short_erasure_key_is_reported_at_start_without_echoing_it():
+    result = run_manage("check", **PRODUCTION | {"WAITLIST_ERASURE_KEY": "short-and-wrong"})
+
+    output = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "waitlist.E004" in output
+    assert "short-and-wrong" not in output
 
 
 def test_a_bad_backup_key_is_reported_at_start_without_echoing_it():
