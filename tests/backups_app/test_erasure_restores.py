@@ -202,6 +202,20 @@ def test_restore_command_reports_the_fans_kept_erased(erased_after_backup, capsy
     assert report["signups_kept_erased"] == 1
 
 
+def test_restore_and_merge_commands_say_how_many_stayed_erased(erased_after_backup):
+    Signup.objects.filter(email="zoe@example.com").delete()
+    merged, diffed, restored = io.StringIO(), io.StringIO(), io.StringIO()
+
+    call_command("restore", erased_after_backup.name, "--diff", stdout=diffed)
+    call_command("restore", erased_after_backup.name, "--merge", "--yes", stdout=merged)
+    call_command("restore", erased_after_backup.name, "--yes", stdout=restored)
+
+    for out in (diffed, merged):
+        assert "1 signup(s) of erased fans in the backup stay erased." in out.getvalue()
+        assert "ada@example.com" not in out.getvalue()
+    assert "1 signup(s) of erased fans in the backup stayed erased." in restored.getvalue()
+
+
 @pytest.mark.postgresql_only
 def test_the_erasure_key_never_appears_in_the_sql_psql_runs(erased_after_backup, settings):
     """The pads reach psql as a session setting; a statement error echoes no key."""

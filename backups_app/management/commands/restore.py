@@ -91,6 +91,12 @@ class Command(BackupCommand):
             if result.accounts_kept
             else "staff accounts and sessions are the backup's"
         )
+        erased = ""
+        if result.signups_kept_erased:
+            erased = (
+                f"{result.signups_kept_erased} signup(s) of erased fans in the backup stayed "
+                "erased.\n"
+            )
         dropped = ""
         if result.tables_dropped:
             dropped = "Dropped as newer than the backup: " + self._tables(result.tables_dropped)
@@ -98,7 +104,7 @@ class Command(BackupCommand):
         self.emit(
             result.as_dict(),
             f"Restored {result.name} in {result.seconds:.2f} s; row counts verified ({counts}).\n"
-            f"{later}; {accounts}.\n{dropped}"
+            f"{later}; {accounts}.\n{erased}{dropped}"
             + (f"Signup journal: {result.journal_summary()}\n" if result.journal_summary() else "")
             + f"The data before the restore is in {result.safety_backup} (pinned).",
         )
@@ -159,6 +165,11 @@ class Command(BackupCommand):
                 f"- {preview.later} live signup(s) the backup lacks will be kept, and so will "
                 "any that arrive while the restore runs."
             )
+        if preview.kept_erased:
+            lines.append(
+                f"- {preview.kept_erased} signup(s) in the backup belong to fans erased since; "
+                "they stay erased."
+            )
         lines.append(
             "- Staff accounts and sessions will be replaced by the backup's (--include-accounts)."
             if options["include_accounts"]
@@ -181,4 +192,8 @@ class Command(BackupCommand):
         ]
         if result.missing > len(result.sample):
             lines.append(f"  … and {result.missing - len(result.sample)} more")
+        if result.kept_erased:
+            lines.append(
+                f"{result.kept_erased} signup(s) of erased fans in the backup stay erased."
+            )
         return "\n".join(lines)
