@@ -972,13 +972,16 @@ RETURNS TABLE (ipad bytea, opad bytea) LANGUAGE sql STABLE AS $f$
   WHERE p <> ''
 $f$;
 -- Remove the rows of `target` whose address the ledger erased at or after they signed up
--- (§12); how many went.
+-- (§12); how many went. With `unchanged_in`, rows found there under the same id and address
+-- are skipped: the live table already honoured every erasure its own ledger holds. Hashing is
+-- the cost (two sha256 a row and key), so the candidates are found first with one hash each,
+-- matched against the ledger as a hashed set, and only they are checked for their time.
 CREATE FUNCTION pg_temp.waitlist_erase(
   target regclass, ledger regclass, email_col text, created_col text, hash_col text,
-  at_col text
+  at_col text, unchanged_in regclass, pk_col text
 ) RETURNS bigint LANGUAGE plpgsql AS $f$
 DECLARE
-  has_rows boolean; signed_up text; erased bigint := 0;
+  has_rows boolean; signed_up text; skip text := ''; erased bigint := 0;
 BEGIN
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', ledger) INTO has_rows;
   IF NOT has_rows THEN
@@ -988,15 +991,29 @@ BEGIN
     RAISE EXCEPTION 'The erasure ledger has entries but the restore was given no erasure key '
       'to match them; nothing was changed.';
   END IF;
+  DROP TABLE IF EXISTS pg_temp.waitlist_erasure_keys, pg_temp.waitlist_erased_rows;
+  CREATE TEMP TABLE waitlist_erasure_keys ON COMMIT DROP AS
+    SELECT ipad, opad FROM pg_temp.waitlist_erasure_pads();
   signed_up := CASE WHEN EXISTS (
       SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = target
       AND attname = created_col AND attnum > 0 AND NOT attisdropped)
-    THEN format('e.%I >= s.%I', at_col, created_col) ELSE 'true' END;
+    THEN format('s.%I', created_col) ELSE 'NULL::timestamptz' END;
+  IF unchanged_in IS NOT NULL THEN
+    skip := format('WHERE NOT EXISTS (SELECT 1 FROM %s l WHERE l.%I = s.%I AND l.%I = s.%I)',
+                   unchanged_in, pk_col, pk_col, email_col, email_col);
+  END IF;
   EXECUTE format(
-    'DELETE FROM %1$s s WHERE EXISTS (SELECT 1 FROM pg_temp.waitlist_erasure_pads() k '
-    'JOIN %2$s e ON e.%3$I = encode(sha256(k.opad || sha256(k.ipad || '
-    'convert_to(lower(btrim(s.%4$I)), ''UTF8''))), ''hex'') WHERE %5$s)',
-    target, ledger, hash_col, email_col, signed_up);
+    'CREATE TEMP TABLE waitlist_erased_rows ON COMMIT DROP AS '
+    'SELECT row_id, signed_up, digest FROM (SELECT s.ctid AS row_id, %1$s AS signed_up, '
+    'sha256(k.opad || sha256(k.ipad || convert_to(lower(btrim(s.%2$I)), ''UTF8''))) AS digest '
+    'FROM %3$s s CROSS JOIN waitlist_erasure_keys k %4$s OFFSET 0) AS hashed '
+    'WHERE digest IN (SELECT decode(%5$I, ''hex'') FROM %6$s)',
+    signed_up, email_col, target, skip, hash_col, ledger);
+  EXECUTE format(
+    'DELETE FROM %1$s s USING waitlist_erased_rows c, %2$s e '
+    'WHERE s.ctid = c.row_id AND decode(e.%3$I, ''hex'') = c.digest '
+    'AND (c.signed_up IS NULL OR e.%4$I >= c.signed_up)',
+    target, ledger, hash_col, at_col);
   GET DIAGNOSTICS erased = ROW_COUNT;
   RETURN erased;
 END
@@ -1024,7 +1041,7 @@ DECLARE
   erasure_hash text := {quote_text(erasure.hash_column)};
   erasure_at text := {quote_text(erasure.at_column)};
   signup_created text := {quote_text(erasure.signup_created_column)};
-  ledger regclass; erased bigint := 0; later_erased bigint;
+  ledger regclass; erased bigint := 0; later_erased bigint; ledger_news bigint;
 BEGIN
   FOREACH t IN ARRAY kept_tables LOOP
     live := to_regclass(format('{KEEP_SCHEMA}.%I', t));
@@ -1041,6 +1058,10 @@ BEGIN
       CONTINUE;
     END IF;
     IF t = erasure_table THEN
+      -- Erasures the live ledger lacks may concern live signups too (see below).
+      EXECUTE format('SELECT count(*) FROM %1$s r WHERE NOT EXISTS (SELECT 1 FROM %2$s l '
+                     'WHERE l.%3$I = r.%3$I AND l.%4$I = r.%4$I)',
+                     restored, live, erasure_hash, erasure_at) INTO ledger_news;
       -- An erasure is never undone: the backup's ledger plus every live erasure it lacks.
       PERFORM pg_temp.waitlist_sequences_past(live, restored);
       cols := pg_temp.waitlist_columns(live, restored, erasure_pk);
@@ -1063,8 +1084,11 @@ BEGIN
   ledger := CASE WHEN erasure_table <> '' THEN to_regclass(format('public.%I', erasure_table))
             END;
   IF signup_table <> '' AND restored IS NOT NULL AND ledger IS NOT NULL THEN
-    erased := pg_temp.waitlist_erase(restored, ledger, signup_key, signup_created,
-                                     erasure_hash, erasure_at);
+    -- Only the backup's rows the live table lacks need checking, unless the backup brings
+    -- erasures the live ledger did not have.
+    erased := pg_temp.waitlist_erase(
+      restored, ledger, signup_key, signup_created, erasure_hash, erasure_at,
+      CASE WHEN ledger_news = 0 THEN live END, signup_pk);
   END IF;
   IF signup_table <> '' AND live IS NOT NULL THEN
     IF restored IS NULL THEN
@@ -1090,7 +1114,8 @@ BEGIN
       GET DIAGNOSTICS later = ROW_COUNT;
       IF ledger IS NOT NULL AND NOT exact AND later > 0 THEN
         later_erased := pg_temp.waitlist_erase('waitlist_restore_later', ledger, signup_key,
-                                               signup_created, erasure_hash, erasure_at);
+                                               signup_created, erasure_hash, erasure_at,
+                                               NULL, signup_pk);
         erased := erased + later_erased;
         later := later - later_erased;
       END IF;

@@ -525,6 +525,7 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     """Into the restored copy (attached as `restored`): the kept tables' live rows, the live
     signups the backup lacks (unless `exact`), and sequences past every id either side used."""
     erasure_table = rules.erasure.table if rules.erasure else ""
+    ledger_news = None  # erasures the backup has and the live ledger lacks; None: unknown
     for table in rules.kept_tables:
         if not _exists(connection, "main", table):
             continue
@@ -538,7 +539,7 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
                 )
             continue
         if table == erasure_table:
-            _ledger_union(connection, rules.erasure)
+            ledger_news = _ledger_union(connection, rules.erasure)
             continue
         columns = _common_columns(connection, table)
         connection.execute(f"DELETE FROM restored.{quote_name(table)}")
@@ -561,7 +562,11 @@ def _carry_live_rows(connection: sqlite3.Connection, rules: RestoreRules) -> Res
     # signed up go first (so a fan who signed up again since is one of the later signups), then
     # any later one the ledger covers.
     covers = _erasure_matcher(connection, rules)
-    erased = _erase_restored_signups(connection, rules, covers) if covers else 0
+    erased = 0
+    if covers:
+        # The live table honoured its own ledger: unless the backup brings erasures it lacked,
+        # only the backup's rows it does not hold need checking.
+        erased = _erase_restored_signups(connection, rules, covers, only_changed=ledger_news == 0)
     outcome = _carry_live_signups(connection, rules, covers)
     return dataclasses.replace(outcome, signups_kept_erased=erased + outcome.signups_kept_erased)
 
@@ -640,17 +645,23 @@ def _carry_live_signups(
     )
 
 
-def _ledger_union(connection: sqlite3.Connection, erasure: ErasureRules) -> None:
+def _ledger_union(connection: sqlite3.Connection, erasure: ErasureRules) -> int:
     """An erasure is never undone: the backup's ledger plus every live erasure it lacks (under
-    new ids where the backup uses theirs)."""
+    new ids where the backup uses theirs). Returns how many erasures the backup has that the
+    live ledger lacks."""
     table = quote_name(erasure.table)
     columns = _common_columns(connection, erasure.table, skip=erasure.pk)
     digest, at = quote_name(erasure.hash_column), quote_name(erasure.at_column)
+    news = connection.execute(
+        f"SELECT count(*) FROM restored.{table} AS r WHERE NOT EXISTS (SELECT 1 FROM "
+        f"main.{table} AS l WHERE l.{digest} = r.{digest} AND l.{at} = r.{at})"
+    ).fetchone()[0]
     connection.execute(
         f"INSERT INTO restored.{table} ({columns}) SELECT {columns} FROM main.{table} AS l "
         f"WHERE NOT EXISTS (SELECT 1 FROM restored.{table} AS r "
         f"WHERE r.{digest} = l.{digest} AND r.{at} = l.{at})"
     )
+    return news
 
 
 def _erasure_matcher(
@@ -686,18 +697,31 @@ def _signed_up_column(connection: sqlite3.Connection, rules: RestoreRules, schem
 
 
 def _erase_restored_signups(
-    connection: sqlite3.Connection, rules: RestoreRules, covers: Callable[[str, object], bool]
+    connection: sqlite3.Connection,
+    rules: RestoreRules,
+    covers: Callable[[str, object], bool],
+    *,
+    only_changed: bool,
 ) -> int:
-    """Remove the erased fans' signups from the restored copy; how many went."""
+    """Remove the erased fans' signups from the restored copy; how many went. With
+    `only_changed`, rows the live table holds under the same id and address are skipped."""
     if not _exists(connection, "restored", rules.signup_table):
         return 0
     connection.create_function(
         "waitlist_erased", 2, lambda email, at: int(covers(email, at)), deterministic=True
     )
+    target, key = quote_name(rules.signup_table), quote_name(rules.signup_key)
     signed_up = _signed_up_column(connection, rules, "restored")
+    skip = ""
+    if only_changed and _exists(connection, "main", rules.signup_table):
+        pk = quote_name(rules.signup_pk)
+        skip = (
+            f"NOT EXISTS (SELECT 1 FROM main.{target} AS l WHERE l.{pk} = r.{pk} "
+            f"AND l.{key} = r.{key}) AND "
+        )
+    signed_up = "NULL" if signed_up == "NULL" else f"r.{signed_up}"
     cursor = connection.execute(
-        f"DELETE FROM restored.{quote_name(rules.signup_table)} "
-        f"WHERE waitlist_erased({quote_name(rules.signup_key)}, {signed_up})"
+        f"DELETE FROM restored.{target} AS r WHERE {skip}waitlist_erased(r.{key}, {signed_up})"
     )
     return cursor.rowcount
 

@@ -81,6 +81,25 @@ def test_restore_after_the_ledger_itself_was_lost_keeps_the_backup_erasures(
     assert "ada@example.com" not in emails()
 
 
+def test_a_restore_applies_the_backups_erasures_to_the_live_signups_it_keeps(
+    erased_after_backup,
+):
+    """An old dump put back by hand with psql brought Ada back and emptied the ledger: the
+    next restore of a backup that knows her erasure removes her from the signups it keeps."""
+    erased_at = Erasure.objects.get().erased_at
+    after = backup_create(kind=Backup.Kind.MANUAL)
+    Erasure.objects.all().delete()
+    Signup.objects.bulk_create(
+        [Signup(full_name="Ada", email="ada@example.com", consent=True, created_at=erased_at)]
+    )
+
+    result = backup_restore(name=after.name, replay=False)
+
+    assert "ada@example.com" not in emails()
+    assert (result.signups_kept_erased, result.signups_kept) == (1, 0)
+    assert Erasure.objects.count() == 1
+
+
 def test_a_fan_who_signs_up_again_after_the_erasure_stays(erased_after_backup):
     """Her old signup in the backup goes; her new one is a later signup the restore keeps
     itself (the journal is not replayed here, so it cannot be what brings her back)."""
