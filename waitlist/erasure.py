@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Max, QuerySet
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -124,16 +124,6 @@ class ErasedAddresses:
             if erased_at is not None and (signed_up is None or signed_up <= erased_at):
                 return True
         return False
-
-
-def erased_signup_ids(signups: QuerySet, erased: ErasedAddresses) -> list[int]:
-    """The ids of `signups` that belong to erased fans: none once every path has applied the
-    ledger, but a row put back behind the app's back (SQL by hand) is caught here. Reads
-    (id, email, signed up) in chunks, only when the ledger has entries."""
-    if not erased:
-        return []
-    rows = signups.order_by().values_list("pk", "email", "created_at").iterator(chunk_size=5000)
-    return [pk for pk, email, created_at in rows if erased.covers(email, created_at)]
 
 
 def _aware(value: object) -> datetime.datetime | None:

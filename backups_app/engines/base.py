@@ -165,6 +165,13 @@ class BaseEngine:
         """
         raise NotImplementedError("subclasses of BaseEngine must provide a restore() method")
 
+    def erased_signup_ids(self, *, rules: RestoreRules) -> list[int]:
+        """The ids of live signups the erasure ledger (`rules.erasure`) covers: none once every
+        path honoured it, but a row put back behind the app's back (SQL by hand) is found."""
+        raise NotImplementedError(
+            "subclasses of BaseEngine must provide an erased_signup_ids() method"
+        )
+
     def scratch(self, *, sql: IO[bytes]) -> contextlib.AbstractContextManager[ScratchDatabase]:
         """Restore the dump into a temporary database; drop it on exit. Raises RestoreError."""
         raise NotImplementedError("subclasses of BaseEngine must provide a scratch() method")

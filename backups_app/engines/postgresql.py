@@ -356,6 +356,43 @@ class PostgreSQLEngine(BaseEngine):
                 continue
         raise RestoreError("Cannot connect to the 'postgres' or 'template1' database.")
 
+    # --- erased fans still in the table -------------------------------------------------------
+    def erased_signup_ids(self, *, rules: RestoreRules) -> list[int]:
+        """The live signups the erasure ledger covers, matched in SQL as a restore does (the key's
+        pads reach the session as a setting, never in a statement)."""
+        erasure = rules.erasure
+        if erasure is None or not rules.signup_table:
+            return []
+        options = f"-c waitlist.erasure_pads={erasure.pads}" if erasure.pads else ""
+        with self.connect(options=options) as connection:
+            connection.execute(ERASURE_FUNCTIONS_SQL)
+            table = f"public.{quote_name(rules.signup_table)}"
+            ledger = connection.execute(
+                "SELECT to_regclass(%s)", [f"public.{quote_name(erasure.table)}"]
+            ).fetchone()[0]
+            if ledger is None:
+                return []
+            found = connection.execute(
+                "SELECT pg_temp.waitlist_find_erased(%s::regclass, %s::regclass, %s, %s, %s, "
+                "%s, NULL, %s)",
+                [
+                    table,
+                    ledger,
+                    rules.signup_key,
+                    erasure.signup_created_column,
+                    erasure.hash_column,
+                    erasure.at_column,
+                    rules.signup_pk,
+                ],
+            ).fetchone()[0]
+            if not found:
+                return []
+            rows = connection.execute(
+                f"SELECT {quote_name(rules.signup_pk)} FROM {table} "
+                "WHERE ctid IN (SELECT row_id FROM waitlist_erased_rows) ORDER BY 1"
+            ).fetchall()
+            return [row[0] for row in rows]
+
     # --- live counts -----------------------------------------------------------------------------
     def row_counts(self) -> dict[str, int]:
         with self.connect() as connection:
@@ -843,6 +880,81 @@ def text_array(values) -> str:
     return "ARRAY[" + ", ".join(quote_text(v) for v in values) + "]::text[]"
 
 
+ERASURE_FUNCTIONS_SQL = """
+-- The erasure key's HMAC pads, from the session setting the caller passed (§12).
+CREATE FUNCTION pg_temp.waitlist_erasure_pads()
+RETURNS TABLE (ipad bytea, opad bytea) LANGUAGE sql STABLE AS $f$
+  SELECT decode(split_part(p, '.', 1), 'hex'), decode(split_part(p, '.', 2), 'hex')
+  FROM unnest(string_to_array(
+         coalesce(current_setting('waitlist.erasure_pads', true), ''), ',')) AS p
+  WHERE p <> ''
+$f$;
+-- Fill waitlist_erased_rows with the rows of `target` whose address the ledger erased at or
+-- after they signed up (§12); how many. With `unchanged_in`, rows found there under the same
+-- id and address are skipped: the live table already honoured every erasure its own ledger
+-- holds. Hashing is the cost (two sha256 a row and key), so the candidates are found with one
+-- hash each, matched against the ledger as a hashed set, and only they are checked for time.
+CREATE FUNCTION pg_temp.waitlist_find_erased(
+  target regclass, ledger regclass, email_col text, created_col text, hash_col text,
+  at_col text, unchanged_in regclass, pk_col text
+) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+  has_rows boolean; signed_up text; skip text := ''; found bigint := 0;
+BEGIN
+  DROP TABLE IF EXISTS pg_temp.waitlist_erasure_keys, pg_temp.waitlist_erased_rows;
+  CREATE TEMP TABLE waitlist_erased_rows (row_id tid) ON COMMIT DROP;
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', ledger) INTO has_rows;
+  IF NOT has_rows THEN
+    RETURN 0;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.waitlist_erasure_pads()) THEN
+    RAISE EXCEPTION 'The erasure ledger has entries but no erasure key was given to match '
+      'them; nothing was changed.';
+  END IF;
+  CREATE TEMP TABLE waitlist_erasure_keys ON COMMIT DROP AS
+    SELECT ipad, opad FROM pg_temp.waitlist_erasure_pads();
+  signed_up := CASE WHEN EXISTS (
+      SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = target
+      AND attname = created_col AND attnum > 0 AND NOT attisdropped)
+    THEN format('s.%I', created_col) ELSE 'NULL::timestamptz' END;
+  IF unchanged_in IS NOT NULL THEN
+    skip := format('WHERE NOT EXISTS (SELECT 1 FROM %s l WHERE l.%I = s.%I AND l.%I = s.%I)',
+                   unchanged_in, pk_col, pk_col, email_col, email_col);
+  END IF;
+  EXECUTE format(
+    'INSERT INTO waitlist_erased_rows SELECT DISTINCT c.row_id FROM ('
+    'SELECT row_id, signed_up, digest FROM (SELECT s.ctid AS row_id, %1$s AS signed_up, '
+    'sha256(k.opad || sha256(k.ipad || convert_to(lower(btrim(s.%2$I)), ''UTF8''))) AS digest '
+    'FROM %3$s s CROSS JOIN waitlist_erasure_keys k %4$s OFFSET 0) AS hashed '
+    'WHERE digest IN (SELECT decode(%5$I, ''hex'') FROM %6$s)) AS c '
+    'JOIN %6$s e ON decode(e.%5$I, ''hex'') = c.digest '
+    'WHERE c.signed_up IS NULL OR e.%7$I >= c.signed_up',
+    signed_up, email_col, target, skip, hash_col, ledger, at_col);
+  GET DIAGNOSTICS found = ROW_COUNT;
+  RETURN found;
+END
+$f$;
+-- Remove those rows from `target`; how many went.
+CREATE FUNCTION pg_temp.waitlist_erase(
+  target regclass, ledger regclass, email_col text, created_col text, hash_col text,
+  at_col text, unchanged_in regclass, pk_col text
+) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+  erased bigint := 0;
+BEGIN
+  IF pg_temp.waitlist_find_erased(target, ledger, email_col, created_col, hash_col, at_col,
+                                  unchanged_in, pk_col) = 0 THEN
+    RETURN 0;
+  END IF;
+  EXECUTE format('DELETE FROM %s WHERE ctid IN (SELECT row_id FROM waitlist_erased_rows)',
+                 target);
+  GET DIAGNOSTICS erased = ROW_COUNT;
+  RETURN erased;
+END
+$f$;
+"""
+
+
 def restore_prologue_sql(
     rules: RestoreRules, *, wait_seconds: float, backup_tables: list[str]
 ) -> str:
@@ -963,61 +1075,7 @@ BEGIN
   END LOOP;
 END
 $f$;
--- The erasure key's HMAC pads, from the session setting the caller passed (§12).
-CREATE FUNCTION pg_temp.waitlist_erasure_pads()
-RETURNS TABLE (ipad bytea, opad bytea) LANGUAGE sql STABLE AS $f$
-  SELECT decode(split_part(p, '.', 1), 'hex'), decode(split_part(p, '.', 2), 'hex')
-  FROM unnest(string_to_array(
-         coalesce(current_setting('waitlist.erasure_pads', true), ''), ',')) AS p
-  WHERE p <> ''
-$f$;
--- Remove the rows of `target` whose address the ledger erased at or after they signed up
--- (§12); how many went. With `unchanged_in`, rows found there under the same id and address
--- are skipped: the live table already honoured every erasure its own ledger holds. Hashing is
--- the cost (two sha256 a row and key), so the candidates are found first with one hash each,
--- matched against the ledger as a hashed set, and only they are checked for their time.
-CREATE FUNCTION pg_temp.waitlist_erase(
-  target regclass, ledger regclass, email_col text, created_col text, hash_col text,
-  at_col text, unchanged_in regclass, pk_col text
-) RETURNS bigint LANGUAGE plpgsql AS $f$
-DECLARE
-  has_rows boolean; signed_up text; skip text := ''; erased bigint := 0;
-BEGIN
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', ledger) INTO has_rows;
-  IF NOT has_rows THEN
-    RETURN 0;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_temp.waitlist_erasure_pads()) THEN
-    RAISE EXCEPTION 'The erasure ledger has entries but the restore was given no erasure key '
-      'to match them; nothing was changed.';
-  END IF;
-  DROP TABLE IF EXISTS pg_temp.waitlist_erasure_keys, pg_temp.waitlist_erased_rows;
-  CREATE TEMP TABLE waitlist_erasure_keys ON COMMIT DROP AS
-    SELECT ipad, opad FROM pg_temp.waitlist_erasure_pads();
-  signed_up := CASE WHEN EXISTS (
-      SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = target
-      AND attname = created_col AND attnum > 0 AND NOT attisdropped)
-    THEN format('s.%I', created_col) ELSE 'NULL::timestamptz' END;
-  IF unchanged_in IS NOT NULL THEN
-    skip := format('WHERE NOT EXISTS (SELECT 1 FROM %s l WHERE l.%I = s.%I AND l.%I = s.%I)',
-                   unchanged_in, pk_col, pk_col, email_col, email_col);
-  END IF;
-  EXECUTE format(
-    'CREATE TEMP TABLE waitlist_erased_rows ON COMMIT DROP AS '
-    'SELECT row_id, signed_up, digest FROM (SELECT s.ctid AS row_id, %1$s AS signed_up, '
-    'sha256(k.opad || sha256(k.ipad || convert_to(lower(btrim(s.%2$I)), ''UTF8''))) AS digest '
-    'FROM %3$s s CROSS JOIN waitlist_erasure_keys k %4$s OFFSET 0) AS hashed '
-    'WHERE digest IN (SELECT decode(%5$I, ''hex'') FROM %6$s)',
-    signed_up, email_col, target, skip, hash_col, ledger);
-  EXECUTE format(
-    'DELETE FROM %1$s s USING waitlist_erased_rows c, %2$s e '
-    'WHERE s.ctid = c.row_id AND decode(e.%3$I, ''hex'') = c.digest '
-    'AND (c.signed_up IS NULL OR e.%4$I >= c.signed_up)',
-    target, ledger, hash_col, at_col);
-  GET DIAGNOSTICS erased = ROW_COUNT;
-  RETURN erased;
-END
-$f$;
+{ERASURE_FUNCTIONS_SQL}
 CREATE TEMP TABLE waitlist_restore_outcome (
   kept bigint, removed bigint, left_behind bigint, parked text, erased bigint
 ) ON COMMIT DROP;

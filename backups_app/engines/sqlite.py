@@ -318,6 +318,28 @@ class SQLiteEngine(BaseEngine):
                 live.close()
         return outcome
 
+    def erased_signup_ids(self, *, rules: RestoreRules) -> list[int]:
+        """The live signups the erasure ledger covers, matched by `rules.erasure.matcher`."""
+        erasure = rules.erasure
+        if erasure is None or not rules.signup_table:
+            return []
+        with contextlib.closing(self.open()) as connection:
+            if not _exists(connection, "main", erasure.table):
+                return []
+            ledger = connection.execute(
+                f"SELECT {quote_name(erasure.hash_column)}, {quote_name(erasure.at_column)} "
+                f"FROM main.{quote_name(erasure.table)}"
+            ).fetchall()
+            if not ledger or erasure.matcher is None:
+                return []
+            covers = erasure.matcher(ledger)
+            signed_up = _signed_up_column(connection, rules, "main")
+            rows = connection.execute(
+                f"SELECT {quote_name(rules.signup_pk)}, {quote_name(rules.signup_key)}, "
+                f"{signed_up} FROM main.{quote_name(rules.signup_table)} ORDER BY 1"
+            )
+            return [pk for pk, email, at in rows if covers(email, at)]
+
     @contextlib.contextmanager
     def scratch(self, *, sql: IO[bytes]) -> Iterator[ScratchDatabase]:
         with self._scratch_file() as scratch_path:

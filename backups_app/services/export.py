@@ -22,10 +22,11 @@ from django.utils import timezone
 
 from backups_app import conf, files
 from backups_app.alerts import logger
+from backups_app.engines import get_engine
 from backups_app.engines.base import quote_name
 from backups_app.models import Export
-from waitlist.erasure import ErasedAddresses, erased_signup_ids
-from waitlist.models import Signup, fitted
+from backups_app.services.restore import restore_rules
+from waitlist.models import Erasure, Signup, fitted
 
 TEXT_COLUMNS = ["full_name", "email", "phone", "city", "country", "message"]
 COLUMNS = ["id", *TEXT_COLUMNS, "consent", "created_at"]
@@ -67,7 +68,7 @@ def waitlist_export_csv(
         target = target / name
     everyone = Signup.objects.all()
     # Erased fans are never exported (§12), even one put back by hand behind the app's back.
-    hidden = erased_signup_ids(everyone if signups is None else signups, ErasedAddresses.load())
+    hidden = _erased_signup_ids()
     if hidden:
         logger.warning("export skips %d signup(s) of erased fans still in the table", len(hidden))
     with files.atomic_file(target) as handle:
@@ -118,6 +119,13 @@ def export_rotate(*, keep: int | None = None) -> list[str]:
             path.unlink()
     Export.objects.filter(path__in=[str(p) for p in doomed]).delete()
     return [p.name for p in doomed]
+
+
+def _erased_signup_ids() -> list[int]:
+    """Live signups of erased fans; nothing is read when the ledger is empty."""
+    if not Erasure.objects.exists():
+        return []
+    return get_engine().erased_signup_ids(rules=restore_rules())
 
 
 def _copy_from_postgresql(handle: IO[bytes], *, hidden: list[int]) -> int:
