@@ -131,8 +131,9 @@ class RestoreViews:
         self.log_change(request, backup, f"Re-inserted {result.inserted} missing signups")
         self.message_user(
             request,
-            f"Re-inserted {result.inserted} missing signup(s) from {backup.name}; the "
-            f"data before it is in {result.safety_backup} (pinned).",
+            f"Re-inserted {result.inserted} missing signup(s) from {backup.name}; "
+            + (f"{self._erased_kept(result.kept_erased)}; " if result.kept_erased else "")
+            + f"the data before it is in {result.safety_backup} (pinned).",
         )
         return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
 
@@ -166,11 +167,19 @@ class RestoreViews:
                 f"The restore took {result.seconds:.2f} s: "
                 f"{self._later_signups(result)}{self._dropped(result)}. {safety}",
             )
+        if result.signups_kept_erased:
+            self.message_user(request, self._erased_kept(result.signups_kept_erased) + ".")
         if result.journal is not None:
             self.message_user(request, f"Signup journal: {result.journal.summary()}")
         elif result.journal_error:
             level = messages.INFO if result.exact else messages.ERROR
             self.message_user(request, f"Signup journal: {result.journal_error}.", level=level)
+
+    @staticmethod
+    def _erased_kept(count: int) -> str:
+        """The backup's signups of erased fans (§12): said, so that nobody wonders why a
+        restore or merge did not bring them back."""
+        return f"{count} signup(s) of erased fans in the backup stayed erased"
 
     @staticmethod
     def _later_signups(result: RestoreResult) -> str:
