@@ -14,6 +14,9 @@ BENCH_OFFSITE=0 skip them; BENCH_ONLY=secure runs only them.
 Issue 12's figures (the signup journal: latency, bytes per signup, replay of 100,000 signups,
 dump bytes per hour under sustained load with and without it) come from bench/journal.py;
 BENCH_JOURNAL=0 skips them, BENCH_ONLY=journal runs only them.
+
+Issue 15's figures (what keeping erased fans erased costs a restore and an export) come from
+bench/erasure.py; BENCH_ERASURE=0 skips them, BENCH_ONLY=erasure runs only them.
 """
 
 import json
@@ -488,6 +491,7 @@ BENCH_OFFSITE = os.environ.get("BENCH_OFFSITE", "1") != "0"
 #: journal's (bench/journal.py); unset, everything.
 BENCH_ONLY = os.environ.get("BENCH_ONLY", "")
 BENCH_JOURNAL = os.environ.get("BENCH_JOURNAL", "1") != "0"
+BENCH_ERASURE = os.environ.get("BENCH_ERASURE", "1") != "0"
 PG_SECURE_DB = "waitlist_bench_secure"
 OFFSITE_BUCKET = "waitlist-bench-offsite"
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -773,13 +777,18 @@ def main() -> None:
             benches = []
         if BENCH_ENCRYPTED or BENCH_OFFSITE:
             benches.append(("postgresql-secure", bench_secure))
-        if BENCH_ONLY == "journal":
+        if BENCH_ONLY in ("journal", "erasure"):
             benches = []
         if BENCH_JOURNAL and BENCH_ONLY in ("", "journal"):
             sys.path.insert(0, str(PROJECT))
             from bench.journal import bench_journal
 
             benches.append(("postgresql-journal", bench_journal))
+        if BENCH_ERASURE and BENCH_ONLY in ("", "erasure"):
+            sys.path.insert(0, str(PROJECT))
+            from bench.erasure import bench_erasure
+
+            benches.append(("erasure", bench_erasure))
         for name, bench in benches:
             workdir = Path(folder) / name
             workdir.mkdir()
