@@ -18,6 +18,17 @@ def trusted_proxy_count() -> int:
     return int(getattr(settings, "SIGNUP_TRUSTED_PROXY_COUNT", 0))
 
 
+def erasure_link_seconds() -> int:
+    """How long the link in the "remove me" mail works (`WAITLIST_ERASURE_LINK_SECONDS`)."""
+    return int(getattr(settings, "WAITLIST_ERASURE_LINK_SECONDS", 3 * 86400))
+
+
+def self_erasure() -> bool:
+    """Whether a fan's confirmed request erases at once (`WAITLIST_SELF_ERASURE`) or waits
+    for staff."""
+    return bool(getattr(settings, "WAITLIST_SELF_ERASURE", False))
+
+
 DEFAULT_EVENT_NAME = "Our next show"
 DEFAULT_EVENT_TAGLINE = "Be the first to hear when tickets open."
 

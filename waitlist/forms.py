@@ -1,8 +1,9 @@
-"""The public signup form.
+"""The public forms: signing up, and asking to be removed.
 
 A plain Form rather than a ModelForm on purpose: a ModelForm would check the unique-email
 constraint and tell the visitor the address is already on the list. A duplicate must look exactly
 like success; `signup_create()` handles it without a second row. Bounds come from the model.
+The removal form, likewise, never looks the address up.
 """
 
 from django import forms
@@ -15,7 +16,24 @@ def _bounded(name: str, **kwargs) -> forms.Field:
     return Signup._meta.get_field(name).formfield(**kwargs)
 
 
-class SignupForm(forms.Form):
+def _honeypot() -> forms.Field:
+    """Hidden from people by CSS and from screen readers; bots fill every field."""
+    return forms.CharField(
+        required=False,
+        label="Leave this field empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+
+
+class HoneypotMixin:
+    """For a form with a `website` honeypot field (`_honeypot()`)."""
+
+    def is_bot(self) -> bool:
+        """True when the honeypot was filled in: only a bot sees that field."""
+        return bool(self.data.get("website", "").strip())
+
+
+class SignupForm(HoneypotMixin, forms.Form):
     full_name = _bounded(
         "full_name",
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
@@ -52,17 +70,22 @@ class SignupForm(forms.Form):
         label="I agree to be contacted about this waitlist.",
         error_messages={"required": "Please tick the box to join the waitlist."},
     )
-    # Honeypot: hidden from people by CSS and from screen readers; bots fill every field.
-    website = forms.CharField(
-        required=False,
-        label="Leave this field empty",
-        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
-    )
-
-    def is_bot(self) -> bool:
-        """True when the honeypot was filled in: only a bot sees that field."""
-        return bool(self.data.get("website", "").strip())
+    website = _honeypot()
 
     def signup_fields(self) -> dict:
         """The cleaned values that belong on a Signup (everything but the honeypot)."""
         return {name: value for name, value in self.cleaned_data.items() if name != "website"}
+
+
+class ErasureRequestForm(HoneypotMixin, forms.Form):
+    """The address a fan wants removed; the link to confirm goes to it, listed or not."""
+
+    email = _bounded(
+        "email",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={
+            "required": "Please enter your email address.",
+            "invalid": "Please enter a valid email address.",
+        },
+    )
+    website = _honeypot()

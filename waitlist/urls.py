@@ -1,4 +1,5 @@
-"""Public URLs: the signup form, the thank-you page and the icon browsers ask every site for."""
+"""Public URLs: the signup form, the thank-you page, leaving the list, and the icon browsers
+ask every site for."""
 
 from django.urls import path
 
@@ -9,5 +10,8 @@ app_name = "waitlist"
 urlpatterns = [
     path("", views.signup, name="signup"),
     path("thanks/", views.thanks, name="thanks"),
+    path("remove/", views.erasure_request, name="erasure_request"),
+    path("remove/sent/", views.erasure_sent, name="erasure_sent"),
+    path("remove/confirm/<str:token>/", views.erasure_confirm, name="erasure_confirm"),
     path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -1,4 +1,8 @@
-"""The public signup page and the thank-you page."""
+"""The public pages: signing up, thanks, and leaving the list (ask, confirm by mail, done).
+
+Leaving never tells anyone whether an address is on the list: asking always mails a link and
+always shows the same page, and the pages after the link say the same whatever was found.
+"""
 
 import logging
 from pathlib import Path
@@ -7,14 +11,33 @@ from urllib.parse import quote, urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from waitlist import conf
-from waitlist.forms import SignupForm
+from waitlist import conf, erasure_links
+from waitlist.forms import ErasureRequestForm, SignupForm
 from waitlist.ratelimit import client_address, rate_limit_hit
-from waitlist.services import signup_create
+from waitlist.services import ErasureResult, erasure_request_confirmed, signup_create
 
 logger = logging.getLogger(__name__)
+
+
+def rate_limited(request: HttpRequest, *, scope: str, template: str) -> HttpResponse | None:
+    """Count this POST against the client's `scope`; the 429 page once past the limit, else None.
+
+    Every POST counts, valid or not, so a client cannot probe or flood for free.
+    """
+    rate = conf.signup_rate_limit()
+    if rate is None:
+        return None
+    client = client_address(request, trusted_proxies=conf.trusted_proxy_count())
+    retry_after = rate_limit_hit(scope=scope, client=client, rate=rate)
+    if not retry_after:
+        return None
+    logger.warning("%s rate limit reached client=%s", scope, client)
+    response = render(request, template, {"retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -22,20 +45,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "waitlist/signup.html", {"form": SignupForm()})
 
-    rate = conf.signup_rate_limit()
-    if rate is not None:
-        client = client_address(request, trusted_proxies=conf.trusted_proxy_count())
-        retry_after = rate_limit_hit(scope="signup", client=client, rate=rate)
-        if retry_after:
-            logger.warning("signup rate limit reached client=%s", client)
-            response = render(
-                request,
-                "waitlist/rate_limited.html",
-                {"retry_after": retry_after},
-                status=429,
-            )
-            response["Retry-After"] = str(retry_after)
-            return response
+    limited = rate_limited(request, scope="signup", template="waitlist/rate_limited.html")
+    if limited is not None:
+        return limited
 
     form = SignupForm(request.POST)
     if form.is_bot():
@@ -61,6 +73,53 @@ def thanks(request: HttpRequest) -> HttpResponse:
     return render(
         request, "waitlist/thanks.html", {"share_text": share_text, "mailto_url": mailto_url}
     )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def erasure_request(request: HttpRequest) -> HttpResponse:
+    """Ask to leave the list: mail the address a link to confirm, listed or not."""
+    if request.method != "POST":
+        return _erasure_request_page(request, ErasureRequestForm())
+    limited = rate_limited(request, scope="erasure", template="waitlist/erasure_rate_limited.html")
+    if limited is not None:
+        return limited
+    form = ErasureRequestForm(request.POST)
+    if form.is_bot():
+        logger.info("erasure honeypot filled; discarded")
+        return redirect("waitlist:erasure_sent")
+    if not form.is_valid():
+        return _erasure_request_page(request, form)
+    erasure_links.send_link(email=form.cleaned_data["email"], request=request)
+    return redirect("waitlist:erasure_sent")
+
+
+def _erasure_request_page(request: HttpRequest, form: ErasureRequestForm) -> HttpResponse:
+    """The form, saying what confirming will do under the current setting."""
+    context = {"form": form, "self_erasure": conf.self_erasure()}
+    return render(request, "waitlist/erasure_request.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def erasure_sent(request: HttpRequest) -> HttpResponse:
+    """The same "check your inbox" page for every address, on the list or not."""
+    context = {"link_lifetime": erasure_links.link_lifetime()}
+    return render(request, "waitlist/erasure_sent.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def erasure_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the address and a button, and changes nothing: mail scanners open links.
+    POST carries out the confirmed request. Not cached: the page shows the address."""
+    try:
+        email = erasure_links.email_from_token(token)
+    except erasure_links.BadErasureLink:
+        return render(request, "waitlist/erasure_bad_link.html", status=400)
+    if request.method != "POST":
+        return render(request, "waitlist/erasure_confirm.html", {"email": email})
+    result = erasure_request_confirmed(email=email)
+    erased = isinstance(result, ErasureResult)
+    return render(request, "waitlist/erasure_done.html", {"erased": erased})
 
 
 FAVICON = (Path(__file__).resolve().parent / "static" / "waitlist" / "favicon.ico").read_bytes()
