@@ -247,3 +247,34 @@ def test_the_erasure_key_never_appears_in_the_sql_psql_runs(erased_after_backup,
     assert "k" * 40 not in text
     assert restore_rules().erasure.pads not in text
     assert Erasure.objects.count() == 2
+
+
+def test_apply_erasures_after_an_emergency_restore_by_hand(erased_after_backup):
+    """psql or sqlite3 knows nothing of the ledger: the command removes what it brought back."""
+    erased_at = Erasure.objects.get().erased_at
+    Signup.objects.bulk_create(
+        [Signup(full_name="Ada", email="ada@example.com", consent=True, created_at=erased_at)]
+    )
+    dry, real = io.StringIO(), io.StringIO()
+
+    call_command("apply_erasures", "--dry-run", stdout=dry)
+    assert "ada@example.com" in emails()
+    call_command("apply_erasures", "--json", stdout=real)
+
+    assert "1 signup(s) of erased fans are in the table; would remove them." in dry.getvalue()
+    report = json.loads(real.getvalue())
+    assert (report["found"], report["removed"]) == (1, 1)
+    assert report["backups_before_newest_erasure"] == [erased_after_backup.name]
+    assert "ada@example.com" not in emails()
+
+
+def test_apply_erasures_names_the_pinned_backups_that_keep_erased_data(erased_after_backup):
+    call_command("backup", "--pin", stdout=io.StringIO())  # after the erasure: holds nothing
+    Backup.objects.filter(pk=erased_after_backup.pk).update(pinned=True)
+    out = io.StringIO()
+
+    call_command("apply_erasures", stdout=out)
+
+    assert out.getvalue().startswith("No signup of an erased fan is in the table.")
+    assert "1 kept backup(s) were taken before the newest erasure" in out.getvalue()
+    assert "1 of them are pinned and never rotate" in out.getvalue()
