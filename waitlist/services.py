@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -11,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
+from waitlist import conf
 from waitlist.erasure import email_hash, email_hashes
 from waitlist.models import Erasure, ErasureRequest, Signup, fitted, normalize_email
 
@@ -139,7 +139,7 @@ def erasure_request_create(*, email: str) -> ErasureRequest:
 def erasure_request_confirmed(*, email: str) -> ErasureRequest | ErasureResult:
     """A fan confirmed, from their mailbox, that they want to be erased: with
     WAITLIST_SELF_ERASURE on, erase them now; otherwise record the request for staff."""
-    if getattr(settings, "WAITLIST_SELF_ERASURE", False):
+    if conf.self_erasure():
         return signup_erase(
             email=email,
             erased_by="the fan (confirmed by email)",

@@ -5,6 +5,7 @@ always shows the same page, and the pages after the link say the same whatever w
 """
 
 import logging
+import smtplib
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -89,7 +90,12 @@ def erasure_request(request: HttpRequest) -> HttpResponse:
         return redirect("waitlist:erasure_sent")
     if not form.is_valid():
         return _erasure_request_page(request, form)
-    erasure_links.send_link(email=form.cleaned_data["email"], request=request)
+    try:
+        erasure_links.send_link(email=form.cleaned_data["email"], request=request)
+    except (OSError, smtplib.SMTPException) as err:
+        # The same for every address, so it tells nobody who is on the list.
+        logger.error("erasure link not sent: the mail server failed: %s", err)
+        return render(request, "waitlist/erasure_not_sent.html", status=503)
     return redirect("waitlist:erasure_sent")
 
 
