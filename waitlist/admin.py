@@ -229,6 +229,11 @@ class ErasureRequestAdmin(ErasePermissionViews, admin.ModelAdmin):
     readonly_fields = [field.name for field in ErasureRequest._meta.fields]
     actions = ["approve", "decline"]
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, extra_context={"title": "Erasure requests", **(extra_context or {})}
+        )
+
     def get_ordering(self, request: HttpRequest) -> list:
         pending_first = Case(
             When(status=ErasureRequest.Status.PENDING, then=Value(0)), default=Value(1)

@@ -89,3 +89,21 @@ def live_site(transactional_db):
 class LiveSite:
     def __init__(self, *, url: str) -> None:
         self.url = url
+
+
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+def log_in(page, live_site, *, username: str = "boss", next_url: str = "/admin/") -> None:
+    """Log in to admin through its login form as `username` (password PASSWORD) and wait for
+    `next_url`, where the form sends the browser."""
+    page.goto(f"{live_site.url}/admin/login/?next={next_url}")
+    submit_login(page, live_site, username=username, next_url=next_url)
+
+
+def submit_login(page, live_site, *, username: str = "boss", next_url: str = "/admin/") -> None:
+    """Fill in and send the admin login form the page shows; wait for `next_url`."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live_site.url + next_url)

@@ -5,12 +5,12 @@ from django.contrib.auth.models import Permission
 
 from backups_app.models import Backup
 from backups_app.services import backup_create
+from tests.e2e.conftest import PASSWORD, log_in, submit_login
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "correct-horse-battery-staple-42"
 CHANGELIST = "/admin/backups_app/backup/"
 SIZES = [(1280, 800), (1440, 900), (390, 844)]
 # Django admin's --delete-button-bg, as the browser computes it.
@@ -22,14 +22,6 @@ def backup_dir(settings, tmp_path):
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.EXPORT_DIR = tmp_path / "exports"
     return settings.BACKUP_DIR
-
-
-def log_in(page, live_site, username: str) -> None:
-    page.goto(live_site.url + f"/admin/login/?next={CHANGELIST}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + CHANGELIST)
 
 
 def scrolls_sideways(page) -> bool:
@@ -46,7 +38,7 @@ def test_superuser_backs_up_and_restores_through_the_confirmation_page(
 ):
     django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
     SignupFactory.create_batch(3)
-    log_in(page, live_site, "boss")
+    log_in(page, live_site, username="boss", next_url=CHANGELIST)
     page.set_viewport_size({"width": 1280, "height": 800})
 
     page.get_by_role("button", name="Back up now").click()
@@ -126,7 +118,7 @@ def test_restore_with_the_backups_accounts_explains_the_logout_on_the_login_page
     SignupFactory.create_batch(2)
     backup = backup_create(kind=Backup.Kind.MANUAL)  # holds boss and boss's password
     django_user_model.objects.create_superuser("newcomer", "new@example.com", PASSWORD)
-    log_in(page, live_site, "newcomer")
+    log_in(page, live_site, username="newcomer", next_url=CHANGELIST)
     page.set_viewport_size({"width": 1280, "height": 800})
 
     page.goto(f"{live_site.url}{CHANGELIST}{backup.pk}/restore/")
@@ -146,10 +138,7 @@ def test_restore_with_the_backups_accounts_explains_the_logout_on_the_login_page
     page.screenshot(path=artifacts_dir / "admin-restore-login-1280.png", full_page=True)
     assert list(django_user_model.objects.values_list("username", flat=True)) == ["boss"]
 
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + CHANGELIST)
+    submit_login(page, live_site, next_url=CHANGELIST)
 
 
 def test_staff_without_restore_permission_cannot_restore(
@@ -160,7 +149,7 @@ def test_staff_without_restore_permission_cannot_restore(
         *Permission.objects.filter(codename__in=["view_backup", "create_backup"])
     )
     SignupFactory()
-    log_in(page, live_site, "helper")
+    log_in(page, live_site, username="helper", next_url=CHANGELIST)
     page.get_by_role("button", name="Back up now").click()
     page.wait_for_selector("text=Backed up to")
     backup = Backup.objects.get()

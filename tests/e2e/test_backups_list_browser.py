@@ -7,11 +7,11 @@ import pytest
 
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_verify
+from tests.e2e.conftest import PASSWORD, log_in
 from tests.factories import SignupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "correct-horse-battery-staple-42"
 CHANGELIST = "/admin/backups_app/backup/"
 
 
@@ -43,13 +43,9 @@ def catalogue(backup_dir) -> list[Backup]:
     return list(Backup.objects.all())
 
 
-def log_in(page, live_site, django_user_model, *, next_url: str) -> None:
+def log_in_as_boss(page, live_site, django_user_model, *, next_url: str) -> None:
     django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
-    page.goto(f"{live_site.url}/admin/login/?next={next_url}")
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + next_url)
+    log_in(page, live_site, next_url=next_url)
 
 
 def scrolls_sideways(page) -> bool:
@@ -81,7 +77,7 @@ def in_view_and_uncovered(page, link) -> bool:
 def test_the_catalogue_fits_a_laptop_screen(
     page, live_site, django_user_model, catalogue, artifacts_dir
 ):
-    log_in(page, live_site, django_user_model, next_url=CHANGELIST)
+    log_in_as_boss(page, live_site, django_user_model, next_url=CHANGELIST)
     rows = page.locator("#result_list tbody tr")
     line = page.evaluate(
         "parseFloat(getComputedStyle(document.querySelector('#result_list td')).lineHeight)"
@@ -108,7 +104,7 @@ def test_the_catalogue_fits_a_laptop_screen(
 
 
 def test_the_catalogue_reads_at_a_glance(page, live_site, django_user_model, catalogue):
-    log_in(page, live_site, django_user_model, next_url=CHANGELIST)
+    log_in_as_boss(page, live_site, django_user_model, next_url=CHANGELIST)
     page.set_viewport_size({"width": 1280, "height": 800})
     newest = catalogue[0]
 
@@ -130,7 +126,7 @@ def test_the_catalogue_reads_at_a_glance(page, live_site, django_user_model, cat
 def test_a_phone_reaches_each_rows_restore_link(
     page, live_site, django_user_model, catalogue, artifacts_dir
 ):
-    log_in(page, live_site, django_user_model, next_url=CHANGELIST)  # at 390 x 844
+    log_in_as_boss(page, live_site, django_user_model, next_url=CHANGELIST)  # at 390 x 844
     page.screenshot(path=artifacts_dir / "admin-backups-390.png", full_page=True)
 
     restore = page.locator("#result_list tbody tr").first.get_by_role("link", name="Restore…")
@@ -142,7 +138,7 @@ def test_a_phone_reaches_each_rows_restore_link(
 
 
 def test_the_admin_index_offers_to_view_backups(page, live_site, django_user_model, artifacts_dir):
-    log_in(page, live_site, django_user_model, next_url="/admin/")
+    log_in_as_boss(page, live_site, django_user_model, next_url="/admin/")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.screenshot(path=artifacts_dir / "admin-index-1280.png", full_page=True)
 

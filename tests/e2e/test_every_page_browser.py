@@ -7,11 +7,13 @@ from django.test import override_settings
 from backups_app.models import Backup, Export
 from backups_app.services import backup_create, waitlist_export_csv
 from tests.backups_app.test_schema_change_admin import schema_change
+from tests.e2e.conftest import PASSWORD, log_in
 from tests.factories import SignupFactory
+from waitlist import erasure_links
+from waitlist.services import erasure_request_create, signup_erase
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "correct-horse-battery-staple-42"
 VIEWPORTS = {"1280": (1280, 800), "1440": (1440, 900), "390": (390, 844)}
 
 
@@ -25,7 +27,11 @@ def site_with_data(settings, tmp_path, django_user_model):
     backup_create(kind=Backup.Kind.AUTO)
     waitlist_export_csv(triggered_by="boss")
     change = schema_change()
+    erasure = signup_erase(email=signups[1].email, erased_by="admin:boss", reason="asked by mail")
+    request = erasure_request_create(email=signups[2].email)
     return {
+        "erasure": erasure.erasure.pk,
+        "request": request.pk,
         "signup": signups[0].pk,
         "backup": backup.pk,
         "export": Export.objects.get().pk,
@@ -57,6 +63,13 @@ def test_public_pages_fit_every_screen(page, live_site, artifacts_dir, settings)
     assert og_url == live_site.url + "/"
     assert page.locator('meta[property="og:title"]').get_attribute("content")
     visit(page, live_site.url + "/thanks/", "thanks", artifacts_dir)
+    visit(page, live_site.url + "/remove/", "remove", artifacts_dir)
+    visit(page, live_site.url + "/remove/sent/", "remove-sent", artifacts_dir)
+    token = erasure_links.make_token("fan@example.com")
+    visit(page, live_site.url + f"/remove/confirm/{token}/", "remove-confirm", artifacts_dir)
+    visit(
+        page, live_site.url + "/remove/confirm/nonsense/", "remove-bad", artifacts_dir, status=400
+    )
     visit(page, live_site.url + "/no-such-page/", "404", artifacts_dir, status=404)
 
 
@@ -76,10 +89,7 @@ def test_the_busy_page_fits_every_screen(page, live_site, artifacts_dir):
 
 def test_admin_pages_fit_every_screen(page, live_site, artifacts_dir, site_with_data):
     visit(page, live_site.url + "/admin/login/", "admin-login", artifacts_dir)
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + "/admin/")
+    log_in(page, live_site)
 
     admin = live_site.url + "/admin/"
     ids = site_with_data
@@ -94,6 +104,10 @@ def test_admin_pages_fit_every_screen(page, live_site, artifacts_dir, site_with_
         ("admin-export", f"backups_app/export/{ids['export']}/change/"),
         ("admin-schema-changes", "backups_app/schemachange/"),
         ("admin-schema-change", f"backups_app/schemachange/{ids['change']}/change/"),
+        ("admin-erasures", "waitlist/erasure/"),
+        ("admin-erasure", f"waitlist/erasure/{ids['erasure']}/change/"),
+        ("admin-erasure-requests", "waitlist/erasurerequest/"),
+        ("admin-erasure-request", f"waitlist/erasurerequest/{ids['request']}/change/"),
     ]:
         visit(page, admin + path, name, artifacts_dir)
 
@@ -101,11 +115,7 @@ def test_admin_pages_fit_every_screen(page, live_site, artifacts_dir, site_with_
 def test_a_restore_test_from_the_list_names_the_backup_as_its_file_is_named(
     page, live_site, site_with_data
 ):
-    page.goto(live_site.url + "/admin/login/?next=/admin/backups_app/backup/")
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + "/admin/backups_app/backup/")
+    log_in(page, live_site, next_url="/admin/backups_app/backup/")
     assert page.locator("h1").inner_text() == "Backups"
     backup = Backup.objects.get(pk=site_with_data["backup"])
 

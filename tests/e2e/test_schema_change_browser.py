@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from backups_app.models import SchemaChange
 from tests.backups_app.test_schema_change_admin import quiet_operation, risky_plan, schema_change
-from tests.e2e.test_admin_browser import PASSWORD
+from tests.e2e.conftest import PASSWORD, log_in
 from tests.migration_lab.lab import lab_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,11 +37,7 @@ def test_superuser_reads_a_refused_and_an_overridden_migration_in_the_ledger(
     applied = SchemaChange.objects.get(outcome="applied", reason="nicknames moved to the CRM")
 
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(live_site.url + "/admin/login/?next=/admin/backups_app/schemachange/")
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + "/admin/backups_app/schemachange/")
+    log_in(page, live_site, next_url="/admin/backups_app/schemachange/")
 
     rows = page.locator("#result_list tbody tr")
     assert "Refused" in rows.nth(1).inner_text() or "refused" in rows.nth(1).inner_text()
@@ -77,11 +73,7 @@ def test_a_long_plan_shows_its_risky_operation_on_a_short_page(
     )
 
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(live_site.url + "/admin/login/?next=/admin/backups_app/schemachange/")
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + "/admin/backups_app/schemachange/")
+    log_in(page, live_site, next_url="/admin/backups_app/schemachange/")
 
     listed = page.locator("#result_list tbody").inner_text()
     assert "waitlist.0001_tidy\nwaitlist.0002_tidy\nwaitlist.0003_tidy (+26 more)" in listed

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from backups_app.models import Export
-from tests.e2e.test_admin_browser import PASSWORD
+from tests.e2e.conftest import PASSWORD, log_in
 from tests.factories import SignupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,11 +37,7 @@ def signups_page(page, live_site, django_user_model):
         full_name="Ada Lovelace", email="ada@example.com", city="", country="UK", consent=False
     )
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(live_site.url + "/admin/login/?next=/admin/waitlist/signup/")
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(live_site.url + "/admin/waitlist/signup/")
+    log_in(page, live_site, next_url="/admin/waitlist/signup/")
     return page
 
 
