@@ -12,6 +12,8 @@ from django.test.client import MULTIPART_CONTENT
 
 from backups_app.models import Backup, Export
 from backups_app.services import backup_create
+from waitlist.models import Erasure, Signup
+from waitlist.services import signup_erase
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +50,29 @@ def test_token_exports_csv(client, signups, token):
     assert response.status_code == 201
     assert response.json()["row_count"] == 3
     assert Export.objects.get().name == response.json()["name"]
+
+
+def test_the_api_export_never_lists_an_erased_fan(client, signups, token):
+    """Grace was erased, then put back with SQL behind the app's back."""
+    signup_erase(email="grace@example.com", erased_by="test")
+    Signup.objects.bulk_create(
+        [
+            Signup(
+                full_name="Grace",
+                email="grace@example.com",
+                consent=True,
+                created_at=Erasure.objects.get().erased_at,
+            )
+        ]
+    )
+
+    response = client.post(EXPORT, **bearer(token))
+
+    assert response.status_code == 201
+    assert response.json()["row_count"] == 2
+    path = Export.objects.get(name=response.json()["name"]).path
+    with open(path, encoding="utf-8") as handle:
+        assert "grace@example.com" not in handle.read()
 
 
 def test_token_lists_the_catalogue(client, signups, token):
