@@ -376,6 +376,10 @@ def schema_change_rollback(*, change_id: int, triggered_by: str = "") -> Rollbac
         f"{reinserted} of {missing} later signup(s) re-inserted; the data before the rollback "
         f"is in {restored.safety_backup}"
     )
+    if restored.signups_kept_erased:
+        notes.append(
+            f"{restored.signups_kept_erased} signup(s) of erased fans in the backup stayed erased"
+        )
     if restored.journal is not None:
         notes.append(f"signup journal: {restored.journal.summary().rstrip('.')}")
     elif restored.journal_error:

@@ -202,6 +202,7 @@ def test_rollback_of_a_schema_change_keeps_the_fan_erased(lab, signups):
 
         assert result.schema_matches
         assert emails() == {"ada@example.com", "zoe@example.com"}
+        assert "1 signup(s) of erased fans in the backup stayed erased" in result.detail
     finally:
         with connection.cursor() as cursor:
             columns = {
