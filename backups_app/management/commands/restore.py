@@ -62,18 +62,21 @@ class Command(BackupCommand):
             result = backup_diff(name=name, signing_keys=keys)
             self.emit(result.as_dict(), self._merge_text(result, "would re-insert"))
             return
-        dump, manifest = checked_backup(name=name, engine=get_engine(), signing_keys=keys)
         confirmed = None
         if not options["yes"]:
-            confirmed = self._confirm(dump.name, manifest, options)
+            # What a person confirms is read from the checked backup; with --yes the service's
+            # own checks are the only ones: checking a large dump twice doubled their cost.
+            dump, manifest = checked_backup(name=name, engine=get_engine(), signing_keys=keys)
+            name = dump.name
+            confirmed = self._confirm(name, manifest, options)
         if options["merge"]:
-            result = backup_merge(name=dump.name, triggered_by=self.who(), signing_keys=keys)
+            result = backup_merge(name=name, triggered_by=self.who(), signing_keys=keys)
             text = self._merge_text(result, "re-inserted")
             text += f"\nThe data before the merge is in {result.safety_backup}."
             self.emit(result.as_dict(), text)
             return
         result = backup_restore(
-            name=dump.name,
+            name=name,
             triggered_by=self.who(),
             exact=options["exact"],
             exact_confirmed=confirmed.exact_confirmation() if confirmed else None,
