@@ -31,7 +31,10 @@ def test_catalogue_shows_backups_at_a_glance(admin_client, signups):
 
     assert backup.name in html
     assert "Back up now" in html
-    assert "Download" in html
+    # A working link on the backup's own row, not just the column header.
+    download = f"/admin/backups_app/backup/{backup.pk}/download/"
+    assert f'href="{download}"' in html
+    assert admin_client.get(download).status_code == 200
 
 
 def test_back_up_now_takes_a_backup_and_logs_who(admin_client, admin_user, signups):
