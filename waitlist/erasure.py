@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -124,6 +125,22 @@ class ErasedAddresses:
             if erased_at is not None and (signed_up is None or signed_up <= erased_at):
                 return True
         return False
+
+
+def lock_ledger(*, using: str = "default", exclusive: bool = False) -> None:
+    """Inside a transaction on PostgreSQL: hold the erasure ledger until it ends. Shared, no
+    erasure can commit meanwhile (a path that puts signups back reads the ledger and inserts
+    under it); exclusive, erasures also wait for each other. Taken first in both, so the two
+    never deadlock on a signup's row. SQLite needs none: it has one writer at a time, and a
+    transaction that read the ledger fails rather than write past a newer erasure."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    mode = "SHARE ROW EXCLUSIVE" if exclusive else "SHARE"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"LOCK TABLE {connection.ops.quote_name(Erasure._meta.db_table)} IN {mode} MODE"
+        )
 
 
 def _aware(value: object) -> datetime.datetime | None:

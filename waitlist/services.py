@@ -11,7 +11,7 @@ from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from waitlist import conf
-from waitlist.erasure import email_hash, email_hashes
+from waitlist.erasure import email_hash, email_hashes, lock_ledger
 from waitlist.models import Erasure, ErasureRequest, Signup, fitted, normalize_email
 
 
@@ -93,6 +93,7 @@ def signup_erase(*, email: str, erased_by: str, reason: str = "") -> ErasureResu
     hashes = email_hashes(normal)
     now = timezone.now()
     with transaction.atomic():
+        lock_ledger(exclusive=True)  # first, so a merge or replay inserting meanwhile waits
         # Trimmed and lower-cased in SQL too: a row written behind the app's back may be neither.
         doomed = Signup.objects.annotate(lowered=Lower(Trim("email"))).filter(lowered=normal)
         ids = [str(pk) for pk in doomed.values_list("pk", flat=True)]

@@ -26,7 +26,7 @@ from backups_app.exceptions import BackupError
 from backups_app.keys import encryption_keyring, signing_keyring
 from backups_app.models import Backup
 from backups_app.selectors import backup_latest
-from waitlist.erasure import ErasedAddresses
+from waitlist.erasure import ErasedAddresses, lock_ledger
 from waitlist.models import Signup
 
 logger = logging.getLogger("backups_app")
@@ -552,6 +552,10 @@ def _insert(signups: list[Signup], *, using: str) -> int:
     manager = Signup._base_manager.using(using)
     try:
         with transaction.atomic(using=using):
+            # Under the erasure ledger: a fan erased since they were read stays out.
+            lock_ledger(using=using)
+            erased = ErasedAddresses.load(using=using)
+            signups = [s for s in signups if not erased.covers(s.email, s.created_at)]
             for batch in _chunks(signups, BATCH):
                 manager.bulk_create(batch, ignore_conflicts=True)
             _reset_sequence(using)

@@ -19,7 +19,7 @@ from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import ExactConfirmation, ScratchDatabase
 from backups_app.services.restore import checked_backup, safety_backup_locked
-from waitlist.erasure import ErasedAddresses
+from waitlist.erasure import ErasedAddresses, lock_ledger
 from waitlist.models import Signup, normalize_email
 
 SAMPLE_SIZE = 20
@@ -191,6 +191,16 @@ def _missing_batches(scratch: ScratchDatabase, *, tally: "MergeResult | RestoreP
 
 
 def _insert(records: list[dict[str, Any]], live_columns: set[str]) -> int:
+    """Insert the batch in one transaction that holds the erasure ledger, so a fan erased
+    since the batch was read is left out rather than put back."""
+    with transaction.atomic():
+        lock_ledger()
+        erased = ErasedAddresses.load()
+        records = [r for r in records if not erased.covers(r["email"], r.get("created_at"))]
+        return _insert_unlocked(records, live_columns) if records else 0
+
+
+def _insert_unlocked(records: list[dict[str, Any]], live_columns: set[str]) -> int:
     taken = set(
         Signup.objects.filter(pk__in=[r["id"] for r in records if r.get("id")]).values_list(
             "pk", flat=True

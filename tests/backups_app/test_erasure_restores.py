@@ -6,12 +6,14 @@ import json
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 
+from backups_app.engines import get_engine
 from backups_app.models import Backup, SchemaChange
 from backups_app.services import backup_create, backup_diff, backup_merge, backup_restore
 from backups_app.services.export import waitlist_export_csv
 from backups_app.services.journal import journal_replay
+from backups_app.services.merge import _insert, _live_columns
 from backups_app.services.schema_change import schema_change_rollback
 from tests.factories import SignupFactory
 from waitlist.erasure import email_hash
@@ -279,3 +281,32 @@ def test_apply_erasures_names_the_pinned_backups_that_keep_erased_data(erased_af
     assert out.getvalue().startswith("No signup of an erased fan is in the table.")
     assert "1 kept backup(s) were taken before the newest erasure" in out.getvalue()
     assert "1 of them are pinned and never rotate" in out.getvalue()
+
+
+def test_a_merge_batch_leaves_out_a_fan_erased_after_it_was_read(signups, backup_dir):
+    """The race: a batch read from the backup, the fan erased, then the batch inserted."""
+    ada = Signup.objects.filter(email="ada@example.com").values()[0]
+    signup_erase(email="ada@example.com", erased_by="test")
+
+    inserted = _insert([ada], _live_columns("default"))
+
+    assert inserted == 0
+    assert "ada@example.com" not in emails()
+
+
+@pytest.mark.postgresql_only
+def test_an_erasure_waits_while_a_merge_or_replay_holds_the_ledger(signups):
+    holder = get_engine().connect()
+    try:
+        holder.execute("LOCK TABLE waitlist_erasure IN SHARE MODE")  # as a batch does
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '300ms'")
+        with pytest.raises(DatabaseError, match="lock timeout"):
+            signup_erase(email="ada@example.com", erased_by="test")
+    finally:
+        holder.rollback()
+        holder.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    signup_erase(email="ada@example.com", erased_by="test")
+    assert "ada@example.com" not in emails()
