@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+from backups_app.migration_safety.levels import Level
+
 
 class Backup(models.Model):
     class Kind(models.TextChoices):
@@ -134,11 +136,8 @@ class SchemaChange(models.Model):
         REFUSED = "refused", "refused"
         ROLLED_BACK = "rolled_back", "rolled back"
 
-    class Risk(models.TextChoices):
-        NONE = "none", "none"
-        LOW = "low", "low"
-        MEDIUM = "medium", "medium"
-        HIGH = "high", "high"
+    #: The migration guard's levels (migration_safety.levels.Level) as stored text.
+    Risk = models.TextChoices("Risk", [(level.name, (level.label, level.label)) for level in Level])
 
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -164,9 +163,10 @@ class SchemaChange(models.Model):
     rolled_back_by = models.CharField(max_length=150, blank=True)
     rollback_detail = models.CharField(max_length=2000, blank=True)
 
+    # No rollback permission: a rollback is `manage.py rollback_schema_change`, run by whoever
+    # runs `migrate`; admin shows the ledger and offers no rollback button to guard.
     class Meta:
         ordering = ["-started_at", "-id"]
-        permissions = [("rollback_schemachange", "Can roll back schema changes")]
 
     def __str__(self) -> str:
         return f"schema change #{self.pk} ({self.outcome}, risk {self.risk})"

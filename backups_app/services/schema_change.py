@@ -23,6 +23,7 @@ from backups_app.exceptions import (
     MigrationRiskRefused,
     VerificationError,
 )
+from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import RiskReport
 from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
 from backups_app.migration_safety.targets import migration_by_prefix
@@ -301,7 +302,9 @@ def schema_change_rollback_check(*, change_id: int) -> SchemaChange:
             "there is nothing to roll back."
         )
     risky_later = [
-        c for c in schema_change_later_undone(change=change) if c.risk not in ("none", "low")
+        c
+        for c in schema_change_later_undone(change=change)
+        if Level.from_label(c.risk) >= Level.MEDIUM
     ]
     later = risky_later[0] if risky_later else None
     if later is not None:
