@@ -726,26 +726,30 @@ def _erase_restored_signups(
     only_changed: bool,
 ) -> int:
     """Remove the erased fans' signups from the restored copy; how many went. With
-    `only_changed`, rows the live table holds under the same id and address are skipped."""
+    `only_changed`, rows the live table holds under the same id and address are not even
+    read: SQLite would call a registered function on every row before a subquery."""
     if not _exists(connection, "restored", rules.signup_table):
         return 0
-    connection.create_function(
-        "waitlist_erased", 2, lambda email, at: int(covers(email, at)), deterministic=True
-    )
     target, key = quote_name(rules.signup_table), quote_name(rules.signup_key)
     signed_up = _signed_up_column(connection, rules, "restored")
-    skip = ""
+    signed_up = "NULL" if signed_up == "NULL" else f"r.{signed_up}"
+    unchanged = ""
     if only_changed and _exists(connection, "main", rules.signup_table):
         pk = quote_name(rules.signup_pk)
-        skip = (
-            f"NOT EXISTS (SELECT 1 FROM main.{target} AS l WHERE l.{pk} = r.{pk} "
-            f"AND l.{key} = r.{key}) AND "
+        unchanged = (
+            f" WHERE NOT EXISTS (SELECT 1 FROM main.{target} AS l WHERE l.{pk} = r.{pk} "
+            f"AND l.{key} = r.{key})"
         )
-    signed_up = "NULL" if signed_up == "NULL" else f"r.{signed_up}"
-    cursor = connection.execute(
-        f"DELETE FROM restored.{target} AS r WHERE {skip}waitlist_erased(r.{key}, {signed_up})"
+    rows = connection.execute(
+        f"SELECT r.rowid, r.{key}, {signed_up} FROM restored.{target} AS r{unchanged}"
     )
-    return cursor.rowcount
+    erased = [rowid for rowid, email, at in rows if covers(email, at)]
+    if erased:
+        connection.execute(
+            f"DELETE FROM restored.{target} WHERE rowid IN (SELECT value FROM json_each(?))",
+            [json.dumps(erased)],
+        )
+    return len(erased)
 
 
 def _erased_live_rowids(
