@@ -1,4 +1,4 @@
-"""Backup settings (PRODUCT.md §2), read when called so tests and operators can change them."""
+"""Backup settings (docs/spec.md §2), read when called so tests and operators can change them."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Streamed authenticated encryption of backup files, usable without Django (PRODUCT.md §8.3).
+"""Streamed authenticated encryption of backup files, usable without Django (docs/spec.md §8.3).
 
 The format is a STREAM in the manner of age and Tink: AES-256-GCM over 64 KiB chunks, each with
 its own tag, a nonce made of a chunk counter and a final-chunk flag, and the whole header as

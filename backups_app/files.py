@@ -1,4 +1,4 @@
-"""Backup files on disk: names, manifests, checksums and atomic writes (PRODUCT.md §4.1).
+"""Backup files on disk: names, manifests, checksums and atomic writes (docs/spec.md §4.1).
 
 The files are the source of truth; the `Backup` table is only an index over them.
 """

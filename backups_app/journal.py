@@ -1,4 +1,4 @@
-"""The signup journal's files: append-only segments beside the backups (PRODUCT.md §11).
+"""The signup journal's files: append-only segments beside the backups (docs/spec.md §11).
 
 Between two backups a signup lives only in its table. Each web process therefore also appends
 every committed signup to a segment of its own in BACKUP_DIR/journal/, and makes it durable

@@ -1,4 +1,4 @@
-"""The keys that sign and encrypt backups, read from settings when used (PRODUCT.md §8.2, §8.3).
+"""The keys that sign and encrypt backups, read from settings when used (docs/spec.md §8.2, §8.3).
 
 They live in the environment, never beside the backups: whoever can write to BACKUP_DIR or the
 off-site bucket must not hold them. The first key of each ring signs or encrypts; the others

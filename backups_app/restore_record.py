@@ -1,4 +1,4 @@
-"""What the last deliberate restore left behind, kept beside the backups (PRODUCT.md §4.3).
+"""What the last deliberate restore left behind, kept beside the backups (docs/spec.md §4.3).
 
 The shrink guard compares each new backup with the one before it; after a restore it must
 compare with what the restore put back instead, or the restore itself reads as data loss.

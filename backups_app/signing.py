@@ -1,5 +1,5 @@
 """Signed manifests: a backup is trusted only when a key from outside BACKUP_DIR vouches for it
-(PRODUCT.md §8.2).
+(docs/spec.md §8.2).
 
 The HMAC covers the whole manifest — above all the stored file's size and SHA-256, so it
 covers every byte of the dump, and also the pins and verification results staff and the worker

@@ -5,7 +5,7 @@ gunicorn and `manage.py backup_worker` on it, and sends real signups (the public
 CSRF token, each a new email) from a second process for LOADTEST_SECONDS. Early on it takes a
 manual backup, and a little later restores it in full while the signups keep coming: a full
 restore keeps every live signup the backup lacks, including those committed while it runs
-(PRODUCT.md §4.5). When the load stops, the worker takes its last backup, everything is stopped,
+(docs/spec.md §4.5). When the load stops, the worker takes its last backup, everything is stopped,
 and each accepted signup (HTTP 302) is looked for in the table and in the backups on disk.
 
 Prints, per database: signups accepted, errors by status, throughput, latency p50/p99, backups

@@ -1,4 +1,4 @@
-"""Settings for waitlist-site, read from the environment (PRODUCT.md §2).
+"""Settings for waitlist-site, read from the environment (docs/spec.md §2).
 
 Every variable is optional in development. With `DJANGO_DEBUG` off (the default) the site is in
 production mode: `DJANGO_SECRET_KEY` is required and the HTTPS hardening below is on.

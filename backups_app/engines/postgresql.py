@@ -1,4 +1,4 @@
-"""PostgreSQL backups with the real pg_dump and psql (PRODUCT.md §4.1).
+"""PostgreSQL backups with the real pg_dump and psql (docs/spec.md §4.1).
 
 Dumps are plain SQL with `--clean --if-exists --no-owner --no-privileges`, so the emergency
 `psql "$DATABASE_URL" < backup-….sql` works on an empty database and on the live one. Row counts
@@ -468,7 +468,7 @@ def count_check_sql(expected_counts: dict[str, int]) -> str:
     return f"DO $check$\nDECLARE n bigint;\nBEGIN\n{checks}\nEND\n$check$;"
 
 
-# --- what a restore lets psql run (PRODUCT.md §8.2) ---------------------------------------------
+# --- what a restore lets psql run (docs/spec.md §8.2) ---------------------------------------------
 # A plain dump is a psql script, and psql runs the backslash commands in it (`\! cmd` starts a
 # shell, `\o file` writes files, `\connect` moves on to another database). So the dump passes to
 # psql only when everything in it is what pg_dump writes: statements from an allow-list of their

@@ -1,4 +1,4 @@
-"""SQLite backups as SQL text (PRODUCT.md §4.1), restorable with `sqlite3 new.db < backup-….sql`.
+"""SQLite backups as SQL text (docs/spec.md §4.1), restorable with `sqlite3 new.db < backup-….sql`.
 
 Dumps read one transaction in WAL mode, so signups keep committing meanwhile, and the row counts
 come from that same transaction. The sqlite3 shell writes the dump when it is installed (it is
@@ -55,7 +55,7 @@ SCRATCH_IDLE_SECONDS = 3600
 TABLES_SQL = (
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
 )
-# What a dump may do while it is built into the scratch file (PRODUCT.md §8.2): what `.dump` and
+# What a dump may do while it is built into the scratch file (docs/spec.md §8.2): what `.dump` and
 # iterdump() write (PRAGMA foreign_keys=OFF, BEGIN, CREATE, INSERT, DELETE FROM sqlite_sequence,
 # ANALYZE sqlite_schema with statistics, PRAGMA writable_schema around virtual tables, COMMIT)
 # and what SQLite does on their behalf (writing sqlite_master, reindexing, the functions of

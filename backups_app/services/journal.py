@@ -1,4 +1,4 @@
-"""The signup journal: record every committed signup, replay what a table lost (PRODUCT.md §11).
+"""The signup journal: record every committed signup, replay what a table lost (docs/spec.md §11).
 
 The files and their format are in backups_app/journal.py. Here: what a signup writes, the
 position a backup covers, replay, pruning and the figures health shows.

@@ -1,5 +1,5 @@
 """`manage.py restore`: later signups kept by default, `--exact` confirmed by the number it
-removes on a real terminal, `--include-accounts` (PRODUCT.md §4.5, §6.1)."""
+removes on a real terminal, `--include-accounts` (docs/spec.md §4.5, §6.1)."""
 
 import io
 import json

@@ -1,1 +1,1 @@
-"""Standing fault suite: killed processes, lost connections, full disks (PRODUCT.md section 9)."""
+"""Standing fault suite: killed processes, lost connections, full disks (docs/spec.md §9)."""

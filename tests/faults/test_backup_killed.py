@@ -1,4 +1,4 @@
-"""`kill -9` of `manage.py backup` and `manage.py backup_worker` at any moment (PRODUCT.md §9).
+"""`kill -9` of `manage.py backup` and `manage.py backup_worker` at any moment (docs/spec.md §9).
 
 Afterwards no dump is on disk without its manifest, the next worker pass clears up what the
 killed process left and settles its catalogue entry, every backup on disk verifies, and the next

@@ -1,4 +1,4 @@
-"""PostgreSQL going away in the middle of a backup and of a restore (PRODUCT.md §4.5, §9).
+"""PostgreSQL going away in the middle of a backup and of a restore (docs/spec.md §4.5, §9).
 
 The server is a throwaway cluster of our own, stopped with `pg_ctl stop -m immediate` (what a
 crash or a lost database host looks like to clients) while `manage.py` runs in a child process,

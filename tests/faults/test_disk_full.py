@@ -1,4 +1,4 @@
-"""A full disk under BACKUP_DIR, on a real (small, tmpfs) file system (PRODUCT.md §4.1, §9).
+"""A full disk under BACKUP_DIR, on a real (small, tmpfs) file system (docs/spec.md §4.1, §9).
 
 Whenever the room runs out, `manage.py backup` says so in one line ("No space left on device",
 not a puzzle about completion markers), leaves nothing under a backup's name, and touches

@@ -1,5 +1,5 @@
 """`kill -9` of `manage.py restore` at random moments: the data is exactly as it was or fully
-restored, never half; indexes are there; a re-run afterwards works (PRODUCT.md §4.5).
+restored, never half; indexes are there; a re-run afterwards works (docs/spec.md §4.5).
 
 Only the restore process is killed, as the OOM killer or a lost SSH session would: its psql (or
 the transaction it held on SQLite) is left to notice on its own.

@@ -1,5 +1,5 @@
 """Fans signing up while a full restore runs: every one shown the thanks page is in the table
-afterwards (PRODUCT.md §4.5). Real HTTP against a live server, several clients at once."""
+afterwards (docs/spec.md §4.5). Real HTTP against a live server, several clients at once."""
 
 import datetime
 import http.client

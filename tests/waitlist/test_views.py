@@ -1,4 +1,4 @@
-"""The public signup page (PRODUCT.md §3), through the real view and the real database."""
+"""The public signup page (docs/spec.md §3), through the real view and the real database."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""Settings come from the environment (PRODUCT.md §2); production refuses unsafe defaults."""
+"""Settings come from the environment (docs/spec.md §2); production refuses unsafe defaults."""
 
 import json
 import secrets

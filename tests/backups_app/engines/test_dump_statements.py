@@ -1,4 +1,4 @@
-"""A restore runs nothing from a dump but the dump's own statements (PRODUCT.md §8.2).
+"""A restore runs nothing from a dump but the dump's own statements (docs/spec.md §8.2).
 
 A file that got past the signature check (or a key that leaked) must still not run psql
 meta-commands, sqlite3 dot-commands, ATTACH, stray PRAGMAs or anything after the dump's end,
