@@ -176,17 +176,10 @@ class SignupAdmin(admin.ModelAdmin):
         )
 
 
-class ErasePermissionViews:
-    """Staff who may erase may also read the ledger and the requests, even without the
-    models' own view permissions: deciding a request means seeing it."""
+class ViewOnlyAdmin:
+    """For records the services write (ledgers, exports): viewed in admin, never added, edited
+    or deleted by hand there. Put before ModelAdmin in the bases."""
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return super().has_view_permission(request, obj) or request.user.has_perm(ERASE_PERMISSION)
-
-    def has_erase_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(ERASE_PERMISSION)
-
-    # Written only by the services: viewed, never added, edited or deleted by hand.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -195,6 +188,17 @@ class ErasePermissionViews:
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class ErasePermissionViews(ViewOnlyAdmin):
+    """Staff who may erase may also read the ledger and the requests, even without the
+    models' own view permissions: deciding a request means seeing it."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or request.user.has_perm(ERASE_PERMISSION)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(ERASE_PERMISSION)
 
 
 @admin.register(Erasure)

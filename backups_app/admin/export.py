@@ -8,28 +8,20 @@ from django.http import FileResponse, HttpRequest
 from backups_app.humanize import human_size
 from backups_app.models import Export
 from backups_app.services import waitlist_export_csv
-from waitlist.admin import SignupAdmin
+from waitlist.admin import SignupAdmin, ViewOnlyAdmin
 from waitlist.models import Signup
 
 
 @admin.register(Export)
-class ExportAdmin(admin.ModelAdmin):
+class ExportAdmin(ViewOnlyAdmin, admin.ModelAdmin):
+    """A record of exports taken: viewed, never edited."""
+
     list_display = ["name", "created_at", "row_count", "size", "triggered_by"]
     readonly_fields = [f.name for f in Export._meta.fields]
 
     @admin.display(description="size", ordering="size_bytes")
     def size(self, export: Export) -> str:
         return human_size(export.size_bytes)
-
-    # A record of exports taken: viewed, never edited.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.action(description="Export selected to CSV", permissions=["export"])

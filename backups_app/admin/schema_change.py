@@ -14,6 +14,7 @@ from django.utils.text import Truncator
 
 from backups_app.models import Backup, SchemaChange
 from backups_app.services.schema_change import schema_change_rollback_check
+from waitlist.admin import ViewOnlyAdmin
 
 #: What `migrate` did with the plan (RiskReport.action), as a sentence reads it.
 ACTION_WORDS = {
@@ -25,7 +26,7 @@ ACTION_WORDS = {
 
 
 @admin.register(SchemaChange)
-class SchemaChangeAdmin(admin.ModelAdmin):
+class SchemaChangeAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     """The ledger of guarded `migrate` runs. An audit trail: nobody adds, edits or deletes it
     here, superusers included; rolling back is `manage.py rollback_schema_change`."""
 
@@ -74,15 +75,6 @@ class SchemaChangeAdmin(admin.ModelAdmin):
         "backup",
         "rollback_command",
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_fieldsets(self, request: HttpRequest, obj=None) -> list:
         # What happened, not a column of dashes: no error row when there was none, no
