@@ -15,6 +15,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from backups_app.models import SchemaChange
 from tests.factories import SignupFactory
 from tests.migration_lab.lab import lab_app
 from tests.subprocesses import database_url  # noqa: F401 - the tests import it from here
@@ -88,6 +89,30 @@ def lab(tmp_path, backup_dir):
     with lab_app(tmp_path / "lab") as lab:
         call_command("migrate", "migration_lab", "0001", verbosity=0)
         yield lab
+
+
+@pytest.fixture
+def signup_extra_column(lab, signups):
+    """A lab migration adding a NOT NULL column to the signup table, applied through the guarded
+    migrate (so a schema change with a backup of the three signups exists); the column is
+    dropped again afterwards, whatever a rollback did. Yields that schema change."""
+    lab.migration(
+        "0002_signup_extra",
+        'migrations.RunSQL("ALTER TABLE waitlist_responses ADD COLUMN extra varchar(10) '
+        "NOT NULL DEFAULT ''\"),",
+    )
+    try:
+        call_command("migrate", "migration_lab", verbosity=0, stdout=io.StringIO())
+        change = SchemaChange.objects.latest("id")
+        assert change.backup_name  # a change to a table with rows: backed up first
+        yield change
+    finally:
+        with connection.cursor() as cursor:
+            description = connection.introspection.get_table_description(
+                cursor, "waitlist_responses"
+            )
+            if "extra" in {column.name for column in description}:
+                cursor.execute("ALTER TABLE waitlist_responses DROP COLUMN extra")
 
 
 def migration_risk_json(*args: str) -> tuple[dict, bool]:
