@@ -48,6 +48,10 @@ from backups_app.exceptions import BackupBusy, DumpError, EngineNotSupported, Re
 # How much of the dump's SQL a restore runs as one script: fewer calls into sqlite3 than a
 # statement at a time, and never more than about a MiB of text in memory.
 SCRIPT_BATCH_BYTES = 1 << 20
+# A line that starts, after blanks, with "." (a sqlite3 shell command when between statements):
+# searched for from its newline, which the regex engine finds fast; the first line is matched.
+SHELL_COMMAND = re.compile(r"\n([ \t]*\.)")
+SHELL_COMMAND_FIRST = re.compile(r"[ \t]*\.")
 SCRATCH_PREFIX = ".restore-"
 DUMP_SCRATCH_PREFIX = ".dump-"
 # Where /proc cannot say whether a scratch folder is open, one untouched this long is left over.
@@ -383,24 +387,21 @@ class SQLiteEngine(BaseEngine):
             connection.execute("PRAGMA synchronous=OFF")
             connection.set_authorizer(authorizer)
             text = io.TextIOWrapper(sql, encoding="utf-8", newline="")
-            chunk: list[str] = []
-            size = 0
-            for number, line in enumerate(text, 1):
-                if line.lstrip(" \t").startswith(".") and _between_statements(chunk):
-                    raise RestoreError(
-                        f"The dump contains the sqlite3 shell command `{line.strip()[:80]}` "
-                        f"(line {number}); a restore runs nothing but the dump's SQL, so it was "
-                        "refused and nothing was changed."
-                    )
-                chunk.append(line)
-                size += len(line)
-                if size >= SCRIPT_BATCH_BYTES and line.rstrip().endswith(";"):
-                    script = "".join(chunk)
-                    if sqlite3.complete_statement(script):
-                        self._run(connection, authorizer, script)
-                        chunk, size = [], 0
-            if chunk:
-                self._run(connection, authorizer, "".join(chunk))
+            # Read in blocks, not lines: a million lines cost a second of Python otherwise.
+            pending, first_line = "", 1
+            while block := text.read(SCRIPT_BATCH_BYTES):
+                scan_from = pending.rfind("\n") + 1  # the start of the unfinished line
+                pending += block
+                _refuse_shell_commands(pending, scan_from=scan_from, first_line=first_line)
+                cut = _after_last_statement(pending)
+                if cut:
+                    self._run(connection, authorizer, pending[:cut])
+                    first_line += pending.count("\n", 0, cut)
+                    pending = pending[cut:]
+            scan_from = pending.rfind("\n") + 1
+            _refuse_shell_commands(pending, scan_from=scan_from, first_line=first_line, last=True)
+            if pending.strip():
+                self._run(connection, authorizer, pending)
             if connection.in_transaction:
                 raise RestoreError("The dump ends early (its final COMMIT is missing).")
         except sqlite3.Error as err:
@@ -489,11 +490,44 @@ class DumpAuthorizer:
         return f"{ACTION_NAMES.get(action, f'action {action}')} {arg1 or ''}".strip()
 
 
-def _between_statements(lines: list[str]) -> bool:
-    """Whether the text `lines` (which starts between two statements) ends between two: a
-    line after it that starts with "." is then a sqlite3 shell command, not part of a string."""
-    text = "".join(lines)
+def _between_statements(text: str) -> bool:
+    """Whether `text` (which starts between two statements) ends between two: a line after it
+    that starts with "." is then a sqlite3 shell command, not part of a string."""
     return sqlite3.complete_statement(text) or BLANKS_AND_COMMENTS.fullmatch(text) is not None
+
+
+def _refuse_shell_commands(
+    text: str, *, scan_from: int, first_line: int, last: bool = False
+) -> None:
+    """Refuse a sqlite3 shell command (a line starting with "." between two statements) in
+    `text` (which starts between statements, its first line numbered `first_line`), looking
+    at the lines from `scan_from` on; a "." line inside a string is data. An unfinished line
+    is left for the next look, once more of it is read, unless this is the `last` one."""
+    first = SHELL_COMMAND_FIRST.match(text, scan_from)
+    starts = [scan_from] if first else []
+    starts += (match.start(1) for match in SHELL_COMMAND.finditer(text, scan_from))
+    for start in starts:
+        end = text.find("\n", start)
+        if end < 0 and not last:
+            continue
+        if _between_statements(text[:start]):
+            line = text[start : end if end >= 0 else len(text)]
+            number = first_line + text.count("\n", 0, start)
+            raise RestoreError(
+                f"The dump contains the sqlite3 shell command `{line.strip()[:80]}` "
+                f"(line {number}); a restore runs nothing but the dump's SQL, so it was "
+                "refused and nothing was changed."
+            )
+
+
+def _after_last_statement(text: str) -> int:
+    """Where the whole statements at the start of `text` end (after the line of its last
+    semicolon, when everything before is complete SQL), or 0 when they do not yet."""
+    semicolon = text.rfind(";")
+    newline = text.find("\n", semicolon) if semicolon >= 0 else -1
+    if newline < 0 or not sqlite3.complete_statement(text[: newline + 1]):
+        return 0
+    return newline + 1
 
 
 class SQLiteScratch(ScratchDatabase):

@@ -9,6 +9,7 @@ signature layer.
 
 import contextlib
 import io
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from django.db import connection, connections
 
 from backups_app import files
 from backups_app.engines import get_engine
+from backups_app.engines import sqlite as sqlite_engine
 from backups_app.exceptions import RestoreError
 from backups_app.models import Backup
 from backups_app.services import backup_create
@@ -388,6 +390,33 @@ def test_a_line_starting_with_a_dot_inside_a_string_is_data(taken, marker):
         counts = scratch.row_counts()
 
     assert counts["waitlist_responses"] == taken.row_counts["waitlist_responses"] + 1
+    assert not marker.exists()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("block", [7, 64, 4096])
+def test_dumps_read_in_small_blocks_still_refuse_and_still_restore(
+    taken, marker, monkeypatch, block
+):
+    """The SQLite build reads the dump in blocks: a shell command or a string split across
+    two of them is judged the same as in one."""
+    monkeypatch.setattr(sqlite_engine, "SCRIPT_BATCH_BYTES", block)
+    statement = (
+        "INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, "  # noqa: S608 - constants only
+        "consent, created_at) VALUES ('Dot', 'dot@example.com', '', '', '', 'line one\n"
+        f"  .shell touch {marker}', 1, '2025-01-01 00:00:00');"
+    )
+
+    with get_engine().scratch(sql=io.BytesIO(in_the_middle(taken.sql, statement))) as scratch:
+        assert scratch.row_counts()["waitlist_responses"] == (
+            taken.row_counts["waitlist_responses"] + 1
+        )
+    sql = in_the_middle(taken.sql, f"  .shell touch {marker}")
+    with (
+        pytest.raises(RestoreError, match=re.escape(f"shell command `.shell touch {marker}`")),
+        get_engine().scratch(sql=io.BytesIO(sql)),
+    ):
+        pass
     assert not marker.exists()
 
 
