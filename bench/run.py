@@ -106,6 +106,17 @@ def environment(workdir: Path, database_url: str) -> dict:
     return env
 
 
+def psql_restore_timed(url: str, dump_file: Path, *, env: dict) -> float:
+    """`psql -1 < file`, the raw restore every PostgreSQL ratio is measured against."""
+    with dump_file.open("rb") as dump:
+        return timed(
+            ["psql", url, "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"],
+            env=env,
+            stdin=dump,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 def ratio_line(label: str, ours: float, raw: float, target: float | None) -> str:
     ratio = ours / raw
     verdict = ""
@@ -143,13 +154,7 @@ def bench_postgresql(workdir: Path) -> list[str]:
         dbbackup_cmd = median_of(lambda: manage(env, "dbbackup", "--noinput"))
 
         def raw_restore() -> float:
-            with raw_file.open("rb") as dump:
-                return timed(
-                    ["psql", url, "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"],
-                    env=admin,
-                    stdin=dump,
-                    stdout=subprocess.DEVNULL,
-                )
+            return psql_restore_timed(url, raw_file, env=admin)
 
         raw_restore_s = median_of(raw_restore)
         restores = [measure(env, "restore", backup_name) for _ in range(REPEAT)]
@@ -619,13 +624,7 @@ def bench_secure(workdir: Path) -> list[str]:
                 return timed(["pg_dump", *flags, url], env=admin, stdout=out)
 
         def raw_restore() -> float:
-            with raw_file.open("rb") as dump:
-                return timed(
-                    ["psql", url, "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"],
-                    env=admin,
-                    stdin=dump,
-                    stdout=subprocess.DEVNULL,
-                )
+            return psql_restore_timed(url, raw_file, env=admin)
 
         raw_backup = median_of(raw_dump)
         raw_restore_s = median_of(raw_restore)

@@ -19,6 +19,7 @@ from backups_app.models import SchemaChange
 from tests.factories import SignupFactory
 from tests.migration_lab.lab import lab_app
 from tests.subprocesses import database_url  # noqa: F401 - the tests import it from here
+from waitlist.models import Signup
 
 
 @pytest.fixture
@@ -32,22 +33,9 @@ def signups(transactional_db, backup_dir):
 
 
 def signup_rows() -> list[tuple]:
-    """Every signup as stored, for comparing before and after."""
-    from waitlist.models import Signup
-
-    return list(
-        Signup.objects.order_by("id").values_list(
-            "id",
-            "full_name",
-            "email",
-            "phone",
-            "city",
-            "country",
-            "message",
-            "consent",
-            "created_at",
-        )
-    )
+    """Every signup as stored (each column, by id), for comparing before and after."""
+    columns = [field.attname for field in Signup._meta.concrete_fields]
+    return list(Signup.objects.order_by("id").values_list(*columns))
 
 
 def write_script(path: Path, body: str) -> Path:
