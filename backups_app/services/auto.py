@@ -1,4 +1,5 @@
-"""Automatic backups: requests recorded after each signup, coalesced by the worker (§4.6)."""
+"""Automatic backups: requests recorded after each signup, which backups cover them, and the
+worker that coalesces them into backups (§4.6)."""
 
 import datetime
 import enum
@@ -40,6 +41,27 @@ def backup_request_record(*, signup_id: int | None, using: str = "default") -> N
 def backup_requests_flush() -> int:
     """Write this process's buffered requests now (the worker pass, tests, shutdown)."""
     return request_buffer.flush()
+
+
+def backup_requests_mark_covered(*, backup: Backup, rows: list[tuple]) -> int:
+    """Mark the requests `backup` holds as covered by it (the first backup wins); return how many.
+
+    Held are: the requests visible in the dump's snapshot (`rows`, their ids as the dump read
+    them), and those written later but stamped before the backup began (a request is stamped
+    just after its signup committed, so that signup was in the snapshot). Called by
+    `backup_create` once the backup is catalogued.
+    """
+    ids = [int(row[0]) for row in rows]
+    waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
+    covered = 0
+    for start in range(0, len(ids), 5000):
+        covered += waiting.filter(id__in=ids[start : start + 5000]).update(
+            covered_at=backup.finished_at, covered_by=backup.name
+        )
+    covered += waiting.filter(requested_at__lt=backup.started_at - CLOCK_SKEW).update(
+        covered_at=backup.finished_at, covered_by=backup.name
+    )
+    return covered
 
 
 def mark_held_requests() -> int:
