@@ -1,17 +1,12 @@
 """Guarded schema changes (§7): the ledger, the verified pre-migration backup, and rollback."""
 
 import contextlib
-import importlib
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections
-from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from backups_app import conf, files
@@ -25,8 +20,6 @@ from backups_app.exceptions import (
 )
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import RiskReport
-from backups_app.migration_safety.review import Review, migration_file, review_of, write_review
-from backups_app.migration_safety.targets import migration_by_prefix
 from backups_app.models import Backup, SchemaChange
 from backups_app.selectors import (
     applied_migrations,
@@ -457,28 +450,3 @@ def _save(change: SchemaChange) -> None:
         logger.error("schema change %s (%s) not recorded: %s", change.pk, change.outcome, err)
         if change.outcome == SchemaChange.Outcome.RUNNING:
             raise  # never run migrations the ledger cannot record
-
-
-def migration_review_record(
-    *, app_label: str, migration_name: str, reason: str
-) -> tuple[str, Path, Review]:
-    """Mark a migration reviewed (`migration_name` may be a prefix): write the marker into its
-    file and return its label, the file, and the review as `migrate` will read it. Raises
-    ValidationError for an unknown migration, a blank reason, or a file it cannot mark."""
-    try:
-        apps.get_app_config(app_label)
-    except LookupError as err:
-        raise ValidationError(str(err)) from err
-    loader = MigrationLoader(None, ignore_no_migrations=True)  # the files alone, no database
-    migration = migration_by_prefix(loader, app_label, migration_name)
-    source = migration_file(migration)
-    installed = {"site-packages", "dist-packages"} & set(source.parts)
-    if installed or type(migration).__module__.startswith("django."):
-        raise ValidationError(
-            f"{app_label}.{migration.name} belongs to an installed package ({source}); only this "
-            "project's own migrations are reviewed here (Django's count as reviewed already)."
-        )
-    path = write_review(migration, reason=reason)
-    module = importlib.reload(sys.modules[type(migration).__module__])
-    written = module.Migration(migration.name, app_label)
-    return f"{app_label}.{migration.name}", path, review_of(written)

@@ -6,7 +6,7 @@ Writes `reviewed = {"sha256": …, "reason": …}` into the migration; editing t
 from django.core.management.base import CommandError
 
 from backups_app.management.base import BackupCommand
-from backups_app.services.schema_change import migration_review_record
+from backups_app.services.migration_review import migration_review_record
 
 
 class Command(BackupCommand):
