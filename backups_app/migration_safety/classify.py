@@ -1,5 +1,6 @@
 """The §7 classification of one migration operation against the live data."""
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -113,7 +114,7 @@ def classify(
     kind = _django_kind(operation)
     if backwards:
         kind = REVERSED.get(kind, kind)
-    reader = _READERS.get(kind, _unknown)
+    reader = _readers().get(kind, _unknown)
     context = _Context(
         app_label, before, after, backwards, probe, kind or type(operation).__name__, atomic
     )
@@ -127,12 +128,45 @@ def classify(
     return [finding]
 
 
+@functools.cache
+def _readers() -> dict:
+    """classify()'s dispatch: the reader of each operation Django defines, keyed by the
+    operation the database sees. A function, built on first use, so that it can stand here
+    beside classify() while the readers it names follow below."""
+    return {
+        "CreateModel": _create_model,
+        "DeleteModel": _delete_model,
+        "AddField": _add_field,
+        "RemoveField": _remove_field,
+        "AlterField": _alter_field,
+        "RenameField": _rename,
+        "RenameModel": _rename,
+        "AlterModelTable": _rename,
+        "AddConstraint": _add_constraint,
+        "RemoveConstraint": _remove_constraint,
+        "AlterUniqueTogether": _alter_together,
+        "AddIndex": _index,
+        "RemoveIndex": _index,
+        "RenameIndex": _index,
+        "AlterIndexTogether": _index,
+        "AddIndexConcurrently": _index_concurrently,
+        "RemoveIndexConcurrently": _index_concurrently,
+        "AlterOrderWithRespectTo": _order_with_respect_to,
+        "AlterConstraint": _options,
+        "AlterModelOptions": _options,
+        "AlterModelManagers": _options,
+        "AlterModelTableComment": _options,
+        "RunSQL": _run_sql,
+        "RunPython": _run_python,
+    }
+
+
 def _django_kind(operation) -> str:
     """The Django operation this is, or a subclass of (a project's AddField subclass that
     runs no SQL of its own is an AddField); "" for an operation Django does not define, which
     the guard cannot read."""
     for klass in type(operation).__mro__:
-        if klass.__module__.startswith("django.") and klass.__name__ in _READERS:
+        if klass.__module__.startswith("django.") and klass.__name__ in _readers():
             # A subclass that runs its own SQL is not the operation it extends.
             same = all(
                 getattr(type(operation), method) is getattr(klass, method)
@@ -893,31 +927,3 @@ def _unknown(operation, ctx: _Context) -> Finding:
 
 def _key(model) -> str:
     return f"{model._meta.app_label}.{model._meta.model_name}" if model is not None else ""
-
-
-_READERS = {
-    "CreateModel": _create_model,
-    "DeleteModel": _delete_model,
-    "AddField": _add_field,
-    "RemoveField": _remove_field,
-    "AlterField": _alter_field,
-    "RenameField": _rename,
-    "RenameModel": _rename,
-    "AlterModelTable": _rename,
-    "AddConstraint": _add_constraint,
-    "RemoveConstraint": _remove_constraint,
-    "AlterUniqueTogether": _alter_together,
-    "AddIndex": _index,
-    "RemoveIndex": _index,
-    "RenameIndex": _index,
-    "AlterIndexTogether": _index,
-    "AddIndexConcurrently": _index_concurrently,
-    "RemoveIndexConcurrently": _index_concurrently,
-    "AlterOrderWithRespectTo": _order_with_respect_to,
-    "AlterConstraint": _options,
-    "AlterModelOptions": _options,
-    "AlterModelManagers": _options,
-    "AlterModelTableComment": _options,
-    "RunSQL": _run_sql,
-    "RunPython": _run_python,
-}
