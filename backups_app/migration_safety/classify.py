@@ -218,6 +218,14 @@ class _Context:
     def finding(self, level: Level, reason: str, **fields) -> Finding:
         return Finding(kind=self.kind, level=level, reason=reason, **fields)
 
+    def nothing_at_risk(self, reason: str, *, rows: int | None = 0, **fields) -> Finding:
+        """The finding of an operation that puts no stored value at risk. Most readers open
+        with it for a table without rows (or one Django's operations leave alone, which
+        table_rows counts as empty): level none. On a table with rows, an operation that
+        changes no value (an index, the _order column kept) is low."""
+        level = Level.NONE if rows == 0 else Level.LOW
+        return self.finding(level, reason, rows=rows, **fields)
+
 
 def _separate(operation, app_label, before, after, backwards, probe, atomic) -> list[Finding]:
     start = after if backwards else before
@@ -267,9 +275,7 @@ def _delete_model(operation, ctx: _Context) -> Finding:
         return ctx.finding(Level.NONE, "a proxy or unmanaged model: no table is dropped")
     rows = ctx.probe.rows(table)
     if rows == 0:
-        return ctx.finding(
-            Level.NONE, "drops an empty table", table=table, rows=0, model=_key(model)
-        )
+        return ctx.nothing_at_risk("drops an empty table", table=table, model=_key(model))
     return ctx.finding(
         Level.HIGH,
         f"drops table {table} and its {rows_text(rows)} row(s)",
@@ -291,7 +297,7 @@ def _remove_field(operation, ctx: _Context) -> Finding:
         through = field.remote_field.through._meta.db_table
         rows = ctx.probe.rows(through)
         if rows == 0:
-            return ctx.finding(Level.NONE, "drops an empty link table", table=through, rows=0)
+            return ctx.nothing_at_risk("drops an empty link table", table=through)
         return ctx.finding(
             Level.HIGH,
             f"drops link table {through} and its {rows_text(rows)} row(s)",
@@ -308,7 +314,7 @@ def _remove_field(operation, ctx: _Context) -> Finding:
     }
     rows = ctx.probe.rows(table)
     if rows == 0:
-        return ctx.finding(Level.NONE, "drops a column of an empty table", rows=0, **common)
+        return ctx.nothing_at_risk("drops a column of an empty table", **common)
     text = field.get_internal_type() in TEXT_FIELDS
     values = ctx.probe.non_null(table, field.column, text=text)
     if values == 0:
@@ -340,7 +346,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
     common["column"] = field.column
     rows = ctx.probe.rows(table)
     if rows == 0:
-        return ctx.finding(Level.NONE, "adds a column to an empty table", rows=0, **common)
+        return ctx.nothing_at_risk("adds a column to an empty table", **common)
     declared = field if ctx.backwards else operation.field
     has_default = (
         declared.has_default()
@@ -415,14 +421,12 @@ def _alter_field(operation, ctx: _Context) -> Finding:
     common = {"table": table, "column": old.column, "model": _key(model), "field": old.name}
     rows = ctx.probe.rows(table)
     if rows == 0:
-        return ctx.finding(Level.NONE, "alters a column of an empty table", rows=0, **common)
+        return ctx.nothing_at_risk("alters a column of an empty table", **common)
     changes = _field_changes(operation, ctx, model, rows, old, new)
     if old.column != new.column:
         ctx.probe.plan_rename_column(table, old.column, new.column)
     if not changes:
-        return ctx.finding(
-            Level.NONE, "changes nothing the stored data depends on", rows=0, **common
-        )
+        return ctx.nothing_at_risk("changes nothing the stored data depends on", **common)
     worst = max(change[0] for change in changes)
     _, _, safe, affected = next(change for change in changes if change[0] == worst)
     return ctx.finding(
@@ -640,12 +644,10 @@ def _rename(operation, ctx: _Context) -> Finding:
     # runs no SQL at all, unless something else changes (a foreign key pointing at the
     # model is altered, an M2M table named after it is renamed), as the emitted SQL tells.
     if not renamed and _emits_no_sql(operation, ctx):
-        return ctx.finding(
-            Level.NONE, f"{what}: the table keeps its name and no SQL runs", table=table, rows=0
-        )
+        return ctx.nothing_at_risk(f"{what}: the table keeps its name and no SQL runs", table=table)
     rows = ctx.probe.rows(table)
     if rows == 0:
-        return ctx.finding(Level.NONE, f"{what} (empty table)", table=table, rows=0)
+        return ctx.nothing_at_risk(f"{what} (empty table)", table=table)
     return ctx.finding(
         Level.MEDIUM,
         f"{what} in a table with {rows_text(rows)} row(s)",
@@ -670,9 +672,7 @@ def _add_constraint(operation, ctx: _Context) -> Finding:
         return ctx.unreadable(f"the constraint on {operation.model_name}")
     table, rows = ctx.table_rows(model)
     if rows == 0:
-        return ctx.finding(
-            Level.NONE, f"adds {constraint.name} to an empty table", table=table, rows=0
-        )
+        return ctx.nothing_at_risk(f"adds {constraint.name} to an empty table", table=table)
     broken = _violations(model, constraint, ctx.probe)
     if broken == 0:
         return ctx.finding(
@@ -722,7 +722,7 @@ def _remove_constraint(operation, ctx: _Context) -> Finding:
         return ctx.unreadable(f"model {operation.model_name}")
     table, rows = ctx.table_rows(model)
     if rows == 0:
-        return ctx.finding(Level.NONE, f"removes {name} from an empty table", table=table, rows=0)
+        return ctx.nothing_at_risk(f"removes {name} from an empty table", table=table)
     return ctx.finding(
         Level.MEDIUM,
         f"removes constraint {name}: the database stops protecting {rows_text(rows)} row(s)",
@@ -739,9 +739,7 @@ def _alter_together(operation, ctx: _Context) -> Finding:
         return ctx.unreadable(f"model {operation.name}")
     table, rows = ctx.table_rows(model)
     if rows == 0:
-        return ctx.finding(
-            Level.NONE, "changes unique_together of an empty table", table=table, rows=0
-        )
+        return ctx.nothing_at_risk("changes unique_together of an empty table", table=table)
     old = {tuple(s) for s in model._meta.unique_together}
     new = {tuple(s) for s in target._meta.unique_together}
     for fields in sorted(new - old):
@@ -772,8 +770,7 @@ def _index(operation, ctx: _Context) -> Finding:
     name = getattr(operation, "model_name", None) or getattr(operation, "name", "")
     model = ctx.model(ctx.before, name)
     table, rows = ctx.table_rows(model) if model else ("", 0)
-    level = Level.NONE if rows == 0 else Level.LOW
-    return ctx.finding(level, "changes indexes only (no data changes)", table=table, rows=rows)
+    return ctx.nothing_at_risk("changes indexes only (no data changes)", table=table, rows=rows)
 
 
 def _index_concurrently(operation, ctx: _Context) -> Finding:
@@ -810,8 +807,7 @@ def _order_with_respect_to(operation, ctx: _Context) -> Finding:
     table, rows = ctx.table_rows(model)
     dropping = model._meta.order_with_respect_to and not target._meta.order_with_respect_to
     if rows == 0 or not dropping:
-        level = Level.NONE if rows == 0 else Level.LOW
-        return ctx.finding(level, "adds or keeps the _order column", table=table, rows=rows)
+        return ctx.nothing_at_risk("adds or keeps the _order column", table=table, rows=rows)
     return ctx.finding(
         Level.HIGH,
         f"drops column _order: the order of {rows_text(rows)} row(s) would be lost",
