@@ -422,129 +422,209 @@ def _alter_field(operation, ctx: _Context) -> Finding:
     rows = ctx.probe.rows(table)
     if rows == 0:
         return ctx.nothing_at_risk("alters a column of an empty table", **common)
-    changes = _field_changes(operation, ctx, model, rows, old, new)
+    changes = _field_changes(_Alteration(operation, ctx, model, rows, old, new))
     if old.column != new.column:
         ctx.probe.plan_rename_column(table, old.column, new.column)
     if not changes:
         return ctx.nothing_at_risk("changes nothing the stored data depends on", **common)
-    worst = max(change[0] for change in changes)
-    _, _, safe, affected = next(change for change in changes if change[0] == worst)
+    worst = max(change.level for change in changes)
+    chosen = next(change for change in changes if change.level == worst)
     return ctx.finding(
         worst,
-        "; ".join(change[1] for change in changes),
-        rows=affected,
-        safe_alternative=safe,
+        "; ".join(change.what for change in changes),
+        rows=chosen.rows,
+        safe_alternative=chosen.safe_alternative,
         **common,
     )
 
 
-def _field_changes(operation, ctx: _Context, model, rows: int | None, old, new) -> list[tuple]:
-    """(level, what, safe alternative, rows affected) for each change AlterField makes."""
-    connection = ctx.probe.connection
-    table = model._meta.db_table
-    changes: list[tuple] = []
-    old_type, new_type = old.db_type(connection), new.db_type(connection)
-    old_length, new_length = getattr(old, "max_length", None), getattr(new, "max_length", None)
-    # A shorter max_length only shrinks a column that holds text in both states; anything else
-    # becoming text (an integer becoming a CharField) is a type change.
-    text_both = _is_character(old_type) and _is_character(new_type)
-    if text_both and new_length and (not old_length or new_length < old_length):
-        limit = f"max_length {old_length or 'unlimited'} -> {new_length}"
-        longer = ctx.probe.longer_than(table, old.column, new_length)
-        if longer == 0:
-            changes.append(
-                (Level.MEDIUM, f"shrinks {limit} (no value is longer)", SAFE["shrink"], 0)
-            )
-        else:
-            changes.append(_too_long(operation, ctx, f"shrinks {limit}", new, longer))
-    elif old_type != new_type:
-        changes.append(
-            (
-                Level.MEDIUM,
-                f"changes the column type {old_type} -> {new_type} of {rows_text(rows)} row(s)",
-                SAFE["type"],
-                rows,
-            )
+@dataclass(frozen=True)
+class Change:
+    """One change AlterField makes to the stored data, rated: the finding names every change
+    and takes its safe alternative and rows from the worst."""
+
+    level: Level
+    what: str
+    safe_alternative: str
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class _Alteration:
+    """What AlterField's rules read: the field before and after, in a table holding rows."""
+
+    operation: object
+    ctx: _Context
+    model: type
+    rows: int | None
+    old: models.Field
+    new: models.Field
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    @property
+    def connection(self):
+        return self.ctx.probe.connection
+
+    @functools.cached_property
+    def old_type(self) -> str | None:
+        return self.old.db_type(self.connection)
+
+    @functools.cached_property
+    def new_type(self) -> str | None:
+        return self.new.db_type(self.connection)
+
+    @property
+    def shrinks(self) -> bool:
+        """Whether a shorter max_length shrinks a column that holds text in both states;
+        anything else becoming text (an integer becoming a CharField) is a type change."""
+        old_length = getattr(self.old, "max_length", None)
+        new_length = getattr(self.new, "max_length", None)
+        text_both = _is_character(self.old_type) and _is_character(self.new_type)
+        return bool(text_both and new_length and (not old_length or new_length < old_length))
+
+    @property
+    def retypes(self) -> bool:
+        """Whether the column type changes (a shrinking text column is told apart)."""
+        return not self.shrinks and self.old_type != self.new_type
+
+
+def _field_changes(alteration: _Alteration) -> list[Change]:
+    """Each change AlterField makes, in the order the finding's reason names them: one rule a
+    change, each returning its Change or None."""
+    rules = (
+        _shrinks_max_length,
+        _changes_type,
+        _fails_integer_cast,
+        _outgrows_text_type,
+        _makes_not_null,
+        _moves_primary_key,
+        _repoints_relation,
+        _adds_unique,
+        _renames_column,
+    )
+    return [change for rule in rules if (change := rule(alteration)) is not None]
+
+
+def _shrinks_max_length(a: _Alteration) -> Change | None:
+    if not a.shrinks:
+        return None
+    old_length, new_length = getattr(a.old, "max_length", None), a.new.max_length
+    limit = f"max_length {old_length or 'unlimited'} -> {new_length}"
+    longer = a.ctx.probe.longer_than(a.table, a.old.column, new_length)
+    if longer == 0:
+        return Change(Level.MEDIUM, f"shrinks {limit} (no value is longer)", SAFE["shrink"], 0)
+    return _too_long(a, f"shrinks {limit}", longer)
+
+
+def _changes_type(a: _Alteration) -> Change | None:
+    if not a.retypes:
+        return None
+    return Change(
+        Level.MEDIUM,
+        f"changes the column type {a.old_type} -> {a.new_type} of {rows_text(a.rows)} row(s)",
+        SAFE["type"],
+        a.rows,
+    )
+
+
+def _fails_integer_cast(a: _Alteration) -> Change | None:
+    if not a.retypes or not _casts_text_to_integer(a.connection, a.old_type, a.new_type):
+        return None
+    failing = a.ctx.probe.not_integers(a.table, a.old.column)
+    if failing == 0:
+        return None
+    return Change(
+        Level.HIGH,
+        f"changes the column type {a.old_type} -> {a.new_type}, so the migration "
+        f"would fail: {rows_text(failing)} value(s) are not integers "
+        "(PostgreSQL's cast rejects them)",
+        SAFE["type"],
+        failing,
+    )
+
+
+def _outgrows_text_type(a: _Alteration) -> Change | None:
+    """Values that become text: do they fit the new max_length?"""
+    new_length = getattr(a.new, "max_length", None)
+    if not a.retypes or not new_length or not _is_character(a.new_type):
+        return None
+    longer = a.ctx.probe.longer_than(a.table, a.old.column, new_length)
+    if longer == 0:
+        return None
+    return _too_long(a, f"changes the column type {a.old_type} -> {a.new_type}", longer)
+
+
+def _makes_not_null(a: _Alteration) -> Change | None:
+    if not a.old.null or a.new.null:
+        return None
+    column = a.old.column
+    nulls = a.ctx.probe.nulls(a.table, column)
+    if nulls == 0 or _fills_nulls(a.ctx, a.new):
+        return Change(
+            Level.MEDIUM,
+            f"makes {column} NOT NULL: {rows_text(nulls)} row(s) are NULL now",
+            SAFE["not_null"],
+            nulls,
         )
-        if _casts_text_to_integer(connection, old_type, new_type):
-            failing = ctx.probe.not_integers(table, old.column)
-            if failing != 0:
-                changes.append(
-                    (
-                        Level.HIGH,
-                        f"changes the column type {old_type} -> {new_type}, so the migration "
-                        f"would fail: {rows_text(failing)} value(s) are not integers "
-                        "(PostgreSQL's cast rejects them)",
-                        SAFE["type"],
-                        failing,
-                    )
-                )
-        if new_length and _is_character(new_type):  # values become text: do they fit?
-            longer = ctx.probe.longer_than(table, old.column, new_length)
-            if longer != 0:
-                what = f"changes the column type {old_type} -> {new_type}"
-                changes.append(_too_long(operation, ctx, what, new, longer))
-    if old.null and not new.null:
-        nulls = ctx.probe.nulls(table, old.column)
-        if nulls == 0 or _fills_nulls(ctx, new):
-            changes.append(
-                (
-                    Level.MEDIUM,
-                    f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL now",
-                    SAFE["not_null"],
-                    nulls,
-                )
-            )
-        else:
-            changes.append(
-                (
-                    Level.HIGH,
-                    f"makes {old.column} NOT NULL: {rows_text(nulls)} row(s) are NULL and no "
-                    "default fills them, so the migration would fail",
-                    SAFE["not_null"],
-                    nulls,
-                )
-            )
-    if new.primary_key != old.primary_key:
-        changes.append(
-            (
-                Level.HIGH if new.primary_key else Level.MEDIUM,
-                f"{'makes' if new.primary_key else 'stops'} {old.column} "
-                f"{'the' if new.primary_key else 'being the'} primary key of {rows_text(rows)} "
-                "row(s): the key column (and what refers to it) is rebuilt",
-                SAFE["primary_key"],
-                rows,
-            )
-        )
-    if old.is_relation and new.is_relation and old.related_model != new.related_model:
-        changes.append(
-            (
-                Level.MEDIUM,
-                f"points {old.column} at another table: its {rows_text(rows)} stored id(s) now "
-                "mean other rows",
-                SAFE["type"],
-                rows,
-            )
-        )
-    if new.unique and not old.unique and not new.primary_key:
-        clashes = ctx.probe.duplicates(model, [old.name])
-        if clashes == 0:
-            changes.append((Level.LOW, "adds UNIQUE; the current rows satisfy it (checked)", "", 0))
-        else:
-            changes.append(
-                (
-                    Level.HIGH,
-                    f"adds UNIQUE but {rows_text(clashes)} row(s) share a value: the migration "
-                    "would fail",
-                    SAFE["violated"],
-                    clashes,
-                )
-            )
-    if old.column != new.column:
-        changes.append(
-            (Level.MEDIUM, f"renames column {old.column} -> {new.column}", SAFE["rename"], rows)
-        )
-    return changes
+    return Change(
+        Level.HIGH,
+        f"makes {column} NOT NULL: {rows_text(nulls)} row(s) are NULL and no "
+        "default fills them, so the migration would fail",
+        SAFE["not_null"],
+        nulls,
+    )
+
+
+def _moves_primary_key(a: _Alteration) -> Change | None:
+    if a.new.primary_key == a.old.primary_key:
+        return None
+    becomes = a.new.primary_key
+    return Change(
+        Level.HIGH if becomes else Level.MEDIUM,
+        f"{'makes' if becomes else 'stops'} {a.old.column} "
+        f"{'the' if becomes else 'being the'} primary key of {rows_text(a.rows)} "
+        "row(s): the key column (and what refers to it) is rebuilt",
+        SAFE["primary_key"],
+        a.rows,
+    )
+
+
+def _repoints_relation(a: _Alteration) -> Change | None:
+    old, new = a.old, a.new
+    if not (old.is_relation and new.is_relation and old.related_model != new.related_model):
+        return None
+    return Change(
+        Level.MEDIUM,
+        f"points {old.column} at another table: its {rows_text(a.rows)} stored id(s) now "
+        "mean other rows",
+        SAFE["type"],
+        a.rows,
+    )
+
+
+def _adds_unique(a: _Alteration) -> Change | None:
+    if not a.new.unique or a.old.unique or a.new.primary_key:
+        return None
+    clashes = a.ctx.probe.duplicates(a.model, [a.old.name])
+    if clashes == 0:
+        return Change(Level.LOW, "adds UNIQUE; the current rows satisfy it (checked)", "", 0)
+    return Change(
+        Level.HIGH,
+        f"adds UNIQUE but {rows_text(clashes)} row(s) share a value: the migration would fail",
+        SAFE["violated"],
+        clashes,
+    )
+
+
+def _renames_column(a: _Alteration) -> Change | None:
+    if a.old.column == a.new.column:
+        return None
+    return Change(
+        Level.MEDIUM, f"renames column {a.old.column} -> {a.new.column}", SAFE["rename"], a.rows
+    )
 
 
 def _fill_value(ctx: _Context, field):
@@ -565,12 +645,12 @@ def _fills_nulls(ctx: _Context, new) -> bool:
     return new.has_default() and _fill_value(ctx, new) is not None
 
 
-def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> tuple:
+def _too_long(a: _Alteration, what: str, longer: int | None) -> Change:
     """The change that leaves `longer` values longer than the new max_length, saying what this
     database really does with them: SQLite keeps them (it does not enforce max_length);
     PostgreSQL rejects them, or cuts them when Django casts the column with USING."""
-    length = new.max_length
-    vendor = ctx.probe.connection.vendor
+    length = a.new.max_length
+    vendor = a.connection.vendor
     found = f"{what}: {rows_text(longer)} value(s) are longer"
     if vendor == "sqlite":
         why = (
@@ -579,7 +659,7 @@ def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> t
             f"{length} characters"
         )
     elif vendor == "postgresql":
-        sql = emitted_in(operation, ctx)
+        sql = emitted_in(a.operation, a.ctx)
         # ALTER COLUMN … TYPE varchar(n) rejects a longer value; with USING col::varchar(n),
         # which Django writes when the data type changes, the explicit cast cuts it instead.
         if sql is not None and not any(" USING " in statement for statement in sql):
@@ -594,7 +674,7 @@ def _too_long(operation, ctx: _Context, what: str, new, longer: int | None) -> t
             )
     else:
         why = f"{found}; the database either rejects them or cuts them to {length} characters"
-    return (Level.HIGH, why, SAFE["shrink"], longer)
+    return Change(Level.HIGH, why, SAFE["shrink"], longer)
 
 
 def _casts_text_to_integer(connection, old_type: str | None, new_type: str | None) -> bool:
