@@ -116,7 +116,14 @@ def classify(
         kind = REVERSED.get(kind, kind)
     reader = _readers().get(kind, _unknown)
     context = _Context(
-        app_label, before, after, backwards, probe, kind or type(operation).__name__, atomic
+        app_label,
+        before,
+        after,
+        backwards,
+        probe,
+        kind or type(operation).__name__,
+        atomic,
+        operation=operation,
     )
     finding = reader(operation, context)
     try:
@@ -185,6 +192,14 @@ class _Context:
     probe: DataProbe
     kind: str
     atomic: bool = True
+    operation: object = None
+
+    @functools.cached_property
+    def emitted(self) -> list[str] | None:
+        """The SQL Django would run for the operation (emitted_in), collected on first need
+        and kept: the data readers and deploy's read the same statements, so one collection
+        serves both verdicts."""
+        return emitted_in(self.operation, self)
 
     def model(self, state: ProjectState, name: str):
         try:
@@ -659,7 +674,7 @@ def _too_long(a: _Alteration, what: str, longer: int | None) -> Change:
             f"{length} characters"
         )
     elif vendor == "postgresql":
-        sql = emitted_in(a.operation, a.ctx)
+        sql = a.ctx.emitted
         # ALTER COLUMN … TYPE varchar(n) rejects a longer value; with USING col::varchar(n),
         # which Django writes when the data type changes, the explicit cast cuts it instead.
         if sql is not None and not any(" USING " in statement for statement in sql):
@@ -723,7 +738,7 @@ def _rename(operation, ctx: _Context) -> Finding:
     # A fixed Meta.db_table (or db_column) keeps every name the database sees: then Django
     # runs no SQL at all, unless something else changes (a foreign key pointing at the
     # model is altered, an M2M table named after it is renamed), as the emitted SQL tells.
-    if not renamed and _emits_no_sql(operation, ctx):
+    if not renamed and ctx.emitted == []:
         return ctx.nothing_at_risk(f"{what}: the table keeps its name and no SQL runs", table=table)
     rows = ctx.probe.rows(table)
     if rows == 0:
@@ -735,10 +750,6 @@ def _rename(operation, ctx: _Context) -> Finding:
         rows=rows,
         safe_alternative=SAFE["rename"],
     )
-
-
-def _emits_no_sql(operation, ctx: _Context) -> bool:
-    return emitted_in(operation, ctx) == []
 
 
 def _add_constraint(operation, ctx: _Context) -> Finding:

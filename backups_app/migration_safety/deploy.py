@@ -16,7 +16,6 @@ from django.db.migrations import operations as ops
 from django.db.models.sql import Query
 
 from backups_app.migration_safety import sql
-from backups_app.migration_safety.emitted import emitted_in
 from backups_app.migration_safety.levels import Level
 
 
@@ -149,7 +148,8 @@ def duration_text(seconds: float | None, rows: int | None) -> str:
 
 def assess(operation, ctx) -> DeployVerdict:
     """The deploy verdict for `operation` in classify's context `ctx` (its kind as the database
-    sees it, the states before and after, the probe and its connection)."""
+    sees it, the states before and after, the probe and its connection, and the SQL the data
+    verdict already collected for the operation: `ctx.emitted`, never collected twice)."""
     name = type(operation).__name__
     if name in ("AddIndexConcurrently", "RemoveIndexConcurrently"):
         if ctx.atomic:
@@ -234,7 +234,7 @@ def sqlite_rebuild(what: str, rows: int | None) -> DeployVerdict:
 
 def _sqlite_remake(operation, ctx, table: str, rows: int | None) -> DeployVerdict | None:
     """On SQLite most ALTERs rebuild the table (create new__…, copy, drop, rename)."""
-    emitted = emitted_in(operation, ctx)
+    emitted = ctx.emitted
     if emitted is not None and not any("new__" in s for s in emitted):
         if not any(s.lstrip().upper().startswith("CREATE") and "INDEX" in s for s in emitted):
             return None
@@ -301,7 +301,7 @@ def _remove_field(operation, ctx) -> DeployVerdict:
 
 
 def _rename(operation, ctx) -> DeployVerdict:
-    emitted = emitted_in(operation, ctx)
+    emitted = ctx.emitted
     if emitted == []:
         return DeployVerdict(Deploy.SAFE, "keeps every name the database sees: no SQL runs")
     if isinstance(operation, ops.RenameField):
