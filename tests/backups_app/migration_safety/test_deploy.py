@@ -32,6 +32,14 @@ def estimate(rows: int) -> float:
     return deploy.lock_seconds(connection.vendor, rows)
 
 
+def assert_lock_estimated(operation: dict, *, rows: int = 3) -> None:
+    """The deploy reason says how long the lock holds for the live rows, worded as
+    duration_text words it (never "about under 0.1 s"), and the report records that estimate."""
+    assert f"about under 0.1 s for {rows} rows" not in operation["deploy_reason"]
+    assert deploy.duration_text(estimate(rows), rows) in operation["deploy_reason"]
+    assert operation["lock_seconds"] == estimate(rows)
+
+
 # --- index builds ------------------------------------------------------------------------------
 
 
@@ -47,11 +55,9 @@ def test_an_index_built_without_concurrently_blocks_writes_on_a_table_with_rows(
     assert operation["level"] == "low"  # the data verdict is unchanged
     assert operation["deploy"] == "unsafe"
     assert "blocks writes while it runs" in operation["deploy_reason"]
-    assert "about under 0.1 s for 3 rows" not in operation["deploy_reason"]
-    assert "for 3 rows" in operation["deploy_reason"]
+    assert_lock_estimated(operation)
     assert "AddIndexConcurrently" in operation["deploy_recipe"]
     assert "atomic = False" in operation["deploy_recipe"]
-    assert operation["lock_seconds"] == estimate(3)
     assert report["deploy"] == "unsafe"
 
 
@@ -182,10 +188,8 @@ def test_set_not_null_is_unsafe_with_an_estimated_duration(lab):
     assert operation["deploy"] == "unsafe"
     assert "SET NOT NULL" in operation["deploy_reason"]
     assert "ACCESS EXCLUSIVE" in operation["deploy_reason"]
-    assert "about under 0.1 s for 3 rows" not in operation["deploy_reason"]
-    assert "under 0.1 s for 3 rows" in operation["deploy_reason"]
+    assert_lock_estimated(operation)
     assert "AddConstraintNotValid" in operation["deploy_recipe"]
-    assert operation["lock_seconds"] == estimate(3)
 
 
 @postgresql_only
