@@ -13,14 +13,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Case, QuerySet, Value, When
-from django.db.models.functions import Lower, Trim
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from waitlist.models import Erasure, ErasureRequest, Signup, normalize_email
+from waitlist.models import Erasure, ErasureRequest, Signup, normalize_email, signups_of
 from waitlist.services import erasure_request_approve, erasure_request_decline, signup_erase
 
 ERASE_PERMISSION = "waitlist.erase_signup"
@@ -255,12 +254,8 @@ class ErasureRequestAdmin(ErasePermissionViews, admin.ModelAdmin):
     def on_the_list(self, erasure_request: ErasureRequest) -> str:
         if erasure_request.status != ErasureRequest.Status.PENDING or not erasure_request.email:
             return "—"
-        # Trimmed and lower-cased as signup_erase() matches them, so the count is what it erases.
-        count = (
-            Signup.objects.annotate(lowered=Lower(Trim("email")))
-            .filter(lowered=normalize_email(erasure_request.email))
-            .count()
-        )
+        # As signup_erase() matches them, so the count is what approving erases.
+        count = signups_of(erasure_request.email).count()
         return f"on the list: {count} signup(s)" if count else "not on the list"
 
     @admin.action(description="Erase (approve)", permissions=["erase"])

@@ -33,13 +33,9 @@ class HoneypotMixin:
         return bool(self.data.get("website", "").strip())
 
 
-class SignupForm(HoneypotMixin, forms.Form):
-    full_name = _bounded(
-        "full_name",
-        widget=forms.TextInput(attrs={"autocomplete": "name"}),
-        error_messages={"required": "Please tell us your name."},
-    )
-    email = _bounded(
+def _email() -> forms.Field:
+    """The address field both public forms ask for, with the same words on both."""
+    return _bounded(
         "email",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         error_messages={
@@ -47,6 +43,15 @@ class SignupForm(HoneypotMixin, forms.Form):
             "invalid": "Please enter a valid email address.",
         },
     )
+
+
+class SignupForm(HoneypotMixin, forms.Form):
+    full_name = _bounded(
+        "full_name",
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": "Please tell us your name."},
+    )
+    email = _email()
     phone = _bounded(
         "phone",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
@@ -80,12 +85,5 @@ class SignupForm(HoneypotMixin, forms.Form):
 class ErasureRequestForm(HoneypotMixin, forms.Form):
     """The address a fan wants removed; the link to confirm goes to it, listed or not."""
 
-    email = _bounded(
-        "email",
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-        error_messages={
-            "required": "Please enter your email address.",
-            "invalid": "Please enter a valid email address.",
-        },
-    )
+    email = _email()
     website = _honeypot()

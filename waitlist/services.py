@@ -7,12 +7,18 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from waitlist import conf
 from waitlist.erasure import email_hash, email_hashes, lock_ledger
-from waitlist.models import Erasure, ErasureRequest, Signup, fitted, normalize_email
+from waitlist.models import (
+    Erasure,
+    ErasureRequest,
+    Signup,
+    fitted,
+    normalize_email,
+    signups_of,
+)
 
 
 def signup_create(
@@ -94,8 +100,7 @@ def signup_erase(*, email: str, erased_by: str, reason: str = "") -> ErasureResu
     now = timezone.now()
     with transaction.atomic():
         lock_ledger(exclusive=True)  # first, so a merge or replay inserting meanwhile waits
-        # Trimmed and lower-cased in SQL too: a row written behind the app's back may be neither.
-        doomed = Signup.objects.annotate(lowered=Lower(Trim("email"))).filter(lowered=normal)
+        doomed = signups_of(normal)
         ids = [str(pk) for pk in doomed.values_list("pk", flat=True)]
         erased_before = Erasure.objects.filter(email_hash__in=hashes).exists()
         if ids:

@@ -328,15 +328,9 @@ class SQLiteEngine(BaseEngine):
         if erasure is None or not rules.signup_table:
             return []
         with contextlib.closing(self.open()) as connection:
-            if not _exists(connection, "main", erasure.table):
+            covers = _erasure_matcher(connection, rules, schema="main")
+            if covers is None:
                 return []
-            ledger = connection.execute(
-                f"SELECT {quote_name(erasure.hash_column)}, {quote_name(erasure.at_column)} "
-                f"FROM main.{quote_name(erasure.table)}"
-            ).fetchall()
-            if not ledger or erasure.matcher is None:
-                return []
-            covers = erasure.matcher(ledger)
             signed_up = _signed_up_column(connection, rules, "main")
             rows = connection.execute(
                 f"SELECT {quote_name(rules.signup_pk)}, {quote_name(rules.signup_key)}, "
@@ -721,22 +715,22 @@ def _ledger_union(connection: sqlite3.Connection, erasure: ErasureRules) -> int:
 
 
 def _erasure_matcher(
-    connection: sqlite3.Connection, rules: RestoreRules
+    connection: sqlite3.Connection, rules: RestoreRules, *, schema: str = "restored"
 ) -> Callable[[str, object], bool] | None:
-    """Whether an (address, signed up) belongs to an erased fan, by the restored copy's ledger
-    (the union kept above); None when the ledger is empty."""
+    """Whether an (address, signed up) belongs to an erased fan, by the ledger in `schema` (in
+    a restore, the restored copy's: the union kept above); None when the ledger is empty."""
     erasure = rules.erasure
-    if not (erasure and _exists(connection, "restored", erasure.table)):
+    if not (erasure and _exists(connection, schema, erasure.table)):
         return None
     ledger = connection.execute(
         f"SELECT {quote_name(erasure.hash_column)}, {quote_name(erasure.at_column)} "
-        f"FROM restored.{quote_name(erasure.table)}"
+        f"FROM {schema}.{quote_name(erasure.table)}"
     ).fetchall()
     if not ledger:
         return None
     if erasure.matcher is None:
         raise RestoreError(
-            "The erasure ledger has entries but the restore was given no way to match them; "
+            "The erasure ledger has entries but no way to match them was given; "
             "nothing was changed."
         )
     return erasure.matcher(ledger)
