@@ -184,6 +184,7 @@ def _locked_temporary(final: Path) -> tuple[int, str]:
 
 
 def fsync_dir(path: Path) -> None:
+    """Make a rename or a new name in `path` survive a power cut, not only the file's bytes."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from backups_app.files import fsync_dir
+
 JOURNAL_FORMAT = 1
 DIR_NAME = "journal"
 SEGMENT_PATTERN = re.compile(r"^segment-\d{8}T\d{12}Z-[A-Za-z0-9.-]{1,64}-\d+-[0-9a-f]{8}\.jsonl$")
@@ -167,7 +169,7 @@ class SegmentWriter:
             }
             self._write_line(_dumps(header), sealed=False)
             # The new name must survive a power cut too, not only its bytes.
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except BaseException:
             self.close()
             raise
@@ -212,14 +214,6 @@ class SegmentWriter:
 
 def _dumps(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True, sort_keys=True).encode()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class JournalAppender:
