@@ -11,9 +11,10 @@ from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django.views.generic import FormView
 
 from waitlist import conf, erasure_links
 from waitlist.forms import ErasureRequestForm, SignupForm
@@ -41,25 +42,40 @@ def rate_limited(request: HttpRequest, *, scope: str, template: str) -> HttpResp
     return response
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return render(request, "waitlist/signup.html", {"form": SignupForm()})
+class PublicFormView(FormView):
+    """A public form: GET shows it; every POST counts against the client's rate limit, and a
+    filled honeypot goes on to the success page as if it had worked, so a bot learns nothing
+    and nothing is saved."""
 
-    limited = rate_limited(request, scope="signup", template="waitlist/rate_limited.html")
-    if limited is not None:
-        return limited
+    http_method_names = ["get", "head", "post"]
+    rate_limit_scope: str
+    rate_limited_template: str
 
-    form = SignupForm(request.POST)
-    if form.is_bot():
-        # Look like success so the bot learns nothing; save nothing.
-        logger.info("signup honeypot filled; discarded")
-        return redirect("waitlist:thanks")
-    if not form.is_valid():
-        return render(request, "waitlist/signup.html", {"form": form})
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        limited = rate_limited(
+            request, scope=self.rate_limit_scope, template=self.rate_limited_template
+        )
+        if limited is not None:
+            return limited
+        form = self.get_form()
+        if form.is_bot():
+            logger.info("%s honeypot filled; discarded", self.rate_limit_scope)
+            return redirect(self.get_success_url())
+        if form.is_valid():
+            return self.form_valid(form)
+        return self.form_invalid(form)
 
-    signup_create(**form.signup_fields())
-    return redirect("waitlist:thanks")
+
+class SignupView(PublicFormView):
+    template_name = "waitlist/signup.html"
+    form_class = SignupForm
+    success_url = reverse_lazy("waitlist:thanks")
+    rate_limit_scope = "signup"
+    rate_limited_template = "waitlist/rate_limited.html"
+
+    def form_valid(self, form: SignupForm) -> HttpResponse:
+        signup_create(**form.signup_fields())
+        return super().form_valid(form)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -76,33 +92,27 @@ def thanks(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
-def erasure_request(request: HttpRequest) -> HttpResponse:
+class ErasureRequestView(PublicFormView):
     """Ask to leave the list: mail the address a link to confirm, listed or not."""
-    if request.method != "POST":
-        return _erasure_request_page(request, ErasureRequestForm())
-    limited = rate_limited(request, scope="erasure", template="waitlist/erasure_rate_limited.html")
-    if limited is not None:
-        return limited
-    form = ErasureRequestForm(request.POST)
-    if form.is_bot():
-        logger.info("erasure honeypot filled; discarded")
-        return redirect("waitlist:erasure_sent")
-    if not form.is_valid():
-        return _erasure_request_page(request, form)
-    try:
-        erasure_links.send_link(email=form.cleaned_data["email"], request=request)
-    except (OSError, smtplib.SMTPException) as err:
-        # The same for every address, so it tells nobody who is on the list.
-        logger.error("erasure link not sent: the mail server failed: %s", err)
-        return render(request, "waitlist/erasure_not_sent.html", status=503)
-    return redirect("waitlist:erasure_sent")
 
+    template_name = "waitlist/erasure_request.html"
+    form_class = ErasureRequestForm
+    success_url = reverse_lazy("waitlist:erasure_sent")
+    rate_limit_scope = "erasure"
+    rate_limited_template = "waitlist/erasure_rate_limited.html"
 
-def _erasure_request_page(request: HttpRequest, form: ErasureRequestForm) -> HttpResponse:
-    """The form, saying what confirming will do under the current setting."""
-    context = {"form": form, "self_erasure": conf.self_erasure()}
-    return render(request, "waitlist/erasure_request.html", context)
+    def get_context_data(self, **kwargs) -> dict:
+        # What confirming will do under the current setting.
+        return super().get_context_data(self_erasure=conf.self_erasure(), **kwargs)
+
+    def form_valid(self, form: ErasureRequestForm) -> HttpResponse:
+        try:
+            erasure_links.send_link(email=form.cleaned_data["email"], request=self.request)
+        except (OSError, smtplib.SMTPException) as err:
+            # The same for every address, so it tells nobody who is on the list.
+            logger.error("erasure link not sent: the mail server failed: %s", err)
+            return render(self.request, "waitlist/erasure_not_sent.html", status=503)
+        return super().form_valid(form)
 
 
 @require_http_methods(["GET", "HEAD"])
