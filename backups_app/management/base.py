@@ -1,7 +1,9 @@
-"""What every backup command shares: `--json`, and one clear line for every failure."""
+"""What every backup command shares: `--json`, `--yes` and the question it skips, and one clear
+line for every failure."""
 
 import getpass
 import json
+import sys
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -16,8 +18,12 @@ class BackupCommand(BaseCommand):
     json_option = True
     #: Commands that read backups accept another installation's signing key (§8.2).
     signing_key_option = False
+    #: Commands that change data ask on the terminal first, unless --yes.
+    confirm_option = False
 
     def add_arguments(self, parser) -> None:
+        if self.confirm_option:
+            parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
         if self.json_option:
             parser.add_argument(
                 "--json", action="store_true", help="Print one JSON document (for scripts)."
@@ -39,6 +45,26 @@ class BackupCommand(BaseCommand):
             return (signing_key_from_file(path),)
         except ImproperlyConfigured as err:
             raise CommandError(str(err)) from err
+
+    @staticmethod
+    def require_terminal(doing: str) -> None:
+        """Refuse before asking when nobody can answer (cron, CI): they must say --yes."""
+        if not sys.stdin.isatty():
+            raise CommandError(
+                f"Refusing to {doing} without confirmation: there is no terminal to ask on. "
+                "Run again with --yes."
+            )
+
+    def ask_to_type(self, prompt: str, expected: str) -> None:
+        """Go on only if the person types `expected`; anything else (Ctrl-D too) changes
+        nothing."""
+        try:
+            answer = input(prompt).strip()
+        except (EOFError, KeyboardInterrupt):
+            self.stdout.write("")
+            answer = None
+        if answer != expected:
+            raise CommandError("Not confirmed; nothing was changed.")
 
     def execute(self, *args, **options):
         self.as_json = options.get("json", False)

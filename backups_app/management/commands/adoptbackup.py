@@ -1,9 +1,5 @@
 """`manage.py adoptbackup`: sign an unsigned backup you know this site wrote (§8.2)."""
 
-import sys
-
-from django.core.management.base import CommandError
-
 from backups_app.management.base import BackupCommand
 from backups_app.services.adopt import backup_adopt
 
@@ -15,19 +11,17 @@ class Command(BackupCommand):
         "from: a signed backup is trusted by restore."
     )
 
+    confirm_option = True
+
     def add_arguments(self, parser) -> None:
-        super().add_arguments(parser)
         parser.add_argument("backup", help="A backup name from the backup folder.")
-        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        super().add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
         name = options["backup"]
         if not options["yes"]:
-            if not sys.stdin.isatty():
-                raise CommandError("Confirm with --yes (no terminal to ask on).")
-            answer = input(f"Sign {name} as a backup this site wrote? Type 'yes': ")
-            if answer.strip() != "yes":
-                raise CommandError("Not adopted.")
+            self.require_terminal("adopt a backup")
+            self.ask_to_type(f"Sign {name} as a backup this site wrote? Type 'yes': ", "yes")
         backup = backup_adopt(name=name, adopted_by=self.who())
         self.emit(
             {"adopted": backup.name},

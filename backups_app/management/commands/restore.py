@@ -1,7 +1,5 @@
 """`manage.py restore`: put a backup back (whole, or only the missing signups)."""
 
-import sys
-
 from django.core.management.base import CommandError
 
 from backups_app.engines import get_engine
@@ -18,6 +16,7 @@ from backups_app.services.restore import checked_backup, tables_newer_than
 
 class Command(BackupCommand):
     signing_key_option = True
+    confirm_option = True
     help = (
         "Restore a backup over the live database (a pinned pre_restore backup is taken first). "
         "Signups the backup lacks are kept and staff accounts stay as they are, unless --exact "
@@ -26,9 +25,8 @@ class Command(BackupCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        super().add_arguments(parser)
         parser.add_argument("backup", help="A backup name from listbackups, or its path.")
-        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        super().add_arguments(parser)
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
             "--merge", action="store_true", help="Re-insert missing signups, keep everything newer."
@@ -119,11 +117,7 @@ class Command(BackupCommand):
 
     def _confirm(self, name: str, manifest: dict, options: dict) -> RestorePreview | None:
         """Ask on the terminal; for --exact, return the preview whose removals were confirmed."""
-        if not sys.stdin.isatty():
-            raise CommandError(
-                "Refusing to restore without confirmation: there is no terminal to ask on. "
-                "Run again with --yes."
-            )
+        self.require_terminal("restore")
         self.stdout.write(f"Backup {name} (taken {manifest.get('created_at')}).")
         if options["merge"]:
             self.stdout.write(
@@ -140,15 +134,12 @@ class Command(BackupCommand):
                     f"safety backup): {self._tables(newer)}."
                 )
         if options["exact"] and preview.later:
-            answer = input(
-                f"Type the number of signups to remove to confirm ({preview.later}): "
-            ).strip()
-            if answer != str(preview.later):
-                raise CommandError("Not confirmed; nothing was changed.")
+            self.ask_to_type(
+                f"Type the number of signups to remove to confirm ({preview.later}): ",
+                str(preview.later),
+            )
             return preview
-        answer = input(f"Type the backup's name to confirm ({name}): ").strip()
-        if answer != name:
-            raise CommandError("Not confirmed; nothing was changed.")
+        self.ask_to_type(f"Type the backup's name to confirm ({name}): ", name)
         return preview if options["exact"] else None
 
     @staticmethod

@@ -1,9 +1,5 @@
 """`manage.py rollback_schema_change ID`: restore the backup taken before a schema change."""
 
-import sys
-
-from django.core.management.base import CommandError
-
 from backups_app.management.base import BackupCommand
 from backups_app.services.schema_change import (
     schema_change_rollback,
@@ -17,10 +13,11 @@ class Command(BackupCommand):
         "safety backup is taken first) and re-insert the signups that arrived since."
     )
 
+    confirm_option = True
+
     def add_arguments(self, parser) -> None:
-        super().add_arguments(parser)
         parser.add_argument("change_id", type=int, help="The schema change's number (ledger).")
-        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        super().add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
         change_id = options["change_id"]
@@ -42,16 +39,10 @@ class Command(BackupCommand):
 
     def _confirm(self, change_id: int) -> None:
         change = schema_change_rollback_check(change_id=change_id)  # refuse before asking
-        if not sys.stdin.isatty():
-            raise CommandError(
-                "Refusing to roll back without confirmation: there is no terminal to ask on. "
-                "Run again with --yes."
-            )
+        self.require_terminal("roll back")
         self.stdout.write(
             f"Schema change #{change.pk} ({', '.join(change.migrations)}), {change.outcome}.\n"
             f"This REPLACES ALL CURRENT DATA with backup {change.backup_name or '(none)'} and "
             "re-inserts the signups that arrived since. A pinned safety backup is taken first."
         )
-        answer = input(f"Type the change number to confirm ({change.pk}): ").strip()
-        if answer != str(change.pk):
-            raise CommandError("Not confirmed; nothing was changed.")
+        self.ask_to_type(f"Type the change number to confirm ({change.pk}): ", str(change.pk))
