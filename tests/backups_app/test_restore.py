@@ -54,6 +54,17 @@ def insert_after_the_signups(backup_dir, backup, line: str) -> None:
     reseal(backup_dir, backup)
 
 
+def assert_restore_refused(name: str, error, match: str | None = None, **options) -> None:
+    """Restoring the backup `name` raises `error` (matching `match`), and every signup is left
+    exactly as it was just before."""
+    before = signup_rows()
+
+    with pytest.raises(error, match=match):
+        backup_restore(name=name, **options)
+
+    assert signup_rows() == before
+
+
 @pytest.mark.parametrize("compression", ["none", "gzip"])
 def test_exact_round_trip_brings_back_identical_rows(signups, backup_dir, settings, compression):
     settings.BACKUP_COMPRESSION = compression
@@ -199,12 +210,8 @@ def test_damaged_backup_is_refused_and_live_data_is_unchanged(signups, backup_di
     else:
         dump.write_bytes(b"")
     Signup.objects.filter(email="grace@example.com").delete()
-    before = signup_rows()
 
-    with pytest.raises(VerificationError):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, VerificationError)
     assert not Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).exists()
 
 
@@ -213,12 +220,8 @@ def test_truncated_backup_with_a_matching_manifest_is_refused(signups, backup_di
     dump = backup_dir / backup.name
     dump.write_bytes(dump.read_bytes()[:-300])
     reseal(backup_dir, backup)
-    before = signup_rows()
 
-    with pytest.raises(VerificationError, match="incomplete"):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, VerificationError, "incomplete")
 
 
 def test_a_gzip_dump_cut_before_its_completion_marker_is_refused_before_commit(
@@ -234,12 +237,8 @@ def test_a_gzip_dump_cut_before_its_completion_marker_is_refused_before_commit(
     reseal(backup_dir, backup)
     Signup.objects.filter(email="ada@example.com").delete()
     SignupFactory(email="today@example.com")
-    before = signup_rows()
 
-    with pytest.raises(VerificationError, match="incomplete"):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, VerificationError, "incomplete")
     checked = backup_verify(backup=backup)
     assert not checked.ok and "incomplete" in checked.detail
     tested = backup_verify(backup=backup, restore_test=True)
@@ -252,12 +251,8 @@ def test_sql_error_midway_rolls_the_whole_restore_back(signups, backup_dir):
     insert_after_the_signups(backup_dir, backup, "THIS IS NOT SQL;")
     Signup.objects.filter(email="ada@example.com").delete()
     SignupFactory(email="today@example.com")
-    before = signup_rows()
 
-    with pytest.raises(RestoreError, match="nothing was changed|does not restore"):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, RestoreError, "nothing was changed|does not restore")
 
 
 def test_row_count_mismatch_rolls_the_restore_back(signups, backup_dir):
@@ -266,12 +261,8 @@ def test_row_count_mismatch_rolls_the_restore_back(signups, backup_dir):
     counts = dict(manifest["row_counts"], waitlist_responses=99)
     rewrite_manifest(backup_dir, backup, row_counts=counts)
     Signup.objects.filter(email="ada@example.com").delete()
-    before = signup_rows()
 
-    with pytest.raises(RestoreError, match="waitlist_responses"):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, RestoreError, "waitlist_responses")
 
 
 @pytest.mark.parametrize(
@@ -286,12 +277,8 @@ def test_row_count_mismatch_rolls_the_restore_back(signups, backup_dir):
 )
 def test_names_outside_the_folder_or_unknown_are_refused(signups, backup_dir, name):
     backup_create(kind=Backup.Kind.MANUAL)
-    before = signup_rows()
 
-    with pytest.raises(ValidationError):
-        backup_restore(name=name)
-
-    assert signup_rows() == before
+    assert_restore_refused(name, ValidationError)
 
 
 def test_symlink_pointing_out_of_the_folder_is_refused(signups, backup_dir, tmp_path):
@@ -462,12 +449,8 @@ def test_a_dump_with_its_own_transaction_control_is_refused(signups, backup_dir,
     insert_after_the_signups(backup_dir, backup, statement)
     Signup.objects.filter(email="ada@example.com").delete()
     SignupFactory(email="later@example.com")
-    before = signup_rows()
 
-    with pytest.raises(RestoreError, match="its own .* line"):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, RestoreError, "its own .* line")
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'waitlist_restore_live'")
         assert cursor.fetchone()[0] == 0
@@ -586,12 +569,14 @@ def test_an_exact_restore_removes_no_more_than_was_confirmed(signups, backup_dir
     backup = backup_create(kind=Backup.Kind.MANUAL)
     SignupFactory(email="confirmed@example.com")
     SignupFactory(email="arrived-meanwhile@example.com")
-    before = signup_rows()
 
-    with pytest.raises(RestoreError, match="more than the 1 confirmed"):
-        backup_restore(name=backup.name, exact=True, exact_confirmed=confirmed(removes=1))
-
-    assert signup_rows() == before
+    assert_restore_refused(
+        backup.name,
+        RestoreError,
+        "more than the 1 confirmed",
+        exact=True,
+        exact_confirmed=confirmed(removes=1),
+    )
     result = backup_restore(name=backup.name, exact=True, exact_confirmed=confirmed(removes=2))
     assert result.signups_removed == 2
 
