@@ -2,6 +2,8 @@
 
 import contextlib
 
+from django.core.exceptions import ValidationError
+
 from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
@@ -41,7 +43,7 @@ def backup_rotate(*, keep: int | None = None, dry_run: bool = False) -> list[Bac
     """
     keep = conf.retention() if keep is None else keep
     if keep < 1:
-        raise ValueError("rotation must keep at least one backup")
+        raise ValidationError(f"Rotation must keep at least one backup (asked to keep {keep}).")
     engine = get_engine()
     with engine.lock(timeout=conf.lock_timeout_seconds()):
         doomed = backups_to_rotate(keep=keep)

@@ -1,6 +1,8 @@
 """Retention and the shrink guard (§4.3)."""
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_rotate, backup_verify
@@ -71,6 +73,18 @@ def test_default_keep_is_backup_retention(signups, backup_dir, settings):
     backup_rotate()
 
     assert Backup.objects.count() == 2
+
+
+def test_keeping_no_backup_is_refused_and_deletes_nothing(signups, backup_dir):
+    take(2)
+
+    with pytest.raises(CommandError, match="--keep: keep at least one backup"):
+        call_command("rotatebackups", "--keep", "0")
+    with pytest.raises(CommandError, match="Rotation must keep at least one backup"):
+        call_command("rotatebackups", keep=0)
+
+    assert Backup.objects.count() == 2
+    assert len(files_on_disk(backup_dir)) == 4
 
 
 def test_failed_backups_leave_rotation_alone(signups, backup_dir):

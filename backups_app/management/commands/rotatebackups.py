@@ -1,5 +1,7 @@
 """`manage.py rotatebackups`: apply the retention policy."""
 
+import argparse
+
 from backups_app import conf
 from backups_app.management.base import BackupCommand
 from backups_app.services import backup_rotate
@@ -11,7 +13,9 @@ class Command(BackupCommand):
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--dry-run", action="store_true", help="Only show what would go.")
-        parser.add_argument("--keep", type=int, help="Override BACKUP_RETENTION for this run.")
+        parser.add_argument(
+            "--keep", type=_at_least_one, help="Override BACKUP_RETENTION for this run."
+        )
 
     def handle(self, *args, **options) -> None:
         keep = options["keep"] if options["keep"] is not None else conf.retention()
@@ -23,3 +27,13 @@ class Command(BackupCommand):
             {"dry_run": options["dry_run"], "keep": keep, "deleted": [b.name for b in doomed]},
             "\n".join(lines),
         )
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        keep = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, not {value!r}") from None
+    if keep < 1:
+        raise argparse.ArgumentTypeError("keep at least one backup")
+    return keep
