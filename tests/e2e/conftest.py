@@ -56,6 +56,20 @@ def page(browser, live_site):
 
 
 @pytest.fixture
+def backup_dir(settings, tmp_path) -> Path:
+    """The site's BACKUP_DIR, with its EXPORT_DIR beside it, in the test's own folder."""
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.EXPORT_DIR = tmp_path / "exports"
+    return settings.BACKUP_DIR
+
+
+@pytest.fixture
+def export_dir(backup_dir, settings) -> Path:
+    """The site's EXPORT_DIR in the test's own folder (see backup_dir)."""
+    return settings.EXPORT_DIR
+
+
+@pytest.fixture
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -17,13 +17,6 @@ SIZES = [(1280, 800), (1440, 900), (390, 844)]
 DELETE_RED = "rgb(186, 33, 33)"
 
 
-@pytest.fixture
-def backup_dir(settings, tmp_path):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    settings.EXPORT_DIR = tmp_path / "exports"
-    return settings.BACKUP_DIR
-
-
 def scrolls_sideways(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
 

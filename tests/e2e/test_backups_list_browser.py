@@ -16,13 +16,6 @@ CHANGELIST = "/admin/backups_app/backup/"
 
 
 @pytest.fixture
-def backup_dir(settings, tmp_path):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    settings.EXPORT_DIR = tmp_path / "exports"
-    return settings.BACKUP_DIR
-
-
-@pytest.fixture
 def catalogue(backup_dir) -> list[Backup]:
     """Six backups of every kind, newest first: one pinned, one restore-tested, one in which
     the signups shrank."""

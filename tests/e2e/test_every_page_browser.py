@@ -18,9 +18,7 @@ VIEWPORTS = {"1280": (1280, 800), "1440": (1440, 900), "390": (390, 844)}
 
 
 @pytest.fixture
-def site_with_data(settings, tmp_path, django_user_model):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    settings.EXPORT_DIR = tmp_path / "exports"
+def site_with_data(backup_dir, django_user_model):
     django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
     signups = SignupFactory.create_batch(4)
     backup = backup_create(kind=Backup.Kind.MANUAL)

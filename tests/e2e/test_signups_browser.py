@@ -15,13 +15,6 @@ NO_HORIZONTAL_SCROLL = "document.documentElement.scrollWidth <= window.innerWidt
 
 
 @pytest.fixture
-def export_dir(settings, tmp_path):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    settings.EXPORT_DIR = tmp_path / "exports"
-    return settings.EXPORT_DIR
-
-
-@pytest.fixture
 def signups_page(page, live_site, django_user_model):
     """The signup list, logged in as a superuser, with signups as long as real ones get."""
     django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
