@@ -13,7 +13,8 @@ from backups_app.alerts import logger
 from backups_app.engines import get_engine
 from backups_app.exceptions import BackupBusy, VerificationError
 from backups_app.models import Backup
-from backups_app.services.catalogue import SyncResult, fields_from_manifest
+from backups_app.services.catalogue import SyncResult, backup_catalogue_sync, fields_from_manifest
+from backups_app.services.journal_offsite import journal_offsite_fetch
 from backups_app.signing import manifest_check
 from waitlist.models import fitted
 
@@ -162,6 +163,35 @@ def _interrupted_uploads_remove(*, now: datetime.datetime) -> list[str]:
         removed.append(name)
         logger.warning("removed an interrupted off-site upload name=%s", name)
     return removed
+
+
+@dataclass
+class OffsiteRebuild:
+    """What `backup_offsite_rebuild` did: the catalogue synced with the disk, then with the
+    off-site manifests, and the signup journal segments copied down."""
+
+    local: SyncResult
+    offsite: SyncResult
+    journal_fetched: list[str]
+
+
+def backup_offsite_rebuild(*, signing_keys: tuple[bytes, ...] = ()) -> OffsiteRebuild:
+    """The server is gone: rebuild the catalogue from what is on disk and what is off-site,
+    and copy down the signup journal, so that a restore here also replays the signups taken
+    after the last backup (`signing_keys` also trust another installation's).
+
+    Refuses (ValidationError, one line) when off-site copies are off or the store cannot be
+    read; what the local sync did stays done.
+    """
+    if not conf.offsite_enabled():
+        raise ValidationError("Off-site copies are off: set BACKUP_OFFSITE_BUCKET.")
+    local = backup_catalogue_sync(signing_keys=signing_keys)
+    try:
+        synced = backup_offsite_sync(signing_keys=signing_keys)
+        fetched = journal_offsite_fetch(extra_keys=signing_keys)
+    except offsite.STORE_ERRORS as err:
+        raise ValidationError(f"The off-site store cannot be read: {err}") from err
+    return OffsiteRebuild(local=local, offsite=synced, journal_fetched=fetched)
 
 
 def backup_offsite_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:

@@ -3,13 +3,11 @@
 from django.core.management import CommandError
 from django.utils import timezone
 
-from backups_app import conf, offsite
 from backups_app.humanize import human_age, human_size
 from backups_app.management.base import BackupCommand
 from backups_app.selectors import backup_list, backup_summary
 from backups_app.services import backup_catalogue_sync
-from backups_app.services.journal_offsite import journal_offsite_fetch
-from backups_app.services.offsite import backup_offsite_sync
+from backups_app.services.offsite import backup_offsite_rebuild
 from waitlist.models import Signup
 
 
@@ -35,17 +33,12 @@ class Command(BackupCommand):
         if options["offsite"] and not options["sync"]:
             raise CommandError("--offsite goes with --sync: listbackups --sync --offsite.")
         keys = self.signing_keys(options)
-        sync = backup_catalogue_sync(signing_keys=keys) if options["sync"] else None
-        offsite_sync = None
-        journal_fetched: list[str] = []
-        if options["sync"] and options["offsite"]:
-            if not conf.offsite_enabled():
-                raise CommandError("Off-site copies are off: set BACKUP_OFFSITE_BUCKET.")
-            try:
-                offsite_sync = backup_offsite_sync(signing_keys=keys)
-                journal_fetched = journal_offsite_fetch(extra_keys=keys)
-            except offsite.STORE_ERRORS as err:
-                raise CommandError(f"The off-site store cannot be read: {err}") from err
+        sync = offsite_sync = None
+        if options["offsite"]:
+            rebuilt = backup_offsite_rebuild(signing_keys=keys)
+            sync, offsite_sync = rebuilt.local, rebuilt.offsite
+        elif options["sync"]:
+            sync = backup_catalogue_sync(signing_keys=keys)
         backups = backup_list()
         lines = []
         if sync is not None:
@@ -67,7 +60,7 @@ class Command(BackupCommand):
                 f"{len(offsite_sync.updated)} marked off-site, "
                 f"{len(offsite_sync.removed)} no longer off-site, "
                 f"{len(offsite_sync.unreadable)} unreadable manifests; "
-                f"{len(journal_fetched)} signup journal segments fetched."
+                f"{len(rebuilt.journal_fetched)} signup journal segments fetched."
             )
         if not backups:
             lines.append("No backups yet. Take one with: manage.py backup")
@@ -93,5 +86,5 @@ class Command(BackupCommand):
             document["sync"] = sync.as_dict()
         if offsite_sync is not None:
             document["offsite_sync"] = offsite_sync.as_dict()
-            document["journal_fetched"] = journal_fetched
+            document["journal_fetched"] = rebuilt.journal_fetched
         self.emit(document, "\n".join(lines))

@@ -1,0 +1,56 @@
+"""`listbackups --sync --offsite`: the catalogue and the signup journal back from off-site in one
+service call (`backup_offsite_rebuild`), and one clear line when that cannot be done."""
+
+import shutil
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from backups_app import conf
+from backups_app.models import Backup
+from backups_app.services.journal import journal_close
+from backups_app.services.journal_offsite import journal_offsite_ship
+from backups_app.services.offsite import backup_offsite_rebuild
+from tests.backups_app.offsite.conftest import closed_port_url, use_endpoint
+from tests.backups_app.offsite.test_offsite import taken_and_uploaded
+from tests.backups_app.offsite.test_offsite_journal import segment_names
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_rebuild_syncs_the_disk_then_the_bucket_and_fetches_the_journal(offsite, backup_dir):
+    backup, _ = taken_and_uploaded()
+    journal_close()
+    journal_offsite_ship()
+    segments = segment_names(backup_dir)
+    shutil.rmtree(backup_dir)
+    Backup.objects.all().delete()
+
+    rebuilt = backup_offsite_rebuild()
+
+    assert rebuilt.local.added == [] and rebuilt.local.leftovers is not None
+    assert rebuilt.offsite.added == [backup.name]
+    assert sorted(rebuilt.journal_fetched) == segments
+    assert Backup.objects.get().location == "off-site"
+
+
+def test_rebuild_with_off_site_copies_off_says_so_and_changes_nothing(
+    settings, backup_dir, signups
+):
+    settings.STORAGES = {
+        k: v for k, v in settings.STORAGES.items() if k != conf.OFFSITE_STORAGE_ALIAS
+    }
+
+    with pytest.raises(ValidationError, match="Off-site copies are off"):
+        backup_offsite_rebuild()
+    with pytest.raises(CommandError, match="Off-site copies are off"):
+        call_command("listbackups", "--sync", "--offsite")
+
+
+def test_rebuild_with_the_store_down_is_one_line(offsite, settings, backup_dir):
+    use_endpoint(settings, endpoint=closed_port_url(), bucket=offsite)
+
+    with pytest.raises(CommandError, match="The off-site store cannot be read"):
+        call_command("listbackups", "--sync", "--offsite")
