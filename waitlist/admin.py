@@ -3,7 +3,8 @@ erasure ledger and the fans' erasure requests.
 
 The CSV export of the selection is an action that backups_app adds (backups_app/admin/export.py):
 this app knows nothing of backups beyond the signal that asks for one (waitlist/signals.py).
-Erasing is done by waitlist/services.py; the admin only asks, confirms and reports.
+Erasing is done by waitlist/services.py, the counts read by waitlist/selectors.py; the admin
+only asks, confirms and reports.
 """
 
 import re
@@ -19,7 +20,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from waitlist.models import Erasure, ErasureRequest, Signup, normalize_email, signups_of
+from waitlist.models import Erasure, ErasureRequest, Signup, normalize_email
+from waitlist.selectors import erasure_request_list
 from waitlist.services import erasure_request_approve, erasure_request_decline, signup_erase
 
 ERASE_PERMISSION = "waitlist.erase_signup"
@@ -250,12 +252,15 @@ class ErasureRequestAdmin(ErasePermissionViews, admin.ModelAdmin):
             return erasure_request.email
         return "—"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return erasure_request_list(queryset=super().get_queryset(request))
+
     @admin.display(description="on the list now")
     def on_the_list(self, erasure_request: ErasureRequest) -> str:
-        if erasure_request.status != ErasureRequest.Status.PENDING or not erasure_request.email:
+        # Counted as signup_erase() matches them, so the count is what approving erases.
+        count = erasure_request.signups_on_list
+        if count is None:  # decided: the address is gone
             return "—"
-        # As signup_erase() matches them, so the count is what approving erases.
-        count = signups_of(erasure_request.email).count()
         return f"on the list: {count} signup(s)" if count else "not on the list"
 
     @admin.action(description="Erase (approve)", permissions=["erase"])

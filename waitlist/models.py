@@ -3,7 +3,7 @@ the fans' erasure requests (§12); and the signup rate limit's counters."""
 
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower, Trim
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 phone_validator = RegexValidator(
@@ -53,15 +53,6 @@ class Signup(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
-
-
-def signups_of(email: str) -> "models.QuerySet[Signup]":
-    """Every signup of the address, however its row was written: trimmed and lower-cased in SQL
-    too, since a row put in behind the app's back may be neither (a full scan, for erasure and
-    its admin only)."""
-    return Signup.objects.annotate(lowered=Lower(Trim("email"))).filter(
-        lowered=normalize_email(email)
-    )
 
 
 class Erasure(models.Model):

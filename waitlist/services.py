@@ -17,8 +17,8 @@ from waitlist.models import (
     Signup,
     fitted,
     normalize_email,
-    signups_of,
 )
+from waitlist.selectors import signups_of
 
 
 def signup_create(

@@ -6,6 +6,8 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.factories import SignupFactory
 from waitlist.erasure import email_hash
@@ -277,6 +279,21 @@ def test_requests_list_pending_first_with_the_address_and_whether_it_is_on_the_l
     assert {"approve", "decline"} <= action_names(response)
     assert client.get(f"{REQUESTS}add/").status_code == 403
     assert "delete_selected" not in action_names(response)
+
+
+def test_the_requests_list_counts_the_signups_without_a_query_per_row(
+    client, boss, requests_, django_assert_max_num_queries
+):
+    with CaptureQueriesContext(connection) as few:
+        client.get(REQUESTS)
+    for n in range(10):
+        erasure_request_create(email=f"fan{n}@example.com")
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(REQUESTS)
+
+    assert len(response.context["cl"].result_list) == 13
+    assert response.content.decode().count("not on the list") == 11
 
 
 def test_approving_a_request_erases_the_fan_and_forgets_the_address(client, boss, requests_):
