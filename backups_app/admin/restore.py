@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django.apps import apps
 from django.contrib import messages
-from django.contrib.auth import get_user_model, logout
+from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,11 +17,13 @@ from backups_app.alerts import logger
 from backups_app.exceptions import BackupError
 from backups_app.forms import RestoreForm
 from backups_app.models import Backup
-from backups_app.selectors import backup_row_comparison
-from backups_app.services import backup_merge, backup_restore, backup_restore_preview
-from backups_app.services.merge import RestorePreview
-from backups_app.services.restore import RestoreResult, tables_newer_than
-from waitlist.models import Signup
+from backups_app.services import (
+    RestorePreview,
+    RestoreResult,
+    backup_merge,
+    backup_restore,
+    backup_restore_preview,
+)
 
 # Tables whose model names say less to staff than these do.
 TABLE_LABELS = {
@@ -55,15 +57,15 @@ class RestoreViews:
         if not self.has_restore_permission(request):
             raise PermissionDenied
         backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
-        preview, error = None, ""
+        compared, error = None, ""
         if request.method == "POST":
             operation = request.POST.get("operation")
             try:
                 # An exact restore is checked against the numbers as they are now, not as the
                 # page showed them; a refused one shows them again.
                 if operation in {RestoreForm.COMPARE, RestoreForm.RESTORE_EXACT}:
-                    preview = backup_restore_preview(name=backup.name)
-                form = RestoreForm(request.POST, backup_name=backup.name, preview=preview)
+                    compared = backup_restore_preview(name=backup.name)
+                form = RestoreForm(request.POST, backup_name=backup.name, preview=compared)
                 if not form.is_valid():
                     error = form.error_summary()
                 elif operation in {RestoreForm.RESTORE, RestoreForm.RESTORE_EXACT}:
@@ -73,6 +75,11 @@ class RestoreViews:
             except (BackupError, ValidationError) as err:
                 message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
                 error = f"{message} Nothing was changed."
+        # Without a comparison, what the catalogue and the live tables say: a page view opens
+        # and fetches no backup file.
+        preview = compared or backup_restore_preview(
+            name=backup.name, compare=False, check_files=False
+        )
         return TemplateResponse(
             request,
             "admin/backups_app/backup/restore.html",
@@ -80,26 +87,22 @@ class RestoreViews:
         )
 
     def _restore_context(
-        self, request: HttpRequest, backup: Backup, *, preview: RestorePreview | None, error: str
+        self, request: HttpRequest, backup: Backup, *, preview: RestorePreview, error: str
     ) -> dict:
-        backup_signups = backup.row_counts.get(Signup._meta.db_table, 0)
         return {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Restore {backup.name}?",
             "backup": backup,
             "error": error,
-            "preview": preview,
-            "backup_signups": backup_signups,
-            "live_signups": Signup.objects.count(),
-            # The comparison counts by email; without one, the ids newer than the backup's
-            # newest signup say it well enough.
-            "signups_added_since": (
-                preview.later if preview else self._signups_added_since(backup, backup_signups)
-            ),
-            "backup_accounts": backup.row_counts.get(get_user_model()._meta.db_table, 0),
-            "tables_dropped": sorted(tables_newer_than(backup.manifest).items()),
-            "table_rows": self._compare_counts(backup),
+            # The template's comparison (and the exact restore it offers) needs one.
+            "preview": preview if preview.compared else None,
+            "backup_signups": preview.backup_signups,
+            "live_signups": preview.live_signups,
+            "signups_added_since": preview.signups_added_since,
+            "backup_accounts": preview.backup_accounts,
+            "tables_dropped": sorted(preview.tables_newer.items()),
+            "table_rows": self._table_rows(preview),
             "manifest_json": json.dumps(backup.manifest, indent=2, sort_keys=True),
         }
 
@@ -112,7 +115,7 @@ class RestoreViews:
             exact_confirmed=form.exact_confirmation() if exact else None,
             include_accounts=form.cleaned_data["include_accounts"],
         )
-        self._log_restore(request, result)
+        self._log_restore(request, backup, result)
         changelist = reverse("admin:backups_app_backup_changelist")
         if result.accounts_kept:
             self._report_restore(request, result)
@@ -137,11 +140,11 @@ class RestoreViews:
         )
         return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))
 
-    def _log_restore(self, request: HttpRequest, result: RestoreResult) -> None:
+    def _log_restore(self, request: HttpRequest, backup: Backup, result: RestoreResult) -> None:
         summary = f"Restored ({self._later_signups(result)}; {self._accounts(result)})"
-        backup = Backup.objects.filter(name=result.name).first()
-        # With the backup's accounts, the one who restored may no longer exist to be logged.
-        if backup is not None and get_user_model().objects.filter(pk=request.user.pk).exists():
+        # With the backup's accounts (and admin history), the one who restored may no longer
+        # exist, or their id may now be another account's: log them where nothing was replaced.
+        if result.accounts_kept:
             self.log_change(request, backup, summary)
         else:
             logger.info("admin restore name=%s by=%s: %s", result.name, request.user, summary)
@@ -199,14 +202,7 @@ class RestoreViews:
         return "; dropped as newer than the backup: " + ", ".join(sorted(result.tables_dropped))
 
     @staticmethod
-    def _signups_added_since(backup: Backup, backup_signups: int) -> int | None:
-        if backup.newest_signup_id is not None:
-            return Signup.objects.filter(pk__gt=backup.newest_signup_id).count()
-        # An empty backup lacks every live signup; an older backup without the id cannot say.
-        return Signup.objects.count() if backup_signups == 0 else None
-
-    @staticmethod
-    def _compare_counts(backup: Backup) -> list[TableRows]:
+    def _table_rows(preview: RestorePreview) -> list[TableRows]:
         """Rows per table in the backup and now, each table named as staff know it."""
         labels = {
             model._meta.db_table: str(model._meta.verbose_name_plural).capitalize()
@@ -215,6 +211,6 @@ class RestoreViews:
         labels.update(TABLE_LABELS)
         rows = [
             TableRows(labels.get(table, table), table, count, "missing" if now is None else now)
-            for table, (count, now) in backup_row_comparison(backup=backup).items()
+            for table, (count, now) in preview.table_rows.items()
         ]
         return sorted(rows, key=lambda row: (row.label.lower(), row.table))

@@ -6,8 +6,10 @@ its email (case-insensitive) is in the live table. `backup_diff` shows the same 
 
 import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Max
@@ -17,8 +19,9 @@ from django.utils import timezone
 from backups_app import conf, files
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
-from backups_app.engines.base import ExactConfirmation, ScratchDatabase
-from backups_app.services.restore import checked_backup, safety_backup_locked
+from backups_app.engines.base import BaseEngine, ExactConfirmation, ScratchDatabase
+from backups_app.models import Backup
+from backups_app.services.restore import checked_backup, safety_backup_locked, tables_newer_than
 from waitlist.erasure import ErasedAddresses, lock_ledger
 from waitlist.models import Signup, normalize_email
 
@@ -65,7 +68,8 @@ def backup_diff(*, name: str, signing_keys: tuple[bytes, ...] = ()) -> MergeResu
 
 @dataclass
 class RestorePreview:
-    """What a full restore of a backup would do to the signups, as of now (§4.5)."""
+    """Everything a person is shown before restoring a backup, as of now (§4.5): what the
+    restore page and `manage.py restore` say before they ask for a confirmation."""
 
     name: str
     backup_signups: int
@@ -81,6 +85,21 @@ class RestorePreview:
     sample: list[dict[str, Any]] = field(default_factory=list)
     #: Signups in the backup whose fan was erased since: the restore removes them again.
     kept_erased: int = 0
+    #: Whether the counts above come from the backup restored into a scratch database and
+    #: compared, by email, with the live table; without, only `backup_signups` and
+    #: `live_signups` are counted.
+    compared: bool = False
+    #: When the backup was taken, as its manifest says.
+    created_at: str | None = None
+    #: Staff accounts in the backup (they replace the live ones with `include_accounts`).
+    backup_accounts: int = 0
+    #: Live signups added since the backup: `later` when compared; else those newer than the
+    #: backup's newest signup (None: a backup that does not say which that was).
+    signups_added_since: int | None = None
+    #: Live tables the backup predates, which a restore drops, with their rows now.
+    tables_newer: dict[str, int] = field(default_factory=dict)
+    #: Each table the backup holds: its rows there and now (None: no such live table).
+    table_rows: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -90,14 +109,56 @@ class RestorePreview:
         return ExactConfirmation(removes=self.later, newest_id=self.newest_live_id or 0)
 
 
-def backup_restore_preview(*, name: str, signing_keys: tuple[bytes, ...] = ()) -> RestorePreview:
-    """Count, without changing anything, what restoring backup `name` would bring back and
-    which live signups it lacks (emails are unique on both sides, case-insensitive)."""
+def backup_restore_preview(
+    *,
+    name: str,
+    signing_keys: tuple[bytes, ...] = (),
+    compare: bool = True,
+    check_files: bool = True,
+) -> RestorePreview:
+    """What restoring backup `name` would do, as of now, without changing anything.
+
+    Reads the checked backup (`checked_backup` refuses one that fails a check) or, with
+    `check_files=False`, the catalogue's copy of its manifest, which opens and fetches no file:
+    for a page that only shows it. `compare` (which needs the checked files) also restores it
+    into a scratch database and counts, by email, which of its signups the live table lacks and
+    which live signups it lacks (emails are unique on both sides, case-insensitive).
+    """
+    if compare and not check_files:
+        raise ValueError("Comparing a backup with the live table reads its checked files.")
     engine = get_engine()
-    dump, manifest = checked_backup(name=name, engine=engine, signing_keys=signing_keys)
+    if check_files:
+        dump, manifest = checked_backup(name=name, engine=engine, signing_keys=signing_keys)
+        name, newest_signup_id = dump.name, (manifest.get("newest_signup") or {}).get("id")
+    else:
+        backup = Backup.objects.get(name=name)
+        # The catalogue's own column: an older backup's row may not know its newest signup.
+        manifest, newest_signup_id = backup.manifest, backup.newest_signup_id
+    row_counts = manifest.get("row_counts") or {}
+    live_rows = engine.row_counts()
     preview = RestorePreview(
-        name=dump.name, backup_signups=0, live_signups=0, brought_back=0, later=0
+        name=name,
+        backup_signups=row_counts.get(Signup._meta.db_table, 0),
+        live_signups=Signup.objects.count(),
+        brought_back=0,
+        later=0,
+        created_at=manifest.get("created_at"),
+        backup_accounts=row_counts.get(get_user_model()._meta.db_table, 0),
+        tables_newer=tables_newer_than(manifest, alias=engine.alias),
+        table_rows={table: (rows, live_rows.get(table)) for table, rows in row_counts.items()},
     )
+    if compare:
+        _compare(preview, engine=engine, dump=dump, manifest=manifest)
+    elif newest_signup_id is not None:
+        preview.signups_added_since = Signup.objects.filter(pk__gt=newest_signup_id).count()
+    elif preview.backup_signups == 0:
+        preview.signups_added_since = preview.live_signups  # an empty backup lacks every one
+    return preview
+
+
+def _compare(preview: RestorePreview, *, engine: BaseEngine, dump: Path, manifest: dict) -> None:
+    """Count into `preview`, in a scratch copy of the backup, what a restore would bring back
+    and which live signups the backup lacks."""
     with (
         engine.lock(timeout=conf.lock_timeout_seconds()),
         files.open_sql(dump, manifest=manifest) as sql,
@@ -111,7 +172,8 @@ def backup_restore_preview(*, name: str, signing_keys: tuple[bytes, ...] = ()) -
         preview.newest_live_id = Signup.objects.aggregate(newest=Max("pk"))["newest"] or 0
     in_both = preview.backup_signups - preview.brought_back - preview.kept_erased
     preview.later = max(0, preview.live_signups - in_both)
-    return preview
+    preview.signups_added_since = preview.later
+    preview.compared = True
 
 
 def backup_merge(

@@ -2,10 +2,14 @@
 
 import pytest
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test.html import Element, parse_html
 
+from backups_app import files
+from backups_app.exceptions import BackupError
 from backups_app.models import Backup
-from backups_app.services import backup_create
+from backups_app.services import backup_create, backup_restore_preview
 from tests.backups_app.conftest import staff_with
 from tests.factories import SignupFactory
 from waitlist.models import Signup
@@ -18,6 +22,21 @@ LOGGED_OUT = (
     "Staff accounts were replaced by the backup's, so you have been logged out; log in with an "
     "account from the backup."
 )
+
+
+@pytest.fixture(name="add_newer_table")
+def add_newer_table_fixture():
+    """Call it after taking a backup: a live table `vip_notes`, with one row, that the backup
+    does not hold (dropped again after the test)."""
+
+    def add() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE vip_notes (note varchar(20))")
+            cursor.execute("INSERT INTO vip_notes VALUES ('front row')")
+
+    yield add
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS vip_notes")
 
 
 def restore_url(backup) -> str:
@@ -363,18 +382,74 @@ def test_the_logout_explanation_survives_a_report_too_big_for_the_cookie(
     assert not django_user_model.objects.exists()
 
 
-def test_restore_page_names_the_tables_a_restore_would_drop(admin_client, signups):
-    from django.db import connection
-
+def test_restore_page_names_the_tables_a_restore_would_drop(admin_client, signups, add_newer_table):
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE vip_notes (note varchar(20))")
-        cursor.execute("INSERT INTO vip_notes VALUES ('front row')")
-    try:
-        html = admin_client.get(restore_url(backup)).content.decode()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE vip_notes")
+    add_newer_table()
+
+    html = admin_client.get(restore_url(backup)).content.decode()
 
     assert "Tables newer than the backup will be dropped:" in html
     assert "<code>vip_notes</code> (1 row)" in html
+
+
+def test_the_page_shows_what_the_preview_service_returns(admin_client, signups, add_newer_table):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="zoe@example.com").delete()
+    SignupFactory.create_batch(2)
+    add_newer_table()
+
+    preview = backup_restore_preview(name=backup.name, compare=False, check_files=False)
+    page = page_of(admin_client.get(restore_url(backup)))
+
+    assert not preview.compared
+    assert (preview.backup_signups, preview.live_signups, preview.signups_added_since) == (3, 4, 2)
+    assert (preview.backup_accounts, preview.tables_newer) == (1, {"vip_notes": 1})
+    assert preview.table_rows["waitlist_responses"] == (3, 4)
+    assert preview.created_at == backup.manifest["created_at"]
+    effects = text(by_id(page, "restore-effects"))
+    assert "3 signups in this backup will be brought back" in effects
+    assert "2 signups added since the backup will be kept" in effects
+    assert "The live table has 4 now." in effects
+    assert "the backup's 1 account" in effects
+    assert "Tables newer than the backup will be dropped: vip_notes (1 row)" in effects
+    assert "Signups waitlist_responses 3 4" in [
+        text(row) for row in elements(by_id(page, "restore-tables"), "tr")
+    ]
+
+
+def test_compare_shows_what_the_preview_service_returns(admin_client, signups, add_newer_table):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="zoe@example.com").delete()
+    later = SignupFactory(email="later@example.com")
+    add_newer_table()
+
+    preview = backup_restore_preview(name=backup.name)
+    page = page_of(admin_client.post(restore_url(backup), {"operation": "compare"}))
+
+    assert preview.compared
+    assert (preview.backup_signups, preview.live_signups) == (3, 3)
+    assert (preview.brought_back, preview.later, preview.signups_added_since) == (1, 1, 1)
+    assert (preview.newest_live_id, preview.tables_newer) == (later.pk, {"vip_notes": 1})
+    assert preview.created_at == backup.manifest["created_at"]
+    assert [row["email"] for row in preview.sample] == ["zoe@example.com"]
+    comparison = text(by_id(page, "restore-comparison"))
+    assert "1 signup in this backup is missing from the live table" in comparison
+    assert "1 live signup is not in this backup." in comparison
+    assert "zoe@example.com" in comparison
+    effects = text(by_id(page, "restore-effects"))
+    assert "1 signup added since the backup will be kept" in effects
+    assert "The live table has 3 now." in effects
+    assert "Tables newer than the backup will be dropped: vip_notes (1 row)" in effects
+    [newest] = elements(by_id(page, "restore-exact"), "input", name="newest_live_id")
+    assert ("value", str(later.pk)) in newest.attributes
+
+
+def test_the_page_preview_reads_the_catalogue_not_the_files(signups, backup_dir):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    (backup_dir / files.manifest_name_for(backup.name)).unlink()
+
+    preview = backup_restore_preview(name=backup.name, compare=False, check_files=False)
+
+    assert (preview.name, preview.backup_signups, preview.live_signups) == (backup.name, 3, 3)
+    with pytest.raises((BackupError, ValidationError)):
+        backup_restore_preview(name=backup.name, compare=False)
