@@ -241,6 +241,23 @@ class _Context:
         level = Level.NONE if rows == 0 else Level.LOW
         return self.finding(level, reason, rows=rows, **fields)
 
+    def rows_at_risk(
+        self,
+        level: Level,
+        reason: str,
+        rows: int | None,
+        safe_alternative: str,
+        *,
+        empty: str,
+        **fields,
+    ) -> Finding:
+        """The finding of an operation that puts all the table's `rows` at risk: `level` for
+        `reason`, with the safe alternative; on a table without rows nothing is at risk, and
+        `empty` says what the operation does. `fields` (the table, ...) go to both."""
+        if rows == 0:
+            return self.nothing_at_risk(empty, **fields)
+        return self.finding(level, reason, rows=rows, safe_alternative=safe_alternative, **fields)
+
 
 def _separate(operation, app_label, before, after, backwards, probe, atomic) -> list[Finding]:
     start = after if backwards else before
@@ -289,14 +306,14 @@ def _delete_model(operation, ctx: _Context) -> Finding:
     if not ctx.touches(model):
         return ctx.finding(Level.NONE, "a proxy or unmanaged model: no table is dropped")
     rows = ctx.probe.rows(table)
-    if rows == 0:
-        return ctx.nothing_at_risk("drops an empty table", table=table, model=_key(model))
-    return ctx.finding(
+    reason = f"drops table {table} and its {rows_text(rows)} row(s)"
+    return ctx.rows_at_risk(
         Level.HIGH,
-        f"drops table {table} and its {rows_text(rows)} row(s)",
+        reason,
+        rows,
+        SAFE["drop"],
+        empty="drops an empty table",
         table=table,
-        rows=rows,
-        safe_alternative=SAFE["drop"],
         model=_key(model),
     )
 
@@ -311,14 +328,9 @@ def _remove_field(operation, ctx: _Context) -> Finding:
     if field.many_to_many:
         through = field.remote_field.through._meta.db_table
         rows = ctx.probe.rows(through)
-        if rows == 0:
-            return ctx.nothing_at_risk("drops an empty link table", table=through)
-        return ctx.finding(
-            Level.HIGH,
-            f"drops link table {through} and its {rows_text(rows)} row(s)",
-            table=through,
-            rows=rows,
-            safe_alternative=SAFE["drop"],
+        reason = f"drops link table {through} and its {rows_text(rows)} row(s)"
+        return ctx.rows_at_risk(
+            Level.HIGH, reason, rows, SAFE["drop"], empty="drops an empty link table", table=through
         )
     common = {
         "table": table,
@@ -741,14 +753,9 @@ def _rename(operation, ctx: _Context) -> Finding:
     if not renamed and ctx.emitted == []:
         return ctx.nothing_at_risk(f"{what}: the table keeps its name and no SQL runs", table=table)
     rows = ctx.probe.rows(table)
-    if rows == 0:
-        return ctx.nothing_at_risk(f"{what} (empty table)", table=table)
-    return ctx.finding(
-        Level.MEDIUM,
-        f"{what} in a table with {rows_text(rows)} row(s)",
-        table=table,
-        rows=rows,
-        safe_alternative=SAFE["rename"],
+    reason = f"{what} in a table with {rows_text(rows)} row(s)"
+    return ctx.rows_at_risk(
+        Level.MEDIUM, reason, rows, SAFE["rename"], empty=f"{what} (empty table)", table=table
     )
 
 
@@ -812,14 +819,10 @@ def _remove_constraint(operation, ctx: _Context) -> Finding:
     if model is None:
         return ctx.unreadable(f"model {operation.model_name}")
     table, rows = ctx.table_rows(model)
-    if rows == 0:
-        return ctx.nothing_at_risk(f"removes {name} from an empty table", table=table)
-    return ctx.finding(
-        Level.MEDIUM,
-        f"removes constraint {name}: the database stops protecting {rows_text(rows)} row(s)",
-        table=table,
-        rows=rows,
-        safe_alternative=SAFE["constraint"],
+    reason = f"removes constraint {name}: the database stops protecting {rows_text(rows)} row(s)"
+    empty = f"removes {name} from an empty table"
+    return ctx.rows_at_risk(
+        Level.MEDIUM, reason, rows, SAFE["constraint"], empty=empty, table=table
     )
 
 
