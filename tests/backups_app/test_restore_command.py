@@ -14,8 +14,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from backups_app.models import Backup
-from backups_app.services import backup_create
+from backups_app.services import backup_create, backup_restore_preview
 from tests.backups_app.conftest import database_url
+from tests.backups_app.test_admin_restore import add_newer_table_fixture  # noqa: F401
 from tests.factories import SignupFactory
 from tests.subprocesses import PROJECT_DIR, child_environment
 from waitlist.models import Signup
@@ -111,6 +112,34 @@ def test_full_restore_on_a_terminal_says_what_it_keeps(signups, backup_dir):
     assert "1 live signup(s) the backup lacks will be kept" in output
     assert "Staff accounts, sessions, the catalogue and the ledgers stay" in output
     assert Signup.objects.count() == 4
+
+
+def test_the_prompt_shows_what_the_preview_service_returns(signups, backup_dir, add_newer_table):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    Signup.objects.filter(email="zoe@example.com").delete()
+    SignupFactory(email="later@example.com")
+    add_newer_table()
+
+    preview = backup_restore_preview(name=backup.name)
+    code, output = on_a_terminal(backup_dir, backup.name, "--exact", answer="no")
+
+    assert (preview.created_at, preview.tables_newer) == (
+        backup.manifest["created_at"],
+        {"vip_notes": 1},
+    )
+    assert (preview.backup_signups, preview.live_signups, preview.brought_back) == (3, 3, 1)
+    assert preview.later == 1
+    assert f"Backup {backup.name} (taken {preview.created_at})." in output
+    assert "The backup holds 3 signup(s); the live table has 3." in output
+    assert "- 1 signup(s) in the backup and missing now will come back" in output
+    assert "- 1 live signup(s) the backup lacks will be REMOVED (--exact)." in output
+    assert (
+        "- Tables newer than the backup will be DROPPED (their rows stay in the safety "
+        "backup): vip_notes (1 rows)."
+    ) in output
+    assert "Type the number of signups to remove to confirm (1): " in output
+    assert code != 0
+    assert Signup.objects.count() == 3
 
 
 def test_include_accounts_goes_only_with_a_full_restore(signups, backup_dir):

@@ -2,7 +2,6 @@
 
 from django.core.management.base import CommandError
 
-from backups_app.engines import get_engine
 from backups_app.management.base import BackupCommand
 from backups_app.services import (
     RestorePreview,
@@ -11,7 +10,6 @@ from backups_app.services import (
     backup_restore,
     backup_restore_preview,
 )
-from backups_app.services.restore import checked_backup, tables_newer_than
 
 
 class Command(BackupCommand):
@@ -64,9 +62,11 @@ class Command(BackupCommand):
         if not options["yes"]:
             # What a person confirms is read from the checked backup; with --yes the service's
             # own checks are the only ones: checking a large dump twice doubled their cost.
-            dump, manifest = checked_backup(name=name, engine=get_engine(), signing_keys=keys)
-            name = dump.name
-            confirmed = self._confirm(name, manifest, options)
+            preview = backup_restore_preview(
+                name=name, signing_keys=keys, compare=not options["merge"]
+            )
+            name = preview.name
+            confirmed = self._confirm(preview, options)
         if options["merge"]:
             result = backup_merge(name=name, triggered_by=self.who(), signing_keys=keys)
             text = self._merge_text(result, "re-inserted")
@@ -115,23 +115,21 @@ class Command(BackupCommand):
                 "`manage.py replay_journal`."
             )
 
-    def _confirm(self, name: str, manifest: dict, options: dict) -> RestorePreview | None:
+    def _confirm(self, preview: RestorePreview, options: dict) -> RestorePreview | None:
         """Ask on the terminal; for --exact, return the preview whose removals were confirmed."""
         self.require_terminal("restore")
-        self.stdout.write(f"Backup {name} (taken {manifest.get('created_at')}).")
+        self.stdout.write(f"Backup {preview.name} (taken {preview.created_at}).")
         if options["merge"]:
             self.stdout.write(
                 "This will re-insert the signups it has that the live table lacks, and change "
                 "nothing else. A pinned safety backup is taken first."
             )
         else:
-            preview = backup_restore_preview(name=name, signing_keys=self.signing_keys(options))
             self.stdout.write(self._preview_text(preview, options))
-            newer = tables_newer_than(manifest)
-            if newer:
+            if preview.tables_newer:
                 self.stdout.write(
                     "- Tables newer than the backup will be DROPPED (their rows stay in the "
-                    f"safety backup): {self._tables(newer)}."
+                    f"safety backup): {self._tables(preview.tables_newer)}."
                 )
         if options["exact"] and preview.later:
             self.ask_to_type(
@@ -139,7 +137,7 @@ class Command(BackupCommand):
                 str(preview.later),
             )
             return preview
-        self.ask_to_type(f"Type the backup's name to confirm ({name}): ", name)
+        self.ask_to_type(f"Type the backup's name to confirm ({preview.name}): ", preview.name)
         return preview if options["exact"] else None
 
     @staticmethod
