@@ -2,6 +2,7 @@
 
 import datetime
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -38,6 +39,30 @@ def backup_get(*, name: str) -> Backup:
             f"{dump.name} is on disk but not in the catalogue: run `manage.py listbackups --sync`."
         )
     return backup
+
+
+def backup_recent(*, limit: int) -> list[Backup]:
+    """The newest `limit` successful backups, newest first (the catalogue's chart)."""
+    return list(Backup.objects.filter(status=Backup.Status.SUCCEEDED)[:limit])
+
+
+def backup_local_names() -> set[str]:
+    """The names of the dumps in BACKUP_DIR, from one listing of the folder rather than a
+    stat per backup (the catalogue's "where" filter); none before the folder exists."""
+    folder = conf.backup_dir()
+    if not folder.is_dir():
+        return set()
+    return {p.name for p in folder.iterdir() if files.NAME_PATTERN.match(p.name) and p.is_file()}
+
+
+def backup_dump_get(*, backup_id: int) -> tuple[Backup, Path]:
+    """A successful backup and its dump in BACKUP_DIR, to download.
+
+    Backup.DoesNotExist when no successful backup has that id; ValidationError when its dump is
+    not in BACKUP_DIR (its copy off-site is not fetched for this).
+    """
+    backup = Backup.objects.get(pk=backup_id, status=Backup.Status.SUCCEEDED)
+    return backup, files.resolve_dump(backup.name)
 
 
 def offsite_lag_seconds(*, now=None) -> float | None:

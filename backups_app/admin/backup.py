@@ -4,8 +4,7 @@ import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import FileResponse, Http404, HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
@@ -13,7 +12,6 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from backups_app import conf, files
 from backups_app.admin.restore import RestoreViews
 from backups_app.admin.status import status_lines
 from backups_app.chart import backup_chart_svg
@@ -21,6 +19,7 @@ from backups_app.exceptions import BackupError
 from backups_app.health import health_report
 from backups_app.humanize import human_age, human_size
 from backups_app.models import Backup
+from backups_app.selectors import backup_dump_get, backup_local_names, backup_recent
 from backups_app.services import backup_create, backup_rotate, backup_verify
 from backups_app.services.catalogue import backup_pin
 from backups_app.services.offsite import (
@@ -44,12 +43,7 @@ class LocationFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset):
         if self.value() not in {"local", "offsite", "both"}:
             return queryset
-        folder = conf.backup_dir()
-        local = (
-            [p.name for p in folder.iterdir() if files.NAME_PATTERN.match(p.name) and p.is_file()]
-            if folder.is_dir()
-            else []
-        )
+        local = backup_local_names()
         if self.value() == "local":
             return queryset.filter(offsite_at__isnull=True, name__in=local)
         if self.value() == "both":
@@ -193,7 +187,7 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         """The catalogue under the status panel: health, RPO, restore test, disk, off-site lag."""
         now = timezone.now()
         lines = status_lines(health_report(now=now), now=now)
-        recent = list(Backup.objects.filter(status=Backup.Status.SUCCEEDED)[:50])
+        recent = backup_recent(limit=50)
         extra_context = {
             **(extra_context or {}),
             "status_lines": lines,
@@ -469,9 +463,10 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     def download_view(self, request: HttpRequest, backup_id: int) -> FileResponse:
         if not self.has_download_permission(request):
             raise PermissionDenied
-        backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
         try:
-            dump = files.resolve_dump(backup.name)
+            backup, dump = backup_dump_get(backup_id=backup_id)
+        except Backup.DoesNotExist as err:
+            raise Http404("No Backup matches the given query.") from err
         except ValidationError as err:
             self.message_user(request, err.messages[0], messages.ERROR)
             return HttpResponseRedirect(reverse("admin:backups_app_backup_changelist"))

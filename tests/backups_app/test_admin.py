@@ -421,3 +421,25 @@ def test_pin_needs_the_change_permission_though_backups_are_only_viewed(
 
     assert refused.status_code == 200 and not pinned_without_permission
     assert backup.pinned
+
+
+def test_download_of_an_unknown_or_unsucceeded_backup_is_not_found(admin_client, signups):
+    failed = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
+
+    assert admin_client.get(f"{CHANGELIST}{failed.pk}/download/").status_code == 404
+    assert admin_client.get(f"{CHANGELIST}{failed.pk + 1000}/download/").status_code == 404
+
+
+def test_download_of_a_backup_whose_dump_is_not_here_goes_back_to_the_list_saying_so(
+    admin_client, signups, backup_dir
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    (backup_dir / backup.name).unlink()  # as when only its off-site copy is left
+
+    response = admin_client.get(f"{CHANGELIST}{backup.pk}/download/")
+
+    assert response.status_code == 302 and response["Location"] == CHANGELIST
+    [message] = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert message.startswith(f"No backup named '{backup.name}'")
+    assert not LogEntry.objects.filter(change_message="Downloaded").exists()
