@@ -16,7 +16,6 @@ this part). Run alone: `.venv/bin/python bench/erasure.py`.
 """
 
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,9 +23,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (
-    FILL_PG,
-    FILL_SQLITE,
-    PG_URL,
     REPEAT,
     ROWS,
     backup_name_from,
@@ -34,6 +30,9 @@ from bench.run import (
     manage,
     manage_rss,
     peak,
+    pg_filled,
+    pg_scratch_database,
+    sqlite_filled,
 )
 
 PG_ERASURE_DB = "waitlist_bench_erasure"
@@ -118,24 +117,15 @@ def bench_erasure_on(label: str, env: dict) -> list[str]:
 
 def bench_erasure(workdir: Path) -> list[str]:
     lines = []
-    base = PG_URL.rsplit("/", 1)[0]
-    url = f"{base}/{PG_ERASURE_DB}"
-    drop = ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_ERASURE_DB} WITH (FORCE)"]
-    subprocess.run(drop, check=True)
-    subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_ERASURE_DB}"], check=True)
-    try:
+    with pg_scratch_database(PG_ERASURE_DB) as url:
         (workdir / "pg").mkdir()
         env = environment(workdir / "pg", url)
-        manage(env, "migrate", "-v0")
-        subprocess.run(["psql", url, "-qc", FILL_PG], check=True)
+        pg_filled(env, url)
         lines += bench_erasure_on("PostgreSQL", env)
-    finally:
-        subprocess.run(drop)
     (workdir / "sqlite").mkdir()
     database = workdir / "sqlite" / "bench.sqlite3"
     env = environment(workdir / "sqlite", f"sqlite:///{database}")
-    manage(env, "migrate", "-v0")
-    subprocess.run(["sqlite3", str(database)], input=FILL_SQLITE, text=True, check=True)
+    sqlite_filled(env, database)
     lines += bench_erasure_on("SQLite", env)
     return lines
 

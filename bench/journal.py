@@ -19,15 +19,16 @@ from pathlib import Path
 
 from bench.run import (
     FILL_PG,
-    PG_URL,
-    PROJECT,
     PYTHON,
     ROWS,
     Site,
+    admin_environment,
     environment,
     load,
     manage,
+    output_of,
     percentile,
+    pg_scratch_database,
     start_worker,
 )
 
@@ -90,18 +91,8 @@ def _psql(url: str, sql: str, env: dict) -> str:
 
 
 def _shell(env: dict, code: str) -> str:
-    return (
-        subprocess.run(
-            [PYTHON, "manage.py", "shell", "-v", "0", "-c", code],
-            env=env,
-            cwd=PROJECT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    output = output_of([PYTHON, "manage.py", "shell", "-v", "0", "-c", code], env=env)
+    return output.strip().splitlines()[-1]
 
 
 def _now_iso() -> str:
@@ -111,21 +102,15 @@ def _now_iso() -> str:
 
 
 def bench_journal(workdir: Path) -> list[str]:
-    base = PG_URL.rsplit("/", 1)[0]
-    url = f"{base}/{PG_JOURNAL_DB}"
-    admin = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    _psql(PG_URL, f"DROP DATABASE IF EXISTS {PG_JOURNAL_DB} WITH (FORCE)", admin)
-    _psql(PG_URL, f"CREATE DATABASE {PG_JOURNAL_DB}", admin)
-    env = {**environment(workdir, url), "SIGNUP_RATE_LIMIT": "0"}
+    admin = admin_environment()
     lines = ["PostgreSQL signup journal (§11):"]
-    try:
+    with pg_scratch_database(PG_JOURNAL_DB) as url:
+        env = {**environment(workdir, url), "SIGNUP_RATE_LIMIT": "0"}
         manage(env, "migrate", "-v0")
         lines += _latency(env, workdir)
         if not LATENCY_ONLY:
             lines += _replay(env)
             lines += _bytes_per_hour(env, url, admin)
-    finally:
-        _psql(PG_URL, f"DROP DATABASE IF EXISTS {PG_JOURNAL_DB} WITH (FORCE)", admin)
     return lines
 
 
@@ -199,14 +184,7 @@ def _latency(env: dict, workdir: Path) -> list[str]:
 def _replay(env: dict) -> list[str]:
     made = _shell({**env, "BACKUP_JOURNAL_FSYNC": "off"}, MAKE_JOURNAL.format(total=REPLAY_SIGNUPS))
     clock = time.perf_counter()
-    output = subprocess.run(
-        [PYTHON, "manage.py", "replay_journal", "--json"],
-        env=env,
-        cwd=PROJECT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    output = output_of([PYTHON, "manage.py", "replay_journal", "--json"], env=env)
     seconds = time.perf_counter() - clock
     report = json.loads(output)
     if report["inserted"] < REPLAY_SIGNUPS:

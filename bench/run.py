@@ -19,6 +19,7 @@ Issue 15's figures (what keeping erased fans erased costs a restore and an expor
 bench/erasure.py; BENCH_ERASURE=0 skips them, BENCH_ONLY=erasure runs only them.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -65,15 +67,14 @@ def median_of(run) -> float:
     return statistics.median(run() for _ in range(REPEAT))
 
 
+def output_of(command: list[str], *, env: dict | None = None) -> str:
+    """What `command`, run in the project folder, printed (it must succeed)."""
+    done = subprocess.run(command, env=env, cwd=PROJECT, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
 def measure(env: dict, *args: str) -> dict:
-    output = subprocess.run(
-        [PYTHON, str(PROJECT / "bench" / "measure.py"), *args],
-        env=env,
-        cwd=PROJECT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    output = output_of([PYTHON, str(PROJECT / "bench" / "measure.py"), *args], env=env)
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -106,6 +107,45 @@ def environment(workdir: Path, database_url: str) -> dict:
     return env
 
 
+def admin_environment() -> dict:
+    """What psql and pg_dump run with as the bench's administrator: no PG* variable of the
+    caller's moves where they connect."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+
+@contextlib.contextmanager
+def pg_scratch_database(name: str) -> Iterator[str]:
+    """A new, empty database `name` on the bench's server for the block (its URL), dropped
+    after it whatever happened."""
+    admin = admin_environment()
+    drop = ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]
+    subprocess.run(drop, check=True, env=admin)
+    subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {name}"], check=True, env=admin)
+    try:
+        yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        subprocess.run(drop, env=admin)
+
+
+def pg_filled(env: dict, url: str) -> None:
+    """Migrate the database at `url` and give it BENCH_ROWS signups."""
+    manage(env, "migrate", "-v0")
+    subprocess.run(["psql", url, "-qc", FILL_PG], check=True, env=admin_environment())
+
+
+def sqlite_filled(env: dict, database: Path) -> None:
+    """Migrate the SQLite database and give it BENCH_ROWS signups."""
+    manage(env, "migrate", "-v0")
+    subprocess.run(["sqlite3", str(database)], input=FILL_SQLITE.encode(), check=True)
+
+
+def pg_dump_timed(url: str, dump_file: Path, *, env: dict) -> float:
+    """`pg_dump > file`, the raw backup every PostgreSQL ratio is measured against."""
+    flags = ["--format=plain", "--clean", "--if-exists", "--no-owner", "--no-privileges"]
+    with dump_file.open("wb") as out:
+        return timed(["pg_dump", *flags, url], env=env, stdout=out)
+
+
 def psql_restore_timed(url: str, dump_file: Path, *, env: dict) -> float:
     """`psql -1 < file`, the raw restore every PostgreSQL ratio is measured against."""
     with dump_file.open("rb") as dump:
@@ -126,27 +166,12 @@ def ratio_line(label: str, ours: float, raw: float, target: float | None) -> str
 
 
 def bench_postgresql(workdir: Path) -> list[str]:
-    base = PG_URL.rsplit("/", 1)[0]
-    url = f"{base}/{PG_BENCH_DB}"
-    admin = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    subprocess.run(
-        ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"],
-        check=True,
-        env=admin,
-    )
-    subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_BENCH_DB}"], check=True, env=admin)
-    env = environment(workdir, url)
-    try:
-        manage(env, "migrate", "-v0")
-        subprocess.run(["psql", url, "-qc", FILL_PG], check=True, env=admin)
+    admin = admin_environment()
+    with pg_scratch_database(PG_BENCH_DB) as url:
+        env = environment(workdir, url)
+        pg_filled(env, url)
         raw_file = workdir / "raw.sql"
-        flags = ["--format=plain", "--clean", "--if-exists", "--no-owner", "--no-privileges"]
-
-        def raw_dump() -> float:
-            with raw_file.open("wb") as out:
-                return timed(["pg_dump", *flags, url], env=admin, stdout=out)
-
-        raw_backup = median_of(raw_dump)
+        raw_backup = median_of(lambda: pg_dump_timed(url, raw_file, env=admin))
         ours = [measure(env, "backup") for _ in range(REPEAT)]
         our_backup = statistics.median(m["seconds"] for m in ours)
         backup_name = ours[-1]["name"]
@@ -221,11 +246,6 @@ def bench_postgresql(workdir: Path) -> list[str]:
             *signup_lines,
             *guard_lines,
         ]
-    finally:
-        subprocess.run(
-            ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"],
-            env=admin,
-        )
 
 
 def bench_migration_guard(env: dict, url: str, admin: dict, raw_backup: float) -> list[str]:
@@ -279,8 +299,7 @@ def bench_migration_guard(env: dict, url: str, admin: dict, raw_backup: float) -
 def bench_sqlite(workdir: Path) -> list[str]:
     database = workdir / "bench.sqlite3"
     env = environment(workdir, f"sqlite:///{database}")
-    manage(env, "migrate", "-v0")
-    subprocess.run(["sqlite3", str(database)], input=FILL_SQLITE.encode(), check=True)
+    sqlite_filled(env, database)
     raw_file = workdir / "raw.sql"
 
     def raw_dump() -> float:
@@ -595,39 +614,15 @@ UPLOAD_RAW = (
 def bench_secure(workdir: Path) -> list[str]:
     """Issue 11: encrypted backup and restore, and the off-site copy and disaster recovery,
     whole processes against pg_dump / psql measured here, on a BENCH_ROWS-signup database."""
-    base = PG_URL.rsplit("/", 1)[0]
-    url = f"{base}/{PG_SECURE_DB}"
-    admin = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    drop = ["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_SECURE_DB} WITH (FORCE)"]
-    subprocess.run(drop, check=True, env=admin)
-    subprocess.run(
-        ["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_SECURE_DB}"], check=True, env=admin
-    )
-    key = subprocess.run(
-        [PYTHON, "-m", "backups_app.encryption", "genkey"],
-        cwd=PROJECT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    plain = environment(workdir, url)
-    encrypted = {**plain, "BACKUP_ENCRYPTION_KEY": key}
-    s3 = None
-    try:
-        manage(plain, "migrate", "-v0")
-        subprocess.run(["psql", url, "-qc", FILL_PG], check=True, env=admin)
+    admin = admin_environment()
+    key = output_of([PYTHON, "-m", "backups_app.encryption", "genkey"]).strip()
+    with pg_scratch_database(PG_SECURE_DB) as url, contextlib.ExitStack() as cleanup:
+        plain = environment(workdir, url)
+        encrypted = {**plain, "BACKUP_ENCRYPTION_KEY": key}
+        pg_filled(plain, url)
         raw_file = workdir / "raw.sql"
-        flags = ["--format=plain", "--clean", "--if-exists", "--no-owner", "--no-privileges"]
-
-        def raw_dump() -> float:
-            with raw_file.open("wb") as out:
-                return timed(["pg_dump", *flags, url], env=admin, stdout=out)
-
-        def raw_restore() -> float:
-            return psql_restore_timed(url, raw_file, env=admin)
-
-        raw_backup = median_of(raw_dump)
-        raw_restore_s = median_of(raw_restore)
+        raw_backup = median_of(lambda: pg_dump_timed(url, raw_file, env=admin))
+        raw_restore_s = median_of(lambda: psql_restore_timed(url, raw_file, env=admin))
         lines = [
             f"PostgreSQL, {ROWS:,} signups, encrypted and off-site (whole `manage.py` processes, "
             f"median of {REPEAT}); pg_dump > file {raw_backup:.2f} s, "
@@ -686,13 +681,10 @@ def bench_secure(workdir: Path) -> list[str]:
             ]
         if BENCH_OFFSITE:
             s3 = MotoS3()
+            cleanup.callback(s3.stop)
             remote = {**encrypted, **s3.env()}
             lines += bench_offsite(remote, raw_backup, raw_restore_s)
         return lines
-    finally:
-        if s3 is not None:
-            s3.stop()
-        subprocess.run(drop, env=admin)
 
 
 def bench_offsite(env: dict, raw_backup: float, raw_restore_s: float) -> list[str]:
