@@ -3,11 +3,13 @@ erasure ledger and the fans' erasure requests.
 
 The CSV export of the selection is an action that backups_app adds (backups_app/admin/export.py):
 this app knows nothing of backups beyond the signal that asks for one (waitlist/signals.py).
-Erasing is done by waitlist/services.py, the counts read by waitlist/selectors.py; the admin
-only asks, confirms and reports.
+Erasing and deciding are done by waitlist/services.py, the counts read by waitlist/selectors.py;
+the admin only asks, confirms and reports.
 """
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -266,35 +268,35 @@ class ErasureRequestAdmin(ErasePermissionViews, admin.ModelAdmin):
     @admin.action(description="Erase (approve)", permissions=["erase"])
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Carry out the selected pending requests, each through erasure_request_approve()."""
-        erased, skipped = 0, 0
-        for erasure_request in queryset:
-            try:
-                result = erasure_request_approve(
-                    erasure_request=erasure_request, decided_by=erased_by(request)
-                )
-            except ValidationError:
-                skipped += 1
-                continue
-            erased += 1
-            self.log_addition(
-                request,
-                result.erasure,
-                f"Erased {plural(result.signups_erased, 'signup')} on {erasure_request}",
-            )
-        self._report(request, f"Erased {plural(erased, 'fan')} on their request", skipped)
+        erased, skipped = self._decide(request, queryset, erasure_request_approve)
+        for erasure_request, result in erased:
+            message = f"Erased {plural(result.signups_erased, 'signup')} on {erasure_request}"
+            self.log_addition(request, result.erasure, message)
+        self._report(request, f"Erased {plural(len(erased), 'fan')} on their request", skipped)
 
     @admin.action(description="Decline", permissions=["erase"])
     def decline(self, request: HttpRequest, queryset: QuerySet) -> None:
-        """Decline the selected pending requests; their addresses are forgotten."""
-        declined, skipped = 0, 0
-        for erasure_request in queryset:
-            if erasure_request.status != ErasureRequest.Status.PENDING:
-                skipped += 1
-                continue
-            erasure_request_decline(erasure_request=erasure_request, decided_by=erased_by(request))
-            declined += 1
+        """Decline the selected pending requests, each through erasure_request_decline(); their
+        addresses are forgotten."""
+        declined, skipped = self._decide(request, queryset, erasure_request_decline)
+        for erasure_request, _ in declined:
             self.log_change(request, erasure_request, "Declined")
-        self._report(request, f"Declined {plural(declined, 'request')}", skipped)
+        self._report(request, f"Declined {plural(len(declined), 'request')}", skipped)
+
+    def _decide(
+        self, request: HttpRequest, queryset: QuerySet, decide: Callable[..., Any]
+    ) -> tuple[list[tuple[ErasureRequest, Any]], int]:
+        """Each selected request through `decide` (a service): those decided with its result,
+        and how many it refused as already decided."""
+        decided, skipped = [], 0
+        for erasure_request in queryset:
+            try:
+                result = decide(erasure_request=erasure_request, decided_by=erased_by(request))
+            except ValidationError:
+                skipped += 1
+            else:
+                decided.append((erasure_request, result))
+        return decided, skipped
 
     def _report(self, request: HttpRequest, text: str, skipped: int) -> None:
         if skipped:

@@ -237,3 +237,24 @@ def test_a_declined_request_forgets_the_address():
     request.refresh_from_db()
     assert (request.status, request.email) == (ErasureRequest.Status.DECLINED, "")
     assert request.email_hash == email_hash("ada@example.com")
+
+
+@pytest.mark.parametrize(
+    "decide, status, seen",
+    [
+        (erasure_request_approve, ErasureRequest.Status.ERASED, True),
+        # Another staff member declined it meanwhile: this copy still says pending.
+        (erasure_request_decline, ErasureRequest.Status.DECLINED, False),
+    ],
+)
+def test_declining_a_decided_request_is_refused_like_approving_it(decide, status, seen):
+    request = erasure_request_create(email="ada@example.com")
+    decide(erasure_request=ErasureRequest.objects.get(pk=request.pk), decided_by="admin:first")
+    if seen:
+        request.refresh_from_db()
+
+    with pytest.raises(ValidationError, match="already decided"):
+        erasure_request_decline(erasure_request=request, decided_by="admin:second")
+
+    request.refresh_from_db()
+    assert (request.status, request.decided_by) == (status, "admin:first")
