@@ -14,6 +14,7 @@ from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.deploy import Deploy, DeployVerdict, assess
 from backups_app.migration_safety.emitted import emitted_in
 from backups_app.migration_safety.levels import Level
+from backups_app.migration_safety.readers import Readers
 
 # Columns whose empty string holds nothing worth keeping.
 TEXT_FIELDS = {"CharField", "TextField", "EmailField", "SlugField", "URLField"}
@@ -93,6 +94,11 @@ class Finding:
     lock_seconds: float | None = None
 
 
+#: classify()'s dispatch: the reader of each operation Django defines, by the operation the
+#: database sees; each reader below enters itself with @_READERS.of(...).
+_READERS = Readers()
+
+
 def classify(
     operation,
     *,
@@ -114,7 +120,7 @@ def classify(
     kind = _django_kind(operation)
     if backwards:
         kind = REVERSED.get(kind, kind)
-    reader = _readers().get(kind, _unknown)
+    reader = _READERS.get(kind, _unknown)
     context = _Context(
         app_label,
         before,
@@ -135,45 +141,12 @@ def classify(
     return [finding]
 
 
-@functools.cache
-def _readers() -> dict:
-    """classify()'s dispatch: the reader of each operation Django defines, keyed by the
-    operation the database sees. A function, built on first use, so that it can stand here
-    beside classify() while the readers it names follow below."""
-    return {
-        "CreateModel": _create_model,
-        "DeleteModel": _delete_model,
-        "AddField": _add_field,
-        "RemoveField": _remove_field,
-        "AlterField": _alter_field,
-        "RenameField": _rename,
-        "RenameModel": _rename,
-        "AlterModelTable": _rename,
-        "AddConstraint": _add_constraint,
-        "RemoveConstraint": _remove_constraint,
-        "AlterUniqueTogether": _alter_together,
-        "AddIndex": _index,
-        "RemoveIndex": _index,
-        "RenameIndex": _index,
-        "AlterIndexTogether": _index,
-        "AddIndexConcurrently": _index_concurrently,
-        "RemoveIndexConcurrently": _index_concurrently,
-        "AlterOrderWithRespectTo": _order_with_respect_to,
-        "AlterConstraint": _options,
-        "AlterModelOptions": _options,
-        "AlterModelManagers": _options,
-        "AlterModelTableComment": _options,
-        "RunSQL": _run_sql,
-        "RunPython": _run_python,
-    }
-
-
 def _django_kind(operation) -> str:
     """The Django operation this is, or a subclass of (a project's AddField subclass that
     runs no SQL of its own is an AddField); "" for an operation Django does not define, which
     the guard cannot read."""
     for klass in type(operation).__mro__:
-        if klass.__module__.startswith("django.") and klass.__name__ in _readers():
+        if klass.__module__.startswith("django.") and klass.__name__ in _READERS:
             # A subclass that runs its own SQL is not the operation it extends.
             same = all(
                 getattr(type(operation), method) is getattr(klass, method)
@@ -288,6 +261,7 @@ def rows_text(rows: int | None) -> str:
     return "an uncounted number of" if rows is None else str(rows)
 
 
+@_READERS.of("CreateModel")
 def _create_model(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.after, operation.name)
     if model is None:
@@ -298,6 +272,7 @@ def _create_model(operation, ctx: _Context) -> Finding:
     return ctx.finding(Level.NONE, "creates a new table", table=table, model=_key(model))
 
 
+@_READERS.of("DeleteModel")
 def _delete_model(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.name)
     if model is None:
@@ -318,6 +293,7 @@ def _delete_model(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("RemoveField")
 def _remove_field(operation, ctx: _Context) -> Finding:
     model, field = ctx.field(ctx.before, operation.model_name, operation.name)
     if field is None:
@@ -362,6 +338,7 @@ def _remove_field(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("AddField")
 def _add_field(operation, ctx: _Context) -> Finding:
     model, field = ctx.field(ctx.after, operation.model_name, operation.name)
     if field is None:
@@ -437,6 +414,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("AlterField")
 def _alter_field(operation, ctx: _Context) -> Finding:
     model, old = ctx.field(ctx.before, operation.model_name, operation.name)
     _, new = ctx.field(ctx.after, operation.model_name, operation.name)
@@ -716,6 +694,7 @@ def _is_character(db_type: str | None) -> bool:
     return (db_type or "").lower().startswith(("varchar", "char", "text", "nvarchar"))
 
 
+@_READERS.of("RenameField", "RenameModel", "AlterModelTable")
 def _rename(operation, ctx: _Context) -> Finding:
     if isinstance(operation, ops.RenameModel):
         name = operation.new_name if ctx.backwards else operation.old_name
@@ -759,6 +738,7 @@ def _rename(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("AddConstraint")
 def _add_constraint(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.model_name)
     constraint = getattr(operation, "constraint", None)
@@ -813,6 +793,7 @@ def _violations(model, constraint, probe: DataProbe) -> int | None:
     return None
 
 
+@_READERS.of("RemoveConstraint")
 def _remove_constraint(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.model_name)
     name = getattr(operation, "name", None) or operation.constraint.name
@@ -826,6 +807,7 @@ def _remove_constraint(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("AlterUniqueTogether")
 def _alter_together(operation, ctx: _Context) -> Finding:
     model = ctx.model(ctx.before, operation.name)
     target = ctx.model(ctx.after, operation.name)
@@ -860,6 +842,7 @@ def _alter_together(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("AddIndex", "RemoveIndex", "RenameIndex", "AlterIndexTogether")
 def _index(operation, ctx: _Context) -> Finding:
     name = getattr(operation, "model_name", None) or getattr(operation, "name", "")
     model = ctx.model(ctx.before, name)
@@ -867,6 +850,7 @@ def _index(operation, ctx: _Context) -> Finding:
     return ctx.nothing_at_risk("changes indexes only (no data changes)", table=table, rows=rows)
 
 
+@_READERS.of("AddIndexConcurrently", "RemoveIndexConcurrently")
 def _index_concurrently(operation, ctx: _Context) -> Finding:
     """AddIndexConcurrently and RemoveIndexConcurrently: PostgreSQL's CREATE/DROP INDEX
     CONCURRENTLY, the safe way to index a table in use, which cannot run in a transaction."""
@@ -892,6 +876,7 @@ def _index_concurrently(operation, ctx: _Context) -> Finding:
     return _index(operation, ctx)
 
 
+@_READERS.of("AlterOrderWithRespectTo")
 def _order_with_respect_to(operation, ctx: _Context) -> Finding:
     """order_with_respect_to adds an _order column; setting it back to None drops it."""
     model = ctx.model(ctx.before, operation.name)
@@ -912,10 +897,12 @@ def _order_with_respect_to(operation, ctx: _Context) -> Finding:
     )
 
 
+@_READERS.of("AlterConstraint", "AlterModelOptions", "AlterModelManagers", "AlterModelTableComment")
 def _options(operation, ctx: _Context) -> Finding:
     return ctx.finding(Level.NONE, "changes Django's model options only")
 
 
+@_READERS.of("RunSQL")
 def _run_sql(operation, ctx: _Context) -> Finding:
     source = operation.reverse_sql if ctx.backwards else operation.sql
     if ctx.backwards and source is None:
@@ -982,6 +969,7 @@ def _sql_matches(statement: sql.Statement, rows: int | None, probe: DataProbe) -
     return matched, probe.matching(table, f"({statement.where}) AND ({holding})")
 
 
+@_READERS.of("RunPython")
 def _run_python(operation, ctx: _Context) -> Finding:
     code = operation.reverse_code if ctx.backwards else operation.code
     if ctx.backwards and code is None:

@@ -17,6 +17,7 @@ from django.db.models.sql import Query
 
 from backups_app.migration_safety import sql
 from backups_app.migration_safety.levels import Level
+from backups_app.migration_safety.readers import Readers
 
 
 class Deploy(enum.IntEnum):
@@ -144,6 +145,11 @@ def duration_text(seconds: float | None, rows: int | None) -> str:
     if seconds < 0.1:
         return f"under 0.1 s for {rows} rows"
     return f"about {math.ceil(seconds * 10) / 10:g} s for {rows} rows"
+
+
+#: assess()'s dispatch: the reader of each operation whose locks the guard knows, by the operation
+#: the database sees; each reader below enters itself with @_READERS.of(...).
+_READERS = Readers()
 
 
 def assess(operation, ctx) -> DeployVerdict:
@@ -275,10 +281,12 @@ def _worst(*verdicts: DeployVerdict | None) -> DeployVerdict:
 # --- readers, by the operation the database sees ---------------------------------------------
 
 
+@_READERS.of("CreateModel")
 def _create_model(operation, ctx) -> DeployVerdict:
     return DeployVerdict(Deploy.SAFE, "creates a new, empty table")
 
 
+@_READERS.of("DeleteModel")
 def _delete_model(operation, ctx) -> DeployVerdict:
     model = ctx.model(ctx.before, operation.name)
     if model is None or not ctx.touches(model) or ctx.probe.is_new(model._meta.db_table):
@@ -286,6 +294,7 @@ def _delete_model(operation, ctx) -> DeployVerdict:
     return _old_code(f"drops table {model._meta.db_table}", RECIPES["drop"])
 
 
+@_READERS.of("RemoveField")
 def _remove_field(operation, ctx) -> DeployVerdict:
     model, field = ctx.field(ctx.before, operation.model_name, operation.name)
     if field is None or not ctx.touches(model) or ctx.probe.is_new(model._meta.db_table):
@@ -300,6 +309,7 @@ def _remove_field(operation, ctx) -> DeployVerdict:
     )
 
 
+@_READERS.of("RenameField", "RenameModel", "AlterModelTable")
 def _rename(operation, ctx) -> DeployVerdict:
     emitted = ctx.emitted
     if emitted == []:
@@ -313,6 +323,7 @@ def _rename(operation, ctx) -> DeployVerdict:
     return _old_code(what, RECIPES["rename"])
 
 
+@_READERS.of("AddField")
 def _add_field(operation, ctx) -> DeployVerdict:
     model, field = ctx.field(ctx.after, operation.model_name, operation.name)
     if field is None:
@@ -401,6 +412,7 @@ def _compiled(field, ctx) -> tuple[str, list]:
     return field.db_default.resolve_expression(query).as_sql(compiler, ctx.probe.connection)
 
 
+@_READERS.of("AlterField")
 def _alter_field(operation, ctx) -> DeployVerdict:
     model, old = ctx.field(ctx.before, operation.model_name, operation.name)
     _, new = ctx.field(ctx.after, operation.model_name, operation.name)
@@ -487,6 +499,7 @@ def _binary_coercible(old_type: str | None, new_type: str | None) -> bool:
     return bool(old_length and new_length and int(new_length[1]) >= int(old_length[1]))
 
 
+@_READERS.of("AddConstraint")
 def _add_constraint(operation, ctx) -> DeployVerdict:
     model = ctx.model(ctx.before, operation.model_name)
     constraint = getattr(operation, "constraint", None)
@@ -517,10 +530,12 @@ def _add_constraint(operation, ctx) -> DeployVerdict:
     return _locked(ctx, table, rows, f"adds {constraint.name}: builds its index", RECIPES["index"])
 
 
+@_READERS.of("RemoveConstraint")
 def _remove_constraint(operation, ctx) -> DeployVerdict:
     return DeployVerdict(Deploy.SAFE, "removes a constraint (catalog only)")
 
 
+@_READERS.of("AlterUniqueTogether")
 def _alter_together(operation, ctx) -> DeployVerdict:
     model = ctx.model(ctx.before, operation.name)
     target = ctx.model(ctx.after, operation.name)
@@ -536,6 +551,7 @@ def _alter_together(operation, ctx) -> DeployVerdict:
     return _worst()
 
 
+@_READERS.of("AddIndex", "RemoveIndex", "RenameIndex", "AlterIndexTogether")
 def _index(operation, ctx) -> DeployVerdict:
     name = getattr(operation, "model_name", None) or getattr(operation, "name", "")
     model = ctx.model(ctx.before, name) or ctx.model(ctx.after, name)
@@ -558,6 +574,13 @@ def _index(operation, ctx) -> DeployVerdict:
     return DeployVerdict(Deploy.SAFE, "changes an index name or an index of an empty table")
 
 
+@_READERS.of(
+    "AlterOrderWithRespectTo",
+    "AlterConstraint",
+    "AlterModelOptions",
+    "AlterModelManagers",
+    "AlterModelTableComment",
+)
 def _options(operation, ctx) -> DeployVerdict:
     return DeployVerdict(Deploy.SAFE, "changes Django's model options only")
 
@@ -573,6 +596,7 @@ _SET_NOT_NULL = re.compile(r"\bALTER\s+(COLUMN\s+)?\S+\s+SET\s+NOT\s+NULL\b", re
 _INDEX_TABLE = re.compile(r"\bON\s+(?:ONLY\s+)?\"?([\w.]+)\"?", re.I)
 
 
+@_READERS.of("RunSQL")
 def _run_sql(operation, ctx) -> DeployVerdict:
     source = operation.reverse_sql if ctx.backwards else operation.sql
     vendor = ctx.probe.connection.vendor
@@ -642,33 +666,8 @@ def _table_rows(ctx, tables: list[str]) -> int | None:
     return None if None in counts else sum(counts)
 
 
+@_READERS.of("RunPython")
 def _run_python(operation, ctx) -> DeployVerdict:
     return DeployVerdict(
         Deploy.SAFE, "runs Python: its data risk is rated, its locks are the queries it runs"
     )
-
-
-_READERS = {
-    "CreateModel": _create_model,
-    "DeleteModel": _delete_model,
-    "AddField": _add_field,
-    "RemoveField": _remove_field,
-    "AlterField": _alter_field,
-    "RenameField": _rename,
-    "RenameModel": _rename,
-    "AlterModelTable": _rename,
-    "AddConstraint": _add_constraint,
-    "RemoveConstraint": _remove_constraint,
-    "AlterUniqueTogether": _alter_together,
-    "AddIndex": _index,
-    "RemoveIndex": _index,
-    "RenameIndex": _index,
-    "AlterIndexTogether": _index,
-    "AlterOrderWithRespectTo": _options,
-    "AlterConstraint": _options,
-    "AlterModelOptions": _options,
-    "AlterModelManagers": _options,
-    "AlterModelTableComment": _options,
-    "RunSQL": _run_sql,
-    "RunPython": _run_python,
-}
