@@ -20,8 +20,8 @@ from backups_app.health import health_report
 from backups_app.humanize import human_age, human_size
 from backups_app.models import Backup
 from backups_app.selectors import backup_dump_get, backup_local_names, backup_recent
-from backups_app.services import backup_create, backup_rotate, backup_verify
-from backups_app.services.catalogue import backup_pin
+from backups_app.services import backup_create, backup_rotate, backup_verify_selected
+from backups_app.services.catalogue import backup_pin_selected
 from backups_app.services.offsite import (
     OffsiteSelection,
     backup_offsite_fetch_selected,
@@ -339,12 +339,15 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     # --- actions -------------------------------------------------------------------------------
     @admin.action(description="Verify (restore test)", permissions=["create"])
     def verify_with_restore_test(self, request: HttpRequest, queryset) -> None:
-        for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
-            result = backup_verify(backup=backup, restore_test=True)
-            self.log_change(request, backup, f"Verified with a restore test: {result.detail}")
+        results = backup_verify_selected(backups=queryset, restore_test=True)
+        chosen = {backup.name: backup for backup in queryset}
+        for result in results:
+            self.log_change(
+                request, chosen[result.name], f"Verified with a restore test: {result.detail}"
+            )
             level = messages.SUCCESS if result.ok else messages.ERROR
             # Admin capitalises a message's first letter: never start one with a file name.
-            self.message_user(request, f"Restore test of {backup.name}: {result.detail}", level)
+            self.message_user(request, f"Restore test of {result.name}: {result.detail}", level)
 
     @admin.action(description="Pin (never rotate away)", permissions=["change"])
     def pin(self, request: HttpRequest, queryset) -> None:
@@ -355,18 +358,16 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         self._set_pinned(request, queryset, pinned=False)
 
     def _set_pinned(self, request: HttpRequest, queryset, *, pinned: bool) -> None:
-        done = 0
-        for backup in queryset.filter(status=Backup.Status.SUCCEEDED):
-            try:
-                backup_pin(backup=backup, pinned=pinned, by=request.user.get_username())
-            except ValidationError as err:
-                self.message_user(
-                    request, f"Not changed, {backup.name}: {err.messages[0]}", messages.ERROR
-                )
-                continue
+        result = backup_pin_selected(
+            backups=queryset, pinned=pinned, by=request.user.get_username()
+        )
+        for name, why in result.refused.items():
+            self.message_user(request, f"Not changed, {name}: {why}", messages.ERROR)
+        for backup in result.done:
             self.log_change(request, backup, "Pinned" if pinned else "Unpinned")
-            done += 1
-        self.message_user(request, f"{'Pinned' if pinned else 'Unpinned'} {done} backup(s).")
+        self.message_user(
+            request, f"{'Pinned' if pinned else 'Unpinned'} {len(result.done)} backup(s)."
+        )
 
     @admin.action(description="Upload off-site now", permissions=["create"])
     def upload_offsite_now(self, request: HttpRequest, queryset) -> None:

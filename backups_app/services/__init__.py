@@ -19,7 +19,7 @@ from backups_app.services.merge import (
 )
 from backups_app.services.restore import RestoreResult, backup_restore
 from backups_app.services.rotate import backup_rotate
-from backups_app.services.verify import Verification, backup_verify
+from backups_app.services.verify import Verification, backup_verify, backup_verify_selected
 
 __all__ = [
     "MergeResult",
@@ -38,6 +38,7 @@ __all__ = [
     "backup_rotate",
     "backup_scheduled_run",
     "backup_verify",
+    "backup_verify_selected",
     "backup_worker_pass",
     "export_rotate",
     "waitlist_export_csv",

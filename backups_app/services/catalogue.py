@@ -2,6 +2,7 @@
 up what killed or failed operations leave behind (§9)."""
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict, Unpack
 
@@ -124,6 +125,31 @@ def backup_pin(*, backup: Backup, pinned: bool, by: str) -> Backup:
     SignatureError (a ValidationError) and nothing changed when its manifest does not verify."""
     reason = f"pinned by {by}" if pinned else ""
     return manifest_update(backup=backup, pinned=pinned, pin_reason=reason)
+
+
+@dataclass
+class PinSelection:
+    """What Pin or Unpin did to chosen backups."""
+
+    #: The backups changed, in the selection's order.
+    done: list[Backup] = field(default_factory=list)
+    #: Why a backup was not changed (its manifest is missing or unreadable), by name.
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def backup_pin_selected(*, backups: Iterable[Backup], pinned: bool, by: str) -> PinSelection:
+    """Pin or unpin each successful backup of a selection, as backup_pin() does; the others
+    (failed, running) have nothing to keep and are left out. One whose manifest is missing or
+    unreadable is left unchanged and said in `refused`; the rest are still changed."""
+    result = PinSelection()
+    for backup in backups:
+        if backup.status != Backup.Status.SUCCEEDED:
+            continue
+        try:
+            result.done.append(backup_pin(backup=backup, pinned=pinned, by=by))
+        except ValidationError as err:
+            result.refused[backup.name] = err.messages[0]
+    return result
 
 
 def backup_catalogue_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:

@@ -8,10 +8,12 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from backups_app import files
 from backups_app.admin.status import duration, status_lines
 from backups_app.health import Check
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_verify
+from backups_app.services.catalogue import backup_pin_selected
 from tests.backups_app.conftest import staff_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -421,6 +423,70 @@ def test_pin_needs_the_change_permission_though_backups_are_only_viewed(
 
     assert refused.status_code == 200 and not pinned_without_permission
     assert backup.pinned
+
+
+def test_verify_action_leaves_out_backups_that_did_not_succeed(admin_client, signups):
+    good = backup_create(kind=Backup.Kind.MANUAL)
+    failed = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "verify_with_restore_test", "_selected_action": [good.pk, failed.pk]},
+        follow=True,
+    )
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.startswith(f"Restore test of {good.name}: checksum and completeness verified")
+    failed.refresh_from_db()
+    assert failed.verified_at is None
+    assert LogEntry.objects.filter(object_repr=good.name).count() == 1
+    assert not LogEntry.objects.filter(object_repr=failed.name).exists()
+
+
+def lose_manifest(backup_dir, backup: Backup) -> None:
+    (backup_dir / files.manifest_name_for(backup.name)).unlink()
+
+
+def test_pin_selected_pins_the_succeeded_backups_and_says_which_it_could_not(signups, backup_dir):
+    good = backup_create(kind=Backup.Kind.MANUAL)
+    failed = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
+    unpinnable = backup_create(kind=Backup.Kind.MANUAL)
+    lose_manifest(backup_dir, unpinnable)
+
+    result = backup_pin_selected(
+        backups=list(Backup.objects.order_by("started_at")), pinned=True, by="ops"
+    )
+
+    assert result.done == [good]
+    assert result.refused == {
+        unpinnable.name: f"The manifest {files.manifest_name_for(unpinnable.name)} is missing."
+    }
+    good.refresh_from_db()
+    assert good.pinned and good.manifest["pin_reason"] == "pinned by ops"
+    assert not Backup.objects.get(pk=failed.pk).pinned
+    assert not Backup.objects.get(pk=unpinnable.pk).pinned
+
+
+def test_pin_action_reports_what_it_pinned_and_what_it_could_not(
+    admin_client, admin_user, signups, backup_dir
+):
+    good = backup_create(kind=Backup.Kind.MANUAL)
+    unpinnable = backup_create(kind=Backup.Kind.MANUAL)
+    lose_manifest(backup_dir, unpinnable)
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "pin", "_selected_action": [good.pk, unpinnable.pk]}, follow=True
+    )
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 2
+    manifest = files.manifest_name_for(unpinnable.name)
+    assert shown[0] == f"Not changed, {unpinnable.name}: The manifest {manifest} is missing."
+    assert shown[1] == "Pinned 1 backup(s)."
+    assert LogEntry.objects.get(object_repr=good.name).change_message == "Pinned"
+    assert not LogEntry.objects.filter(object_repr=unpinnable.name).exists()
 
 
 def test_download_of_an_unknown_or_unsucceeded_backup_is_not_found(admin_client, signups):

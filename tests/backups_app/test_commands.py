@@ -142,6 +142,26 @@ def test_verifybackup_unknown_name_is_a_clear_error(signups, backup_dir):
         run("verifybackup", "backup-2001-01-01T00-00-00-000Z.sql")
 
 
+def test_verifybackup_of_a_failed_backup_verifies_nothing_and_says_so(
+    signups, backup_dir, mailoutbox
+):
+    run("backup")
+    backup = Backup.objects.get()
+    Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.FAILED)
+
+    with pytest.raises(CommandError, match="There is no successful backup to verify"):
+        run("verifybackup", backup.name)
+
+    backup.refresh_from_db()
+    assert backup.verified_at is None
+    assert mailoutbox == []
+
+
+def test_verifybackup_all_without_a_successful_backup_is_a_clear_error(signups, backup_dir):
+    with pytest.raises(CommandError, match="There is no successful backup to verify"):
+        run("verifybackup", "--all")
+
+
 def test_restore_with_yes_restores(signups, backup_dir):
     run("backup")
     name = Backup.objects.get().name

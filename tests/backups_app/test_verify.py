@@ -7,7 +7,7 @@ import pytest
 from backups_app import files
 from backups_app.engines import get_engine
 from backups_app.models import Backup
-from backups_app.services import backup_create, backup_verify
+from backups_app.services import backup_create, backup_verify, backup_verify_selected
 from backups_app.signing import manifest_sign
 from tests.factories import SignupFactory
 from waitlist.models import Signup
@@ -162,3 +162,31 @@ def test_restore_test_holds_the_backup_lock_and_says_when_it_is_busy(
     assert backup.verified_at is None  # nothing recorded against a good backup
     assert mailoutbox == []
     assert backup_verify(backup=backup, restore_test=True).ok
+
+
+def test_verify_selected_verifies_the_succeeded_backups_of_a_selection_in_order(
+    signups, backup_dir, mailoutbox
+):
+    first = backup_create(kind=Backup.Kind.MANUAL)
+    failed = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED, error="disk full")
+    second = backup_create(kind=Backup.Kind.MANUAL)
+
+    results = backup_verify_selected(
+        backups=list(Backup.objects.order_by("started_at")), restore_test=True
+    )
+
+    assert [(r.name, r.ok, r.restore_tested) for r in results] == [
+        (first.name, True, True),
+        (second.name, True, True),
+    ]
+    failed.refresh_from_db()
+    assert failed.verified_at is None  # a failed entry is left alone, and nobody is told
+    assert mailoutbox == []
+
+
+def test_verify_selected_of_nothing_succeeded_verifies_nothing(signups, backup_dir):
+    failed = backup_create(kind=Backup.Kind.MANUAL)
+    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
+
+    assert backup_verify_selected(backups=list(Backup.objects.all())) == []

@@ -3,9 +3,8 @@
 from django.core.management.base import CommandError
 
 from backups_app.management.base import BackupCommand
-from backups_app.models import Backup
 from backups_app.selectors import backup_get, backup_latest, backup_list
-from backups_app.services import backup_verify
+from backups_app.services import backup_verify_selected
 
 
 class Command(BackupCommand):
@@ -30,22 +29,16 @@ class Command(BackupCommand):
         if options["backup"]:
             backups = [backup_get(name=options["backup"])]
         elif options["latest"]:
-            latest = backup_latest()
-            if latest is None:
-                raise CommandError("There is no successful backup to verify.")
-            backups = [latest]
+            backups = [latest] if (latest := backup_latest()) else []
         else:
-            backups = [b for b in backup_list() if b.status == Backup.Status.SUCCEEDED]
-            if not backups:
-                raise CommandError("There is no successful backup to verify.")
-        results = [
-            backup_verify(
-                backup=backup,
-                restore_test=options["restore_test"],
-                signing_keys=self.signing_keys(options),
-            )
-            for backup in backups
-        ]
+            backups = backup_list()
+        results = backup_verify_selected(
+            backups=backups,
+            restore_test=options["restore_test"],
+            signing_keys=self.signing_keys(options),
+        )
+        if not results:
+            raise CommandError("There is no successful backup to verify.")
         failed = [r for r in results if not r.ok]
         text = "\n".join(f"{'OK  ' if r.ok else 'FAIL'} {r.name}: {r.detail}" for r in results)
         self.emit({"results": [r.as_dict() for r in results]}, text, ok=not failed)
