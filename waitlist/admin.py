@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from waitlist.models import Erasure, ErasureRequest, Signup, normalize_email
+from waitlist.models import Erasure, ErasureRequest, Signup
 from waitlist.selectors import erasure_request_list
-from waitlist.services import erasure_request_approve, erasure_request_decline, signup_erase
+from waitlist.services import erasure_request_approve, erasure_request_decline, signups_erase
 
 ERASE_PERMISSION = "waitlist.erase_signup"
 
@@ -121,38 +121,30 @@ class SignupAdmin(admin.ModelAdmin):
         """Erase the selected fans for good, after a page that names them and asks why.
 
         Like Django's delete confirmation: the first POST (from the list) shows the page, the
-        second (with `post`) erases. Each distinct address goes through signup_erase() once,
-        so the ledger, the admin history and any pending request are handled as everywhere
-        else; the history records the Erasure, never the name or address.
+        second (with `post`) erases, through signups_erase(); the history records each Erasure,
+        never the name or address.
         """
         signups = list(queryset.order_by("full_name", "email", "pk"))
         form = EraseForm(request.POST if request.POST.get("post") else None, signups=signups)
         if not form.is_valid():
             return self._erase_confirmation(request, signups, form)
-        addresses = sorted({normalize_email(signup.email) for signup in signups})
-        erased, removed, refused = 0, 0, 0
-        for address in addresses:
-            try:
-                result = signup_erase(
-                    email=address, erased_by=erased_by(request), reason=form.cleaned_data["reason"]
-                )
-            except ValidationError:  # not an address: a row written behind the app's back
-                refused += 1
-                continue
-            erased += 1
-            removed += result.signups_erased
+        result = signups_erase(
+            signups=signups, erased_by=erased_by(request), reason=form.cleaned_data["reason"]
+        )
+        for erased in result.erased:
             self.log_addition(
                 request,
-                result.erasure,
-                f"Erased {plural(result.signups_erased, 'signup')} from the signup list",
+                erased.erasure,
+                f"Erased {plural(erased.signups_erased, 'signup')} from the signup list",
             )
         self.message_user(
             request,
-            f"Erased {plural(erased, 'fan')} ({plural(removed, 'signup')}). "
+            f"Erased {plural(len(result.erased), 'fan')} "
+            f"({plural(result.signups_erased, 'signup')}). "
             "No restore, merge or journal replay brings them back.",
             messages.SUCCESS,
         )
-        if refused:
+        if refused := len(result.refused):
             self.message_user(
                 request,
                 f"{refused} selected {'address is' if refused == 1 else 'addresses are'} not "

@@ -1,5 +1,6 @@
 """Writes of the signup app: signing up, and erasing a fan for good (§12)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.admin.models import LogEntry
@@ -124,6 +125,38 @@ def signup_erase(*, email: str, erased_by: str, reason: str = "") -> ErasureResu
             decided_by=fitted(ErasureRequest, "decided_by", erased_by),
         )
     return ErasureResult(erasure=erasure, signups_erased=len(ids), erased_before=erased_before)
+
+
+@dataclass(frozen=True)
+class SignupsErasureResult:
+    #: One erasure per distinct address of the selection that was erased.
+    erased: list[ErasureResult]
+    #: The distinct addresses that are not email addresses, left on the list.
+    refused: list[str]
+
+    @property
+    def signups_erased(self) -> int:
+        return sum(result.signups_erased for result in self.erased)
+
+
+def signups_erase(
+    *, signups: Iterable[Signup], erased_by: str, reason: str = ""
+) -> SignupsErasureResult:
+    """Erase the fans of the selected signups: each distinct address (as normalised) once,
+    through signup_erase(), so every signup of it goes, listed or not, and the ledger, the
+    admin history and any pending request are handled as everywhere else.
+
+    Each address is erased in its own transaction: one that is not an email address (a row
+    written behind the app's back) is refused and does not hold up the others.
+    """
+    addresses = sorted({normalize_email(signup.email) for signup in signups})
+    erased, refused = [], []
+    for address in addresses:
+        try:
+            erased.append(signup_erase(email=address, erased_by=erased_by, reason=reason))
+        except ValidationError:
+            refused.append(address)
+    return SignupsErasureResult(erased=erased, refused=refused)
 
 
 def erasure_request_create(*, email: str) -> ErasureRequest:

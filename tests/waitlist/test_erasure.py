@@ -29,6 +29,7 @@ from waitlist.services import (
     erasure_request_create,
     erasure_request_decline,
     signup_erase,
+    signups_erase,
 )
 
 pytestmark = pytest.mark.django_db
@@ -258,3 +259,36 @@ def test_declining_a_decided_request_is_refused_like_approving_it(decide, status
 
     request.refresh_from_db()
     assert (request.status, request.decided_by) == (status, "admin:first")
+
+
+def test_erasing_a_selection_erases_each_address_once_and_reports_each_erasure():
+    ada = SignupFactory(email="ada@example.com")
+    (twin,) = Signup.objects.bulk_create(
+        [Signup(full_name="Ada", email=" ADA@Example.com ", consent=True)]
+    )
+    grace = SignupFactory(email="grace@example.com")
+    SignupFactory(email="zoe@example.com")
+
+    result = signups_erase(signups=[ada, twin, grace], erased_by="admin:root", reason="asked")
+
+    assert [r.signups_erased for r in result.erased] == [2, 1]  # ada, then grace
+    assert (result.signups_erased, result.refused) == (3, [])
+    assert list(Signup.objects.values_list("email", flat=True)) == ["zoe@example.com"]
+    assert sorted(Erasure.objects.values_list("email_hash", "signups_erased")) == sorted(
+        [(email_hash("ada@example.com"), 2), (email_hash("grace@example.com"), 1)]
+    )
+    assert {r.erasure for r in result.erased} == set(Erasure.objects.all())
+
+
+def test_erasing_a_selection_refuses_what_is_not_an_address_and_erases_the_rest():
+    ada = SignupFactory(email="ada@example.com")
+    broken = SignupFactory(email="broken@example.com")
+    Signup.objects.filter(pk=broken.pk).update(email="Not An Address")
+    broken.refresh_from_db()
+
+    result = signups_erase(signups=[broken, ada], erased_by="admin:root", reason="asked")
+
+    assert result.refused == ["not an address"]
+    assert [r.signups_erased for r in result.erased] == [1]
+    assert list(Signup.objects.values_list("email", flat=True)) == ["Not An Address"]
+    assert Erasure.objects.get().email_hash == email_hash("ada@example.com")
