@@ -250,11 +250,6 @@ def _sqlite_remake(operation, ctx, table: str, rows: int | None) -> DeployVerdic
     return sqlite_rebuild(f"rebuilds table {table}", rows)
 
 
-def _rows(ctx, model) -> int | None:
-    """The model's live rows (cached by the probe); 0 for a table the plan itself creates."""
-    return ctx.table_rows(model)[1]
-
-
 def _old_code(what: str, recipe: str) -> DeployVerdict:
     return DeployVerdict(
         Deploy.UNSAFE,
@@ -330,10 +325,9 @@ def _add_field(operation, ctx) -> DeployVerdict:
         return DeployVerdict(Deploy.CAUTION, "the guard cannot find the field in the state")
     if field.many_to_many or not ctx.touches(model):
         return DeployVerdict(Deploy.SAFE, "creates a new link table or touches no table")
-    table = model._meta.db_table
+    table, rows = ctx.table_rows(model)
     if ctx.probe.is_new(table):
         return DeployVerdict(Deploy.SAFE, "adds a column to a table this plan creates")
-    rows = _rows(ctx, model)
     vendor = ctx.probe.connection.vendor
     found = []
     if not field.null and not field.has_db_default() and not field.primary_key:
@@ -420,15 +414,13 @@ def _alter_field(operation, ctx) -> DeployVerdict:
         return DeployVerdict(Deploy.CAUTION, "the guard cannot find the field in the state")
     if old.many_to_many or new.many_to_many or not ctx.touches(model):
         return DeployVerdict(Deploy.SAFE, "alters no table of its own")
-    table = model._meta.db_table
+    table, rows = ctx.table_rows(model)
     if ctx.probe.is_new(table):
         return DeployVerdict(Deploy.SAFE, "alters a table this plan creates")
-    rows = _rows(ctx, model)
-    vendor = ctx.probe.connection.vendor
     found = []
     if old.column != new.column:
         found.append(_old_code(f"renames column {old.column} -> {new.column}", RECIPES["rename"]))
-    if vendor == "sqlite":
+    if ctx.probe.connection.vendor == "sqlite":
         found.append(_sqlite_remake(operation, ctx, table, rows))
         return _worst(*found)
     connection = ctx.probe.connection
