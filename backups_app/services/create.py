@@ -8,7 +8,7 @@ and the shrink guard runs (`services.shrink`); the streams that write the file a
 
 import datetime
 import time
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import django
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connections
@@ -34,14 +34,18 @@ SIGNUP_TABLE = Signup._meta.db_table
 REQUEST_TABLE = PendingBackupRequest._meta.db_table
 
 
-def backup_create(
-    *,
-    kind: str,
-    pin: bool = False,
-    pin_reason: str = "",
-    note: str = "",
-    triggered_by: str = "",
-) -> Backup:
+class BackupOptions(TypedDict, total=False):
+    """What a caller says about the backup it asks for (`backup_create_locked` has the
+    defaults)."""
+
+    kind: Required[str]
+    pin: bool
+    pin_reason: str
+    note: str
+    triggered_by: str
+
+
+def backup_create(**options: Unpack[BackupOptions]) -> Backup:
     """Take a backup now and return its catalogue entry (status succeeded).
 
     Waits up to BACKUP_LOCK_TIMEOUT_SECONDS for another backup or restore (BackupBusy after
@@ -50,14 +54,7 @@ def backup_create(
     """
     engine = get_engine()
     with engine.lock(timeout=conf.lock_timeout_seconds()):
-        return backup_create_locked(
-            engine=engine,
-            kind=kind,
-            pin=pin,
-            pin_reason=pin_reason,
-            note=note,
-            triggered_by=triggered_by,
-        )
+        return backup_create_locked(engine=engine, **options)
 
 
 def backup_create_locked(
