@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,13 +45,21 @@ def child_environment(**overrides: str) -> dict[str, str]:
     return environment
 
 
+def in_project(*args: str, **overrides: str) -> dict:
+    """Keyword arguments for subprocess.run and Popen: the command `args` run by this
+    interpreter in the project folder, with child_environment(**overrides)."""
+    return {
+        "args": [sys.executable, *args],
+        "cwd": PROJECT_DIR,
+        "env": child_environment(**overrides),
+    }
+
+
 def run_python(code: str, **overrides: str) -> subprocess.CompletedProcess:
     """Run `code` with Django set up, in a fresh interpreter."""
     prelude = "import django; django.setup()\n"
     return subprocess.run(
-        [sys.executable, "-c", prelude + code],
-        cwd=PROJECT_DIR,
-        env=child_environment(**overrides),
+        **in_project("-c", prelude + code, **overrides),
         capture_output=True,
         text=True,
         timeout=120,
@@ -60,12 +69,7 @@ def run_python(code: str, **overrides: str) -> subprocess.CompletedProcess:
 def run_manage(*args: str, **overrides: str) -> subprocess.CompletedProcess:
     """Run `manage.py` with `args`, in a fresh interpreter."""
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=child_environment(**overrides),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        **in_project("manage.py", *args, **overrides), capture_output=True, text=True, timeout=300
     )
 
 
@@ -87,13 +91,37 @@ def start_manage(
     """Start `manage.py` with `args` in its own process group, so that once it is killed, the
     programs it started (pg_dump, psql, sqlite3) can be waited for."""
     return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=child_environment(**overrides),
+        **in_project("manage.py", *args, **overrides),
         stdout=stdout,
         stderr=stderr,
         text=text,
         start_new_session=True,
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on just now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(*, port: int, workers: int, **overrides: str) -> subprocess.Popen:
+    """Start gunicorn serving the site on 127.0.0.1:`port` with `workers` workers; its stderr
+    is piped, to say why it did not start."""
+    return subprocess.Popen(
+        **in_project(
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "waitlist_site.wsgi",
+            **overrides,
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -13,13 +13,14 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.subprocesses import free_port
 
 
 def write_bash_script(path: Path, body: str) -> Path:
@@ -45,12 +46,6 @@ def server_programs() -> Path:
         if (Path(folder) / "initdb").exists():
             return Path(folder)
     pytest.fail("initdb not found: install the PostgreSQL server package (e.g. postgresql-15)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ThrowawayPostgreSQL:

@@ -3,10 +3,7 @@
 import http.cookiejar
 import re
 import secrets
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -14,13 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.subprocesses import PROJECT_DIR, child_environment, run_manage
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.subprocesses import free_port, run_manage, start_gunicorn
 
 
 @pytest.fixture
@@ -40,22 +31,7 @@ def production_site(tmp_path):
         result = run_manage(*args, **environment)
         assert result.returncode == 0, result.stderr
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "waitlist_site.wsgi",
-        ],
-        cwd=PROJECT_DIR,
-        env=child_environment(**environment),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    server = start_gunicorn(port=port, workers=2, **environment)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -6,22 +6,15 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 from dataclasses import dataclass
 
 import pytest
 
-from tests.subprocesses import PROJECT_DIR, child_environment, database_url
+from tests.subprocesses import database_url, free_port, start_gunicorn
 
 SIGNING_KEY = "journal-tests-" + "k" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -48,7 +41,9 @@ def start_site(transactional_db, backup_dir, settings, collected_static):
 
     def start(*, workers: int = 3) -> Site:
         port = free_port()
-        environment = child_environment(
+        server = start_gunicorn(
+            port=port,
+            workers=workers,
             DJANGO_DEBUG="0",
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             DATABASE_URL=database_url(),
@@ -58,22 +53,6 @@ def start_site(transactional_db, backup_dir, settings, collected_static):
             BACKUP_DIR=str(backup_dir),
             BACKUP_SIGNING_KEY=SIGNING_KEY,
             SIGNUP_RATE_LIMIT="0",
-        )
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "waitlist_site.wsgi",
-            ],
-            cwd=PROJECT_DIR,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
         )
         started.append(server)
         site = Site(url=f"http://127.0.0.1:{port}", server=server)
