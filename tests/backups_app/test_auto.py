@@ -1,7 +1,6 @@
 """Automatic backups after signups: the receiver, the queue and the worker (§4.6)."""
 
 import datetime
-import threading
 
 import pytest
 from django.db import connection, transaction
@@ -14,6 +13,7 @@ from backups_app.request_buffer import request_buffer
 from backups_app.services import backup_create, backup_requests_flush, backup_worker_pass
 from tests.backups_app.conftest import write_script
 from tests.factories import SignupFactory
+from tests.threads import run_together
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,16 +127,9 @@ def test_two_workers_at_once_make_one_dump_and_cover_each_request_once(backup_di
     results = []
 
     def work():
-        try:
-            results.append(backup_worker_pass(now=later(6)))
-        finally:
-            connection.close()
+        results.append(backup_worker_pass(now=later(6)))
 
-    workers = [threading.Thread(target=work) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    run_together(work, work)
 
     actions = sorted(r.action for r in results)
     assert actions.count("backed-up") == 1, actions

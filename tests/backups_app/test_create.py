@@ -18,6 +18,7 @@ from backups_app.models import Backup
 from backups_app.services import backup_create
 from tests.backups_app.conftest import on_postgresql, rows_in_dump, write_script
 from tests.factories import SignupFactory
+from tests.threads import run_together
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -138,14 +139,8 @@ def test_two_backups_at_once_never_interleave(signups, backup_dir):
             results.append(backup_create(kind=Backup.Kind.MANUAL))
         except Exception as err:
             errors.append(err)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=take) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(take, take)
 
     assert errors == []
     first, second = sorted(results, key=lambda b: b.started_at)

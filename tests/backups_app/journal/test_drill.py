@@ -1,7 +1,7 @@
 """The drills of §11 over real HTTP on gunicorn: a table dropped, truncated or overwritten from
 outside the app after the last backup loses no signup a fan was thanked for."""
 
-import threading
+import functools
 
 import pytest
 from django.core.management import call_command
@@ -12,6 +12,7 @@ from backups_app.services import backup_create, backup_restore
 from backups_app.services.journal import journal_replay
 from tests.backups_app.journal.conftest import Fan
 from tests.backups_app.journal.test_journal import entries
+from tests.threads import run_together
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,14 +38,20 @@ def table_rows() -> list[tuple]:
     return list(Signup.objects.order_by("id").values_list("id", "email", "city", "created_at"))
 
 
+def signed_up_around_a_backup(site, *, before: int, after: int) -> tuple[Backup, list[tuple]]:
+    """`before` fans sign up on `site`, a backup is taken, `after` more sign up: that backup,
+    and the table's rows as the site accepted them."""
+    sign_up(site, [f"early{n}@example.com" for n in range(before)])
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    sign_up(site, [f"late{n}@example.com" for n in range(after)])
+    return backup, table_rows()
+
+
 def test_dropped_table_comes_back_whole_from_the_newest_backup_and_the_journal(
     start_site, backup_dir
 ):
     site = start_site()
-    sign_up(site, [f"early{n}@example.com" for n in range(15)])
-    backup = backup_create(kind=Backup.Kind.MANUAL)
-    sign_up(site, [f"late{n}@example.com" for n in range(10)])
-    accepted = table_rows()
+    backup, accepted = signed_up_around_a_backup(site, before=15, after=10)
     assert len(accepted) == 25
 
     raw_sql("DROP TABLE waitlist_responses")
@@ -63,10 +70,7 @@ def test_truncate_and_overwrite_from_outside_are_undone_by_restore_and_replay(
     start_site, backup_dir
 ):
     site = start_site()
-    sign_up(site, [f"a{n}@example.com" for n in range(8)])
-    backup = backup_create(kind=Backup.Kind.MANUAL)
-    sign_up(site, [f"b{n}@example.com" for n in range(6)])
-    accepted = table_rows()
+    backup, accepted = signed_up_around_a_backup(site, before=8, after=6)
 
     raw_sql("UPDATE waitlist_responses SET email = 'x' || id || '@overwritten.example'")
     assert journal_replay(dry_run=True).changed_outside == 14
@@ -113,11 +117,7 @@ def test_eight_clients_on_several_workers_journal_exactly_the_signups_thanked(
         finally:
             fan.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
+    run_together(*[functools.partial(client, n) for n in range(8)], timeout=600)
 
     thanked = sorted(email for emails in accepted for email in emails)
     journalled = sorted(entry.row["email"] for entry in entries(backup_dir))
