@@ -2,7 +2,7 @@
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router
@@ -115,22 +115,18 @@ def classify(
     When undoing a migration, `before` is the state with the operation applied and `after`
     the one without it. SeparateDatabaseAndState gives one finding per database operation.
     """
+    return _classify(operation, _Context(app_label, before, after, backwards, probe, atomic=atomic))
+
+
+def _classify(operation, ctx: "_Context") -> list[Finding]:
+    """classify() in `ctx`, whose states are those around `operation`."""
     if isinstance(operation, ops.SeparateDatabaseAndState):
-        return _separate(operation, app_label, before, after, backwards, probe, atomic)
+        return _separate(operation, ctx)
     kind = _django_kind(operation)
-    if backwards:
+    if ctx.backwards:
         kind = REVERSED.get(kind, kind)
     reader = _READERS.get(kind, _unknown)
-    context = _Context(
-        app_label,
-        before,
-        after,
-        backwards,
-        probe,
-        kind or type(operation).__name__,
-        atomic,
-        operation=operation,
-    )
+    context = replace(ctx, kind=kind or type(operation).__name__, operation=operation)
     finding = reader(operation, context)
     try:
         verdict = assess(operation, context)
@@ -163,9 +159,10 @@ class _Context:
     after: ProjectState
     backwards: bool
     probe: DataProbe
-    kind: str
     atomic: bool = True
+    #: The operation read, and what it is as the database sees it.
     operation: object = None
+    kind: str = ""
 
     @functools.cached_property
     def emitted(self) -> list[str] | None:
@@ -232,28 +229,21 @@ class _Context:
         return self.finding(level, reason, rows=rows, safe_alternative=safe_alternative, **fields)
 
 
-def _separate(operation, app_label, before, after, backwards, probe, atomic) -> list[Finding]:
-    start = after if backwards else before
+def _separate(operation, ctx: _Context) -> list[Finding]:
+    """SeparateDatabaseAndState: each database operation classified between the states it
+    goes through (in reverse order when undoing)."""
     steps = []
-    state = start
+    state = ctx.after if ctx.backwards else ctx.before
     for inner in operation.database_operations:
         following = state.clone()
-        inner.state_forwards(app_label, following)
+        inner.state_forwards(ctx.app_label, following)
         steps.append((inner, state, following))
         state = following
-    if backwards:
+    if ctx.backwards:
         steps = [(inner, following, state) for inner, state, following in reversed(steps)]
     findings = []
-    for inner, inner_before, inner_after in steps:
-        findings += classify(
-            inner,
-            app_label=app_label,
-            before=inner_before,
-            after=inner_after,
-            backwards=backwards,
-            probe=probe,
-            atomic=atomic,
-        )
+    for inner, before, after in steps:
+        findings += _classify(inner, replace(ctx, before=before, after=after))
     return findings
 
 
