@@ -60,6 +60,8 @@ class Command(BackupCommand):
             return
         confirmed = None
         if not options["yes"]:
+            # Refused before the preview, which may restore the backup into a scratch database.
+            self.require_terminal("restore")
             # What a person confirms is read from the checked backup; with --yes the service's
             # own checks are the only ones: checking a large dump twice doubled their cost.
             preview = backup_restore_preview(
@@ -117,7 +119,6 @@ class Command(BackupCommand):
 
     def _confirm(self, preview: RestorePreview, options: dict) -> RestorePreview | None:
         """Ask on the terminal; for --exact, return the preview whose removals were confirmed."""
-        self.require_terminal("restore")
         self.stdout.write(f"Backup {preview.name} (taken {preview.created_at}).")
         if options["merge"]:
             self.stdout.write(
