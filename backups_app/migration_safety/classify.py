@@ -72,9 +72,10 @@ SAFE = {
 }
 
 
-@dataclass
-class Finding:
-    """What one operation does to the data."""
+@dataclass(kw_only=True)
+class Risk:
+    """What one operation risks: its data level (§7) and its deploy verdict (§7.1). A Finding
+    and the report's line for it (report.OperationRisk) both carry it."""
 
     kind: str  # the operation as the database sees it (undoing AddField is a RemoveField)
     level: Level
@@ -83,15 +84,21 @@ class Finding:
     column: str = ""
     rows: int | None = None
     safe_alternative: str = ""
+    #: The second axis (§7.1): safe, caution or unsafe while the deploy runs and right after.
+    deploy: Deploy = Deploy.SAFE
+    deploy_reason: str = ""
+    deploy_recipe: str = ""
+    lock_seconds: float | None = None  # estimated from the live rows; None when not estimated
+
+
+@dataclass(kw_only=True)
+class Finding(Risk):
+    """What one operation does to the data, and what plan.py needs to pair it with others."""
+
     model: str = ""  # "app_label.modelname", to pair removals with additions
     field: str = ""
     #: The field removed or added (RemoveField, AddField), to tell a plausible rename.
     definition: models.Field | None = None
-    #: The second axis (§7.1): what the operation does to the site while it runs and after.
-    deploy: Deploy = Deploy.SAFE
-    deploy_reason: str = ""
-    deploy_recipe: str = ""
-    lock_seconds: float | None = None
 
 
 #: classify()'s dispatch: the reader of each operation Django defines, by the operation the

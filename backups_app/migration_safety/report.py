@@ -3,42 +3,37 @@
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from backups_app.migration_safety.classify import Risk
 from backups_app.migration_safety.deploy import Deploy
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.review import Review
 
 
-@dataclass
-class OperationRisk:
+@dataclass(kw_only=True)
+class OperationRisk(Risk):
+    """One line of the report: an operation's Risk, placed in its migration."""
+
     migration: str  # "app_label.0002_name"
     direction: str  # "apply" or "unapply"
     operation: str  # Django's description of the operation
-    kind: str
-    level: Level
-    reason: str
-    table: str = ""
-    column: str = ""
-    rows: int | None = None
-    safe_alternative: str = ""
     reviewed: bool = False
-    #: The second axis (§7.1): safe, caution or unsafe while the deploy runs and right after.
-    deploy: Deploy = Deploy.SAFE
-    deploy_reason: str = ""
-    deploy_recipe: str = ""
-    lock_seconds: float | None = None  # estimated from the live rows; None when not estimated
 
     @classmethod
-    def of(cls, finding, **where) -> "OperationRisk":
+    def of(cls, finding: Risk, **where) -> "OperationRisk":
         """The report line for a classify.Finding, placed by `where` (migration, direction,
         operation, reviewed)."""
-        shared = {f.name: getattr(finding, f.name) for f in fields(cls) if hasattr(finding, f.name)}
+        shared = {f.name: getattr(finding, f.name) for f in fields(Risk)}
         return cls(**{**shared, **where})
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["level"] = self.level.label
         data["deploy"] = self.deploy.label
-        return data
+        # The keys in the order the JSON has always had: where the operation stands, its data
+        # verdict, whether it was reviewed, then its deploy verdict.
+        verdicts = [f.name for f in fields(Risk)]
+        verdicts.insert(verdicts.index("deploy"), "reviewed")
+        return {key: data[key] for key in ("migration", "direction", "operation", *verdicts)}
 
 
 @dataclass
