@@ -40,24 +40,92 @@ def assert_lock_estimated(operation: dict, *, rows: int = 3) -> None:
     assert operation["lock_seconds"] == estimate(rows)
 
 
-# --- index builds ------------------------------------------------------------------------------
+# --- index builds, constraint checks and scans under a write lock --------------------------------
+
+#: Operations that lock lab_entry against writes while they index or scan its rows, by what each
+#: test proves: (operations, data level, what the deploy reason says, what the recipe says).
+WRITE_LOCKS = {
+    "an index built without CONCURRENTLY": (
+        'migrations.AddIndex("entry", models.Index(fields=["name"], name="lab_entry_name_idx")),',
+        "low",  # the data verdict is unchanged
+        "builds an index without CONCURRENTLY on lab_entry: blocks writes while it runs",
+        "AddIndexConcurrently (django.contrib.postgres.operations) in a migration of its own "
+        "with atomic = False",
+    ),
+    "a field added with db_index": (
+        'migrations.AddField("entry", "tag", models.CharField(max_length=10, null=True, '
+        "db_index=True)),",
+        "low",
+        "builds an index on lab_entry",
+        "AddIndexConcurrently",
+    ),
+    "a field added unique": (
+        'migrations.AddField("entry", "tag", models.CharField(max_length=10, null=True, '
+        "unique=True)),",
+        "low",
+        "builds a unique index on lab_entry",
+        "UNIQUE USING INDEX",
+    ),
+    "an altered field that gains db_index": (
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, null=True, '
+        "db_index=True)),",
+        "none",  # AlterField changes no stored value
+        "builds an index on lab_entry",
+        "AddIndexConcurrently",
+    ),
+    "an altered field that becomes unique": (
+        'migrations.AlterField("entry", "nickname", models.CharField(max_length=100, null=True, '
+        "unique=True)),",
+        "low",
+        "builds a unique index on lab_entry",
+        "UNIQUE USING INDEX",
+    ),
+    "a CHECK constraint without NOT VALID": (
+        'migrations.AddConstraint("entry", models.CheckConstraint('
+        'condition=Q(id__gt=0), name="lab_entry_id_positive")),',
+        "low",  # the rows satisfy it (checked)
+        "adds CHECK lab_entry_id_positive without NOT VALID",
+        "AddConstraintNotValid (django.contrib.postgres.operations) in one migration, "
+        "ValidateConstraint in the next",
+    ),
+    "a UNIQUE constraint": (
+        'migrations.AddConstraint("entry", models.UniqueConstraint('
+        'fields=["code"], name="lab_entry_code_unique")),',
+        "low",
+        "adds UNIQUE lab_entry_code_unique: builds its index",
+        "CREATE UNIQUE INDEX CONCURRENTLY",
+    ),
+    "a FOREIGN KEY without NOT VALID": (
+        'migrations.AddField("entry", "parent", models.ForeignKey("entry", null=True, '
+        "on_delete=models.SET_NULL, db_index=False)),",
+        "low",
+        "adds a FOREIGN KEY without NOT VALID",
+        "NOT VALID; a later migration runs ALTER TABLE … VALIDATE CONSTRAINT",
+    ),
+    "SET NOT NULL": (
+        'migrations.AlterField("entry", "code", models.CharField(max_length=20, default="?")),',
+        "medium",  # the data verdict is unchanged
+        "SET NOT NULL on code scans every row under ACCESS EXCLUSIVE",
+        "AddConstraintNotValid",
+    ),
+}
 
 
 @postgresql_only
-def test_an_index_built_without_concurrently_blocks_writes_on_a_table_with_rows(lab):
-    report = verdicts(
-        lab,
-        "0002_index",
-        'migrations.AddIndex("entry", models.Index(fields=["name"], name="lab_entry_name_idx")),',
-    )
+@pytest.mark.parametrize(
+    ("operations", "level", "said", "recipe"), WRITE_LOCKS.values(), ids=WRITE_LOCKS.keys()
+)
+def test_a_write_lock_on_a_table_with_rows_is_unsafe_for_an_estimated_duration(
+    lab, operations, level, said, recipe
+):
+    report = verdicts(lab, "0002_change", operations)
 
     operation = only(report)
-    assert operation["level"] == "low"  # the data verdict is unchanged
+    assert operation["level"] == level
     assert operation["deploy"] == "unsafe"
-    assert "blocks writes while it runs" in operation["deploy_reason"]
+    assert said in operation["deploy_reason"]
     assert_lock_estimated(operation)
-    assert "AddIndexConcurrently" in operation["deploy_recipe"]
-    assert "atomic = False" in operation["deploy_recipe"]
+    assert recipe in operation["deploy_recipe"]
     assert report["deploy"] == "unsafe"
 
 
@@ -88,23 +156,6 @@ def test_a_concurrent_index_in_a_non_atomic_migration_is_safe(lab):
 
 
 @postgresql_only
-@pytest.mark.parametrize(
-    ("field", "recipe"),
-    [
-        ("models.CharField(max_length=10, null=True, db_index=True)", "AddIndexConcurrently"),
-        ("models.CharField(max_length=10, null=True, unique=True)", "UNIQUE USING INDEX"),
-    ],
-)
-def test_a_field_added_with_an_index_builds_it_under_a_write_lock(lab, field, recipe):
-    report = verdicts(lab, "0002_tag", f'migrations.AddField("entry", "tag", {field}),')
-
-    operation = only(report)
-    assert operation["deploy"] == "unsafe"
-    assert "index" in operation["deploy_reason"]
-    assert recipe in operation["deploy_recipe"]
-
-
-@postgresql_only
 def test_create_index_in_run_sql_needs_concurrently(lab):
     plain = verdicts(
         lab, "0002_sql_index", 'migrations.RunSQL("CREATE INDEX lab_name ON lab_entry (name)"),'
@@ -122,74 +173,7 @@ def test_create_index_in_run_sql_needs_concurrently(lab):
     assert only(concurrent)["deploy"] == "safe"
 
 
-# --- constraints ---------------------------------------------------------------------------------
-
-
-@postgresql_only
-def test_a_check_constraint_without_not_valid_scans_under_a_write_lock(lab):
-    report = verdicts(
-        lab,
-        "0002_check",
-        'migrations.AddConstraint("entry", models.CheckConstraint('
-        'condition=Q(id__gt=0), name="lab_entry_id_positive")),',
-    )
-
-    operation = only(report)
-    assert operation["level"] == "low"  # the rows satisfy it (checked)
-    assert operation["deploy"] == "unsafe"
-    assert "without NOT VALID" in operation["deploy_reason"]
-    assert "AddConstraintNotValid" in operation["deploy_recipe"]
-    assert "ValidateConstraint" in operation["deploy_recipe"]
-
-
-@postgresql_only
-def test_a_unique_constraint_builds_its_index_under_a_write_lock(lab):
-    report = verdicts(
-        lab,
-        "0002_unique",
-        'migrations.AddConstraint("entry", models.UniqueConstraint('
-        'fields=["code"], name="lab_entry_code_unique")),',
-    )
-
-    operation = only(report)
-    assert operation["deploy"] == "unsafe"
-    assert "CONCURRENTLY" in operation["deploy_recipe"]
-
-
-@postgresql_only
-def test_a_foreign_key_added_without_not_valid_checks_every_row(lab):
-    report = verdicts(
-        lab,
-        "0002_parent",
-        'migrations.AddField("entry", "parent", models.ForeignKey("entry", null=True, '
-        "on_delete=models.SET_NULL, db_index=False)),",
-    )
-
-    operation = only(report)
-    assert operation["deploy"] == "unsafe"
-    assert "FOREIGN KEY without NOT VALID" in operation["deploy_reason"]
-    assert "NOT VALID" in operation["deploy_recipe"]
-    assert "VALIDATE CONSTRAINT" in operation["deploy_recipe"]
-
-
-# --- scans and rewrites, with their estimated duration ------------------------------------------
-
-
-@postgresql_only
-def test_set_not_null_is_unsafe_with_an_estimated_duration(lab):
-    report = verdicts(
-        lab,
-        "0002_code_required",
-        'migrations.AlterField("entry", "code", models.CharField(max_length=20, default="?")),',
-    )
-
-    operation = only(report)
-    assert operation["level"] == "medium"  # the data verdict is unchanged
-    assert operation["deploy"] == "unsafe"
-    assert "SET NOT NULL" in operation["deploy_reason"]
-    assert "ACCESS EXCLUSIVE" in operation["deploy_reason"]
-    assert_lock_estimated(operation)
-    assert "AddConstraintNotValid" in operation["deploy_recipe"]
+# --- rewrites, with their estimated duration -----------------------------------------------------
 
 
 @postgresql_only
@@ -393,36 +377,6 @@ def test_a_database_without_data_is_safe_to_deploy(tmp_path, backup_dir):
     assert ok
     assert report["deploy"] == "safe"
     assert {op["deploy"] for op in report["operations"]} == {"safe"}
-
-
-@postgresql_only
-@pytest.mark.parametrize(
-    ("field", "said", "recipe"),
-    [
-        (
-            "models.CharField(max_length=100, null=True, db_index=True)",
-            "builds an index on lab_entry",
-            "AddIndexConcurrently",
-        ),
-        (
-            "models.CharField(max_length=100, null=True, unique=True)",
-            "builds a unique index on lab_entry",
-            "UNIQUE USING INDEX",
-        ),
-    ],
-)
-def test_an_altered_field_that_gains_an_index_builds_it_under_a_write_lock(
-    lab, field, said, recipe
-):
-    report = verdicts(
-        lab, "0002_nickname_index", f'migrations.AlterField("entry", "nickname", {field}),'
-    )
-
-    operation = only(report)
-    assert operation["deploy"] == "unsafe"
-    assert said in operation["deploy_reason"]
-    assert recipe in operation["deploy_recipe"]
-    assert operation["lock_seconds"] == estimate(3)
 
 
 @postgresql_only
