@@ -18,7 +18,8 @@ from django.test import override_settings
 APP = "migration_lab"
 TABLE = "lab_entry"
 
-INITIAL = """
+#: The start of a 0001_initial migration, up to the items of its operations list.
+INITIAL_HEAD = """
 from django.db import migrations, models
 
 
@@ -27,6 +28,11 @@ class Migration(migrations.Migration):
     dependencies = []
 
     operations = [
+"""
+
+INITIAL = (
+    INITIAL_HEAD
+    + """\
         migrations.CreateModel(
             name="Entry",
             fields=[
@@ -47,6 +53,7 @@ class Migration(migrations.Migration):
         ),
     ]
 """
+)
 
 HEADER = """
 from django.db import migrations, models

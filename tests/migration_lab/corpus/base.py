@@ -2,16 +2,12 @@
 
 import random
 
+from tests.migration_lab.lab import INITIAL_HEAD
+
 #: 0001_initial of every case: a table full of rows, a small table it may point to, an empty one.
-BASE = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    initial = True
-    dependencies = []
-
-    operations = [
+BASE = (
+    INITIAL_HEAD
+    + """\
         migrations.CreateModel(
             name="Team",
             fields=[
@@ -47,6 +43,7 @@ class Migration(migrations.Migration):
         ),
     ]
 """
+)
 
 ENTRY_ROWS = 1000
 TEAM_ROWS = 10
