@@ -184,6 +184,11 @@ class _Context:
         except LookupError:
             return None
 
+    def models(self, name: str, renamed: str = "") -> tuple:
+        """The model `name` before the operation and after it (as `renamed` when the operation
+        renames it): None for a state that has no such model."""
+        return self.model(self.before, name), self.model(self.after, renamed or name)
+
     def field(self, state: ProjectState, model_name: str, field_name: str):
         model = self.model(state, model_name)
         if model is None:
@@ -348,6 +353,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
     rows = ctx.probe.rows(table)
     if rows == 0:
         return ctx.nothing_at_risk("adds a column to an empty table", **common)
+    common["rows"] = rows
     declared = field if ctx.backwards else operation.field
     has_default = (
         declared.has_default()
@@ -359,7 +365,6 @@ def _add_field(operation, ctx: _Context) -> Finding:
             Level.LOW,
             f"adds generated column {field.column}, computed by the database from the other "
             f"columns of {rows_text(rows)} row(s)",
-            rows=rows,
             **common,
         )
     if field.primary_key:
@@ -367,7 +372,6 @@ def _add_field(operation, ctx: _Context) -> Finding:
             Level.HIGH,
             f"adds primary key {field.column} to {rows_text(rows)} row(s): the current key "
             "column is replaced",
-            rows=rows,
             safe_alternative=SAFE["primary_key"],
             **common,
         )
@@ -376,7 +380,6 @@ def _add_field(operation, ctx: _Context) -> Finding:
             Level.HIGH,
             f"adds UNIQUE column {field.column}: all {rows_text(rows)} rows would get the same "
             "value and the migration fails partway",
-            rows=rows,
             safe_alternative=(
                 "Add it nullable, fill distinct values in a RunPython, then make it unique."
             ),
@@ -387,7 +390,6 @@ def _add_field(operation, ctx: _Context) -> Finding:
             Level.HIGH,
             f"adds NOT NULL column {field.column} without a default: its {rows_text(rows)} "
             "existing row(s) would have no value for it, so the migration would fail",
-            rows=rows,
             safe_alternative=(
                 "Give it a db_default (or a default), or add it nullable and fill it in a "
                 "RunPython before making it NOT NULL."
@@ -399,13 +401,11 @@ def _add_field(operation, ctx: _Context) -> Finding:
             Level.LOW,
             f"adds {'a nullable' if field.null else 'a defaulted'} column to "
             f"{rows_text(rows)} row(s)",
-            rows=rows,
             **common,
         )
     return ctx.finding(
         Level.MEDIUM,
         f"adds NOT NULL column {field.column} without a default to {rows_text(rows)} row(s)",
-        rows=rows,
         safe_alternative=SAFE["not_null"],
         **common,
     )
@@ -703,8 +703,7 @@ def _rename(operation, ctx: _Context) -> Finding:
     else:  # AlterModelTable
         name = target_name = operation.name
         what = f"moves the model to table {operation.table}"
-    model = ctx.model(ctx.before, name)
-    target = ctx.model(ctx.after, target_name)
+    model, target = ctx.models(name, target_name)
     if model is None or target is None:
         return ctx.unreadable(f"model {name}")
     if not ctx.touches(model):
@@ -806,8 +805,7 @@ def _remove_constraint(operation, ctx: _Context) -> Finding:
 
 @_READERS.of("AlterUniqueTogether")
 def _alter_together(operation, ctx: _Context) -> Finding:
-    model = ctx.model(ctx.before, operation.name)
-    target = ctx.model(ctx.after, operation.name)
+    model, target = ctx.models(operation.name)
     if model is None or target is None:
         return ctx.unreadable(f"model {operation.name}")
     table, rows = ctx.table_rows(model)
@@ -876,8 +874,7 @@ def _index_concurrently(operation, ctx: _Context) -> Finding:
 @_READERS.of("AlterOrderWithRespectTo")
 def _order_with_respect_to(operation, ctx: _Context) -> Finding:
     """order_with_respect_to adds an _order column; setting it back to None drops it."""
-    model = ctx.model(ctx.before, operation.name)
-    target = ctx.model(ctx.after, operation.name)
+    model, target = ctx.models(operation.name)
     if model is None or target is None:
         return ctx.unreadable(f"model {operation.name}")
     table, rows = ctx.table_rows(model)

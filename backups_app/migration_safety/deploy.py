@@ -529,8 +529,7 @@ def _remove_constraint(operation, ctx) -> DeployVerdict:
 
 @_READERS.of("AlterUniqueTogether")
 def _alter_together(operation, ctx) -> DeployVerdict:
-    model = ctx.model(ctx.before, operation.name)
-    target = ctx.model(ctx.after, operation.name)
+    model, target = ctx.models(operation.name)
     if model is None or target is None:
         return DeployVerdict(Deploy.CAUTION, "the guard cannot find the model")
     table, rows = ctx.table_rows(model)
