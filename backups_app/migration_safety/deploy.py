@@ -276,9 +276,27 @@ def _worst(*verdicts: DeployVerdict | None) -> DeployVerdict:
 # --- readers, by the operation the database sees ---------------------------------------------
 
 
-@_READERS.of("CreateModel")
-def _create_model(operation, ctx) -> DeployVerdict:
-    return DeployVerdict(Deploy.SAFE, "creates a new, empty table")
+#: The operations safe to deploy whatever their table holds, and why: nothing to read for them.
+_ALWAYS_SAFE = {
+    "CreateModel": "creates a new, empty table",
+    "RemoveConstraint": "removes a constraint (catalog only)",
+    **dict.fromkeys(
+        (
+            "AlterOrderWithRespectTo",
+            "AlterConstraint",
+            "AlterModelOptions",
+            "AlterModelManagers",
+            "AlterModelTableComment",
+        ),
+        "changes Django's model options only",
+    ),
+    "RunPython": "runs Python: its data risk is rated, its locks are the queries it runs",
+}
+
+
+@_READERS.of(*_ALWAYS_SAFE)
+def _always_safe(operation, ctx) -> DeployVerdict:
+    return DeployVerdict(Deploy.SAFE, _ALWAYS_SAFE[ctx.kind])
 
 
 @_READERS.of("DeleteModel")
@@ -522,11 +540,6 @@ def _add_constraint(operation, ctx) -> DeployVerdict:
     return _locked(ctx, table, rows, f"adds {constraint.name}: builds its index", RECIPES["index"])
 
 
-@_READERS.of("RemoveConstraint")
-def _remove_constraint(operation, ctx) -> DeployVerdict:
-    return DeployVerdict(Deploy.SAFE, "removes a constraint (catalog only)")
-
-
 @_READERS.of("AlterUniqueTogether")
 def _alter_together(operation, ctx) -> DeployVerdict:
     model, target = ctx.models(operation.name)
@@ -563,17 +576,6 @@ def _index(operation, ctx) -> DeployVerdict:
             RECIPES["remove_index"],
         )
     return DeployVerdict(Deploy.SAFE, "changes an index name or an index of an empty table")
-
-
-@_READERS.of(
-    "AlterOrderWithRespectTo",
-    "AlterConstraint",
-    "AlterModelOptions",
-    "AlterModelManagers",
-    "AlterModelTableComment",
-)
-def _options(operation, ctx) -> DeployVerdict:
-    return DeployVerdict(Deploy.SAFE, "changes Django's model options only")
 
 
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b(?!\s+CONCURRENTLY)", re.I)
@@ -655,10 +657,3 @@ def _table_rows(ctx, tables: list[str]) -> int | None:
         return None
     counts = [ctx.probe.rows(table) for table in tables]
     return None if None in counts else sum(counts)
-
-
-@_READERS.of("RunPython")
-def _run_python(operation, ctx) -> DeployVerdict:
-    return DeployVerdict(
-        Deploy.SAFE, "runs Python: its data risk is rated, its locks are the queries it runs"
-    )
