@@ -122,7 +122,8 @@ def manifest_update(*, backup: Backup, **changes: Unpack[ManifestChanges]) -> Ba
 def backup_pin(*, backup: Backup, pinned: bool, by: str) -> Backup:
     """Pin a backup (rotation never deletes it) or unpin it, saying who did it in the manifest.
 
-    SignatureError (a ValidationError) and nothing changed when its manifest does not verify."""
+    ValidationError when its manifest is missing or unreadable, SignatureError (a
+    VerificationError) when our keys do not vouch for it; nothing is changed either way."""
     reason = f"pinned by {by}" if pinned else ""
     return manifest_update(backup=backup, pinned=pinned, pin_reason=reason)
 
@@ -133,14 +134,15 @@ class PinSelection:
 
     #: The backups changed, in the selection's order.
     done: list[Backup] = field(default_factory=list)
-    #: Why a backup was not changed (its manifest is missing or unreadable), by name.
+    #: Why a backup was not changed (its manifest is missing, unreadable or unsigned), by name.
     refused: dict[str, str] = field(default_factory=dict)
 
 
 def backup_pin_selected(*, backups: Iterable[Backup], pinned: bool, by: str) -> PinSelection:
     """Pin or unpin each successful backup of a selection, as backup_pin() does; the others
-    (failed, running) have nothing to keep and are left out. One whose manifest is missing or
-    unreadable is left unchanged and said in `refused`; the rest are still changed."""
+    (failed, running) have nothing to keep and are left out. One whose manifest is missing,
+    unreadable or not signed by our keys is left unchanged and said in `refused`; the rest are
+    still changed."""
     result = PinSelection()
     for backup in backups:
         if backup.status != Backup.Status.SUCCEEDED:
@@ -149,6 +151,8 @@ def backup_pin_selected(*, backups: Iterable[Backup], pinned: bool, by: str) -> 
             result.done.append(backup_pin(backup=backup, pinned=pinned, by=by))
         except ValidationError as err:
             result.refused[backup.name] = err.messages[0]
+        except VerificationError as err:  # SignatureError: not a ValidationError
+            result.refused[backup.name] = str(err)
     return result
 
 

@@ -1,6 +1,7 @@
 """The backup catalogue in Django admin, through admin_client (§6.2)."""
 
 import datetime
+import json
 import re
 
 import pytest
@@ -509,3 +510,23 @@ def test_download_of_a_backup_whose_dump_is_not_here_goes_back_to_the_list_sayin
     [message] = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
     assert message.startswith(f"No backup named '{backup.name}'")
     assert not LogEntry.objects.filter(change_message="Downloaded").exists()
+
+
+def test_pin_action_leaves_a_backup_with_an_unsigned_manifest_unchanged_and_says_why(
+    admin_client, signups, backup_dir
+):
+    backup = backup_create(kind=Backup.Kind.MANUAL)
+    path = backup_dir / files.manifest_name_for(backup.name)
+    manifest = json.loads(path.read_text())
+    del manifest["signature"]  # a manifest our keys do not vouch for
+    path.write_text(json.dumps(manifest))
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "pin", "_selected_action": [backup.pk]}, follow=True
+    )
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown[0].startswith(f"Not changed, {backup.name}: {backup.name} is not signed")
+    assert shown[1] == "Pinned 0 backup(s)."
+    backup.refresh_from_db()
+    assert not backup.pinned and not json.loads(path.read_text()).get("pinned")
