@@ -11,21 +11,14 @@ import base64
 import datetime
 import hashlib
 import hmac
-import logging
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.mail import send_mail
-from django.http import HttpRequest
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
 from waitlist import conf
 from waitlist.models import normalize_email
-
-logger = logging.getLogger(__name__)
 
 KEY_LABEL = b"waitlist-site erasure link v1"
 
@@ -66,21 +59,3 @@ def link_lifetime() -> str:
     now = timezone.now()
     text = timeuntil(now + datetime.timedelta(seconds=conf.erasure_link_seconds()), now)
     return text.replace("\xa0", " ")
-
-
-def send_link(*, email: str, request: HttpRequest) -> None:
-    """Mail `email` its confirmation link, whether or not it is on the list: the mail and the
-    page after it must be the same either way, so nobody learns who signed up."""
-    token = make_token(email)
-    context = {
-        "event_name": conf.event().display_name,
-        "confirm_url": request.build_absolute_uri(
-            reverse("waitlist:erasure_confirm", args=[token])
-        ),
-        "link_lifetime": link_lifetime(),
-    }
-    subject = render_to_string("waitlist/email/erasure_link_subject.txt", context)
-    body = render_to_string("waitlist/email/erasure_link_body.txt", context)
-    send_mail(" ".join(subject.split()), body, None, [normalize_email(email)])
-    # Never the address: the log is not a list of who asked.
-    logger.info("erasure link sent")

@@ -1,16 +1,20 @@
-"""Writes of the signup app: signing up, and erasing a fan for good (§12)."""
+"""Writes of the signup app: signing up, and erasing a fan for good (§12), from the mail that
+confirms a fan's request to the ledger."""
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
-from waitlist import conf
+from waitlist import conf, erasure_links
 from waitlist.erasure import email_hash, email_hashes, lock_ledger
 from waitlist.models import (
     Erasure,
@@ -20,6 +24,8 @@ from waitlist.models import (
     normalize_email,
 )
 from waitlist.selectors import signups_of
+
+logger = logging.getLogger(__name__)
 
 
 def signup_create(
@@ -157,6 +163,25 @@ def signups_erase(
         except ValidationError:
             refused.append(address)
     return SignupsErasureResult(erased=erased, refused=refused)
+
+
+def erasure_link_send(*, email: str, confirm_url_for: Callable[[str], str]) -> None:
+    """Mail `email` the link that confirms its erasure, whether or not it is on the list: the
+    mail and the page after it must be the same either way, so nobody learns who signed up.
+
+    `confirm_url_for(token)` gives the absolute URL of the confirmation page for a token (the
+    caller knows the host). A failing mail server raises OSError or smtplib.SMTPException.
+    """
+    context = {
+        "event_name": conf.event().display_name,
+        "confirm_url": confirm_url_for(erasure_links.make_token(email)),
+        "link_lifetime": erasure_links.link_lifetime(),
+    }
+    subject = render_to_string("waitlist/email/erasure_link_subject.txt", context)
+    body = render_to_string("waitlist/email/erasure_link_body.txt", context)
+    send_mail(" ".join(subject.split()), body, None, [normalize_email(email)])
+    # Never the address: the log is not a list of who asked.
+    logger.info("erasure link sent")
 
 
 def erasure_request_create(*, email: str) -> ErasureRequest:

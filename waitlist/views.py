@@ -19,7 +19,12 @@ from django.views.generic import FormView
 from waitlist import conf, erasure_links
 from waitlist.forms import ErasureRequestForm, SignupForm
 from waitlist.ratelimit import client_address, rate_limit_hit
-from waitlist.services import ErasureResult, erasure_request_confirmed, signup_create
+from waitlist.services import (
+    ErasureResult,
+    erasure_link_send,
+    erasure_request_confirmed,
+    signup_create,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +112,16 @@ class ErasureRequestView(PublicFormView):
 
     def form_valid(self, form: ErasureRequestForm) -> HttpResponse:
         try:
-            erasure_links.send_link(email=form.cleaned_data["email"], request=self.request)
+            erasure_link_send(email=form.cleaned_data["email"], confirm_url_for=self.confirm_url)
         except (OSError, smtplib.SMTPException) as err:
             # The same for every address, so it tells nobody who is on the list.
             logger.error("erasure link not sent: the mail server failed: %s", err)
             return render(self.request, "waitlist/erasure_not_sent.html", status=503)
         return super().form_valid(form)
+
+    def confirm_url(self, token: str) -> str:
+        """The link in the mail, on the host the fan asked on."""
+        return self.request.build_absolute_uri(reverse("waitlist:erasure_confirm", args=[token]))
 
 
 @require_http_methods(["GET", "HEAD"])

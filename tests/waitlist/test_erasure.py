@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
@@ -11,6 +12,7 @@ from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from backups_app.models import PendingBackupRequest
 from backups_app.services.auto import backup_requests_flush
@@ -22,8 +24,10 @@ from waitlist.erasure import (
     erasure_keys,
     hmac_pads,
 )
+from waitlist.erasure_links import email_from_token
 from waitlist.models import Erasure, ErasureRequest, Signup
 from waitlist.services import (
+    erasure_link_send,
     erasure_request_approve,
     erasure_request_confirmed,
     erasure_request_create,
@@ -292,3 +296,29 @@ def test_erasing_a_selection_refuses_what_is_not_an_address_and_erases_the_rest(
     assert [r.signups_erased for r in result.erased] == [1]
     assert list(Signup.objects.values_list("email", flat=True)) == ["Not An Address"]
     assert Erasure.objects.get().email_hash == email_hash("ada@example.com")
+
+
+def confirm_url_for(token: str) -> str:
+    return f"https://waitlist.example/remove/confirm/{token}/"
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_the_erasure_link_is_mailed_whether_or_not_the_address_is_listed(listed, mailoutbox):
+    if listed:
+        SignupFactory(email="ada@example.com")
+
+    erasure_link_send(email="  Ada@Example.com ", confirm_url_for=confirm_url_for)
+
+    (message,) = mailoutbox
+    assert message.to == ["ada@example.com"]
+    (token,) = re.findall(r"https://waitlist\.example/remove/confirm/([^/\s]+)/", message.body)
+    assert email_from_token(token) == "ada@example.com"
+    assert "The link works for 3 days." in message.body
+    assert not ErasureRequest.objects.exists() and not Erasure.objects.exists()
+
+
+@override_settings(EMAIL_BACKEND="tests.waitlist.test_erasure_views.RefusingMailServer")
+def test_a_failing_mail_server_reaches_the_caller():
+    # The view turns it into its 503 page (test_erasure_views.py).
+    with pytest.raises(ConnectionRefusedError):
+        erasure_link_send(email="ada@example.com", confirm_url_for=confirm_url_for)
