@@ -15,7 +15,10 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from backups_app import files
 from backups_app.models import SchemaChange
+from backups_app.services import backup_restore
+from backups_app.signing import manifest_sign
 from tests.factories import SignupFactory
 from tests.migration_lab.lab import lab_app
 from tests.subprocesses import database_url  # noqa: F401 - the tests import it from here
@@ -36,6 +39,45 @@ def signup_rows() -> list[tuple]:
     """Every signup as stored (each column, by id), for comparing before and after."""
     columns = [field.attname for field in Signup._meta.concrete_fields]
     return list(Signup.objects.order_by("id").values_list(*columns))
+
+
+def rewrite_manifest(backup_dir: Path, backup, **changes) -> None:
+    """Change the manifest and sign it again with our own key, as a bug in this site might, for
+    a test of the checks behind the signature."""
+    path = backup_dir / files.manifest_name_for(backup.name)
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    manifest_sign(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def reseal(backup_dir: Path, backup) -> None:
+    """Make the manifest match an edited dump, as a bug holding our signing key might."""
+    dump = backup_dir / backup.name
+    rewrite_manifest(
+        backup_dir, backup, sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size
+    )
+
+
+def flip_a_byte(backup_dir: Path, backup, *, mask: int) -> None:
+    """XOR the middle byte of the dump with `mask` and reseal the manifest over the change, as
+    someone holding our signing key (or a bug that does) might."""
+    dump = backup_dir / backup.name
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= mask
+    dump.write_bytes(bytes(data))
+    reseal(backup_dir, backup)
+
+
+def assert_restore_refused(name: str, error, match: str | None = None, **options) -> None:
+    """Restoring the backup `name` raises `error` (matching `match`), and every signup is left
+    exactly as it was just before."""
+    before = signup_rows()
+
+    with pytest.raises(error, match=match):
+        backup_restore(name=name, **options)
+
+    assert signup_rows() == before
 
 
 def write_script(path: Path, body: str) -> Path:

@@ -17,8 +17,12 @@ from backups_app.engines import get_engine
 from backups_app.exceptions import VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_diff, backup_restore, backup_verify
-from backups_app.signing import manifest_sign
-from tests.backups_app.conftest import signup_rows
+from tests.backups_app.conftest import (
+    assert_restore_refused,
+    flip_a_byte,
+    reseal,
+    signup_rows,
+)
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,12 +60,10 @@ def test_an_encrypted_backup_round_trips(settings, signups, backup_dir, compress
 def test_a_wrong_key_is_refused_naming_the_key_id_with_the_database_untouched(encrypted, settings):
     settings.BACKUP_ENCRYPTION_KEY = NEW_KEY
     Signup.objects.filter(email="ada@example.com").delete()
-    before = signup_rows()
 
-    with pytest.raises(VerificationError, match=encryption.key_id(encryption.parse_key(KEY))):
-        backup_restore(name=encrypted.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(
+        encrypted.name, VerificationError, encryption.key_id(encryption.parse_key(KEY))
+    )
     assert not backup_verify(backup=encrypted).ok
     assert Backup.objects.filter(kind=Backup.Kind.PRE_RESTORE).count() == 0
 
@@ -78,15 +80,7 @@ def test_rotated_keys_decrypt_older_backups(encrypted, settings, backup_dir):
 
 def test_tampered_ciphertext_is_refused_even_with_a_resigned_manifest(encrypted, backup_dir):
     """Someone holding the signing key but not the encryption key still cannot change a byte."""
-    dump = backup_dir / encrypted.name
-    data = bytearray(dump.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    dump.write_bytes(bytes(data))
-    path = backup_dir / files.manifest_name_for(encrypted.name)
-    manifest = json.loads(path.read_text())
-    manifest.update(sha256=files.sha256_of(dump), size_bytes=len(data))
-    manifest_sign(manifest)
-    path.write_text(json.dumps(manifest))
+    flip_a_byte(backup_dir, encrypted, mask=0x01)
     Signup.objects.filter(email="ada@example.com").delete()
     before = signup_rows()
 
@@ -121,18 +115,10 @@ def test_an_encrypted_dump_cut_before_its_completion_marker_is_refused_before_co
         stored = gzip.compress(stored)
     with dump.open("wb") as destination:
         encryption.encrypt_file(io.BytesIO(stored), destination, encryption.parse_key(KEY))
-    path = backup_dir / files.manifest_name_for(backup.name)
-    manifest = json.loads(path.read_text())
-    manifest.update(sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size)
-    manifest_sign(manifest)
-    path.write_text(json.dumps(manifest))
+    reseal(backup_dir, backup)
     Signup.objects.filter(email="ada@example.com").delete()
-    before = signup_rows()
 
-    with pytest.raises(VerificationError, match="incomplete"):
-        backup_restore(name=backup.name)
-
-    assert signup_rows() == before
+    assert_restore_refused(backup.name, VerificationError, "incomplete")
     assert "incomplete" in backup_verify(backup=backup).detail
     assert "incomplete" in backup_verify(backup=backup, restore_test=True).detail
 

@@ -18,30 +18,18 @@ from backups_app.engines.base import ExactConfirmation
 from backups_app.exceptions import RestoreError, VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore, backup_verify
-from backups_app.signing import manifest_sign
-from tests.backups_app.conftest import database_url, psql, signup_rows
+from tests.backups_app.conftest import (
+    assert_restore_refused,
+    database_url,
+    psql,
+    reseal,
+    rewrite_manifest,
+    signup_rows,
+)
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def rewrite_manifest(backup_dir, backup, **changes):
-    """Change the manifest and sign it again with our own key, as a bug in this site might:
-    these tests prove the checks behind the signature."""
-    path = backup_dir / files.manifest_name_for(backup.name)
-    manifest = json.loads(path.read_text())
-    manifest.update(changes)
-    manifest_sign(manifest)
-    path.write_text(json.dumps(manifest))
-
-
-def reseal(backup_dir, backup):
-    """Make the manifest match an edited dump, as a bug holding our signing key might."""
-    dump = backup_dir / backup.name
-    rewrite_manifest(
-        backup_dir, backup, sha256=files.sha256_of(dump), size_bytes=dump.stat().st_size
-    )
 
 
 def insert_after_the_signups(backup_dir, backup, line: str) -> None:
@@ -52,17 +40,6 @@ def insert_after_the_signups(backup_dir, backup, line: str) -> None:
     position = text.index(end, text.index("grace@example.com")) + len(end)
     dump.write_text(text[:position] + line + "\n" + text[position:])
     reseal(backup_dir, backup)
-
-
-def assert_restore_refused(name: str, error, match: str | None = None, **options) -> None:
-    """Restoring the backup `name` raises `error` (matching `match`), and every signup is left
-    exactly as it was just before."""
-    before = signup_rows()
-
-    with pytest.raises(error, match=match):
-        backup_restore(name=name, **options)
-
-    assert signup_rows() == before
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])

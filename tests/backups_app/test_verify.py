@@ -9,6 +9,7 @@ from backups_app.engines import get_engine
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_verify, backup_verify_selected
 from backups_app.signing import manifest_sign
+from tests.backups_app.conftest import flip_a_byte
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
@@ -115,15 +116,7 @@ def test_missing_dump_fails_verification(signups, backup_dir):
 def test_corrupt_gzip_fails_verification(signups, backup_dir, settings):
     settings.BACKUP_COMPRESSION = "gzip"
     backup = backup_create(kind=Backup.Kind.MANUAL)
-    dump = backup_dir / backup.name
-    data = bytearray(dump.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    dump.write_bytes(bytes(data))
-    path = backup_dir / files.manifest_name_for(backup.name)
-    manifest = json.loads(path.read_text())
-    manifest["sha256"] = files.sha256_of(dump)
-    manifest_sign(manifest)
-    path.write_text(json.dumps(manifest))
+    flip_a_byte(backup_dir, backup, mask=0xFF)
 
     result = backup_verify(backup=backup)
 
