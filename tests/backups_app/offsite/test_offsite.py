@@ -53,6 +53,23 @@ def take(n: int, **kwargs) -> list[Backup]:
     return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
 
 
+def taken_and_uploaded() -> tuple[Backup, list[tuple]]:
+    """A backup of the signups, copied off-site: the backup, and the signup rows it holds."""
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    return backup, backed_up
+
+
+def only_off_site(backup_dir) -> tuple[Backup, list[tuple]]:
+    """A backup of the signups copied off-site, then the local backup folder and every signup
+    gone: the backup, and the signup rows it holds."""
+    backup, backed_up = taken_and_uploaded()
+    shutil.rmtree(backup_dir)
+    Signup.objects.all().delete()
+    return backup, backed_up
+
+
 def listbackups_json(*args: str) -> dict:
     out = io.StringIO()
     call_command("listbackups", "--json", *args, stdout=out)
@@ -129,11 +146,7 @@ def test_offsite_retention_keeps_pinned_backups(offsite, s3_client, settings):
 
 
 def test_restore_fetches_from_offsite_when_the_local_folder_is_gone(offsite, backup_dir, signups):
-    backed_up = signup_rows()
-    backup = take(1)[0]
-    backup_offsite_upload_pending()
-    shutil.rmtree(backup_dir)
-    Signup.objects.all().delete()
+    backup, backed_up = only_off_site(backup_dir)
 
     backup_restore(name=backup.name)
 
@@ -143,9 +156,7 @@ def test_restore_fetches_from_offsite_when_the_local_folder_is_gone(offsite, bac
 
 
 def test_catalogue_rebuilt_from_offsite_alone_then_restored(offsite, backup_dir, signups):
-    backed_up = signup_rows()
-    backup = take(1)[0]
-    backup_offsite_upload_pending()
+    backup, backed_up = taken_and_uploaded()
     # The server is gone: an empty machine with an empty catalogue and no backup folder.
     shutil.rmtree(backup_dir)
     Backup.objects.all().delete()
@@ -298,11 +309,7 @@ def test_an_interrupted_upload_is_removed_after_its_grace_period(offsite, s3_cli
 def test_a_fetch_that_fails_before_the_manifest_leaves_no_dump_under_its_name(
     offsite, backup_dir, signups
 ):
-    backed_up = signup_rows()
-    backup = take(1)[0]
-    backup_offsite_upload_pending()
-    shutil.rmtree(backup_dir)
-    Signup.objects.all().delete()
+    backup, backed_up = only_off_site(backup_dir)
     # The manifest cannot be put in place once the dump has come down (here a folder is in
     # the way; a full disk or a killed process stops the fetch at the same point).
     manifest = backup_dir / files.manifest_name_for(backup.name)
@@ -322,11 +329,7 @@ def test_a_fetch_that_fails_before_the_manifest_leaves_no_dump_under_its_name(
 def test_a_fetch_stopped_after_the_manifest_is_not_believed_and_is_fetched_again(
     offsite, s3_client, backup_dir, signups
 ):
-    backed_up = signup_rows()
-    backup = take(1)[0]
-    backup_offsite_upload_pending()
-    shutil.rmtree(backup_dir)
-    Signup.objects.all().delete()
+    backup, backed_up = only_off_site(backup_dir)
     # A fetch killed between putting the manifest in place and renaming the dump beside it.
     manifest = backup_dir / files.manifest_name_for(backup.name)
     backup_dir.mkdir()
@@ -346,9 +349,7 @@ def test_a_fetch_stopped_after_the_manifest_is_not_believed_and_is_fetched_again
 
 
 def test_a_dump_without_its_manifest_is_fetched_again(offsite, backup_dir, signups):
-    backed_up = signup_rows()
-    backup = take(1)[0]
-    backup_offsite_upload_pending()
+    backup, backed_up = taken_and_uploaded()
     (backup_dir / files.manifest_name_for(backup.name)).unlink()
     Signup.objects.all().delete()
 
