@@ -136,24 +136,21 @@ def test_staff_session_without_csrf_gets_403(signups, admin_user):
     assert not Backup.objects.exists()
 
 
-def test_non_staff_session_gets_403(signups, django_user_model):
-    user = django_user_model.objects.create_user("fan", password="x-long-pass-123")
-    user.user_permissions.add(Permission.objects.get(codename="create_backup"))
-    browser = Client()
-    browser.force_login(user)
+@pytest.mark.parametrize(
+    ("is_staff", "codenames"),
+    [(False, ["create_backup"]), (True, [])],
+    ids=["non-staff-with-the-create-permission", "staff-without-the-create-permission"],
+)
+def test_a_session_that_may_not_create_gets_403(
+    client, signups, django_user_model, is_staff, codenames
+):
+    user = django_user_model.objects.create_user(
+        "someone", password="x-long-pass-123", is_staff=is_staff
+    )
+    user.user_permissions.add(*[Permission.objects.get(codename=name) for name in codenames])
+    client.force_login(user)
 
-    response = browser.post(CREATE)
-
-    assert response.status_code == 403
-    assert not Backup.objects.exists()
-
-
-def test_staff_without_the_create_permission_gets_403(signups, django_user_model):
-    staff = django_user_model.objects.create_user("helper", password="x-long-pass-1", is_staff=True)
-    browser = Client()
-    browser.force_login(staff)
-
-    response = browser.post(CREATE)
+    response = client.post(CREATE)
 
     assert response.status_code == 403
     assert not Backup.objects.exists()
