@@ -10,6 +10,7 @@ from backups_app import files
 from backups_app.exceptions import BackupError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore_preview
+from tests.assertions import assert_contains_all
 from tests.backups_app.conftest import staff_with
 from tests.factories import SignupFactory
 from waitlist.models import Signup
@@ -89,13 +90,18 @@ def test_restore_page_says_in_words_what_a_restore_will_do(admin_client, signups
 
     effects = text(by_id(page_of(admin_client.get(restore_url(backup))), "restore-effects"))
 
-    assert "3 signups in this backup will be brought back" in effects
-    assert "2 signups added since the backup will be kept" in effects
-    assert "No signup will be removed." in effects
-    assert "would remove the 2 signups added since the backup" in effects
-    assert "Staff accounts and passwords are kept" in effects
-    # admin_client's account, the one account there was when the backup was taken.
-    assert "replace them with the backup's 1 account, which logs everyone out" in effects
+    assert_contains_all(
+        effects,
+        [
+            "3 signups in this backup will be brought back",
+            "2 signups added since the backup will be kept",
+            "No signup will be removed.",
+            "would remove the 2 signups added since the backup",
+            "Staff accounts and passwords are kept",
+            # admin_client's account, the one account there was when the backup was taken.
+            "replace them with the backup's 1 account, which logs everyone out",
+        ],
+    )
 
 
 def test_restore_page_counts_no_signup_it_cannot_tell_apart(admin_client, signups):

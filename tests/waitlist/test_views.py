@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tests.assertions import assert_contains_all
 from tests.factories import SignupFactory
 from waitlist.models import RateLimitWindow, Signup
 
@@ -61,13 +62,18 @@ def test_thanks_page_renders(client):
 def test_thanks_page_says_what_happens_next_and_how_to_share(client):
     html = client.get(THANKS_URL).content.decode()
 
-    assert "<h2>What happens next</h2>" in html
-    assert "We will email you as soon as tickets open." in html
-    assert "There is nothing else to do for now." in html
-    # Without JavaScript the link and the mail are there; the buttons appear only with it.
-    assert '<a class="share-url" href="http://testserver/">http://testserver/</a>' in html
-    assert 'href="mailto:?subject=Join%20the%20waitlist%20for%20Our%20next%20show&amp;body=' in html
-    assert '<button type="button" class="button" data-share-button hidden>Share</button>' in html
+    assert_contains_all(
+        html,
+        [
+            "<h2>What happens next</h2>",
+            "We will email you as soon as tickets open.",
+            "There is nothing else to do for now.",
+            # Without JavaScript the link and the mail are there; the buttons appear only with it.
+            '<a class="share-url" href="http://testserver/">http://testserver/</a>',
+            'href="mailto:?subject=Join%20the%20waitlist%20for%20Our%20next%20show&amp;body=',
+            '<button type="button" class="button" data-share-button hidden>Share</button>',
+        ],
+    )
 
 
 def test_optional_fields_say_so_in_their_label_and_required_ones_are_required(client):
