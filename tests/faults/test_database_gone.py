@@ -105,6 +105,25 @@ def error_line(stderr: str) -> str:
     return message
 
 
+def stopped_midway(cluster, process, go: Path, *, midway, what: str, left) -> tuple[str, list[str]]:
+    """Wait until `midway()` while `process` runs and stop the server under it; then create the
+    file `go`, which lets its held stream flow, and once it has ended start the server again.
+    Returns its stderr, and `left()` as it was before the server came back."""
+    try:
+        wait_until(lambda: process.poll() is not None or midway(), what=what)
+        assert process.poll() is None, (
+            f"manage.py {process.args[2]} ended before the server could be stopped"
+        )
+        cluster.stop()
+    finally:
+        go.touch()
+        _, stderr = process.communicate(timeout=120)
+        left_in_folder = left()
+        if not cluster.running:
+            cluster.start()
+    return stderr, left_in_folder
+
+
 @dataclass
 class Outcome:
     """What an interrupted command left: its exit and stderr, the backup folder, the signups
@@ -137,24 +156,19 @@ def dump_interrupted(throwaway_postgresql, waitlist_template, tmp_path_factory) 
     data_before = cluster.psql(SIGNUP_DIGEST, "dump_interrupted")
 
     backup = start_manage("backup", **PIPED, **environment, BACKUP_PG_DUMP=str(pg_dump))
-    try:
-        # The server blocks on sending COPY rows to pg_dump, whose output is held.
-        wait_until_stuck = (
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' "
-            "AND wait_event = 'ClientWrite' AND query LIKE 'COPY public.waitlist_responses%'"
-        )
-        wait_until(
-            lambda: backup.poll() is not None or cluster.psql(wait_until_stuck) != "0",
-            what="pg_dump to be half-way through the signup table",
-        )
-        assert backup.poll() is None, "the backup ended before the server could be stopped"
-        cluster.stop()
-    finally:
-        go.touch()
-        _, stderr = backup.communicate(timeout=120)
-        left = sorted(p.name for p in (folder / "backups").glob("*"))
-        if not cluster.running:
-            cluster.start()
+    # The server blocks on sending COPY rows to pg_dump, whose output is held.
+    stuck = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' "
+        "AND wait_event = 'ClientWrite' AND query LIKE 'COPY public.waitlist_responses%'"
+    )
+    stderr, left = stopped_midway(
+        cluster,
+        backup,
+        go,
+        midway=lambda: cluster.psql(stuck) != "0",
+        what="pg_dump to be half-way through the signup table",
+        left=lambda: sorted(p.name for p in (folder / "backups").glob("*")),
+    )
 
     synced = run_manage("listbackups", "--sync", "--json", **environment)
     return Outcome(
@@ -228,20 +242,15 @@ def restore_interrupted(throwaway_postgresql, waitlist_template, tmp_path_factor
     restore = start_manage(
         "restore", backup["name"], "--yes", **PIPED, **environment, BACKUP_PSQL=str(psql)
     )
-    try:
-        # psql has been given half the dump: it is inside the restore's transaction.
-        wait_until(
-            lambda: restore.poll() is not None or halfway.exists(),
-            what="psql to be given half the dump",
-        )
-        assert restore.poll() is None, "the restore ended before the server could be stopped"
-        cluster.stop()
-    finally:
-        go.touch()
-        _, stderr = restore.communicate(timeout=120)
-        left = backup_names(folder)
-        if not cluster.running:
-            cluster.start()
+    # Once psql has been given half the dump, it is inside the restore's transaction.
+    stderr, left = stopped_midway(
+        cluster,
+        restore,
+        go,
+        midway=halfway.exists,
+        what="psql to be given half the dump",
+        left=lambda: backup_names(folder),
+    )
 
     data_after = cluster.psql(SIGNUP_DIGEST, "restore_interrupted")
     again = run_manage("restore", backup["name"], "--yes", **environment)
