@@ -4,7 +4,6 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from backups_app.engines.base import ExactConfirmation
-from backups_app.services.merge import RestorePreview
 
 
 class RestoreForm(forms.Form):
@@ -13,9 +12,10 @@ class RestoreForm(forms.Form):
 
     "compare" changes nothing and needs nothing typed. "merge", "restore" and "restore_exact"
     need the backup's name typed exactly; "restore_exact" also needs the page to have been
-    compared (the newest live signup it saw) and the number of signups it removes typed, as the
-    `preview` taken for this request counts them. Nothing is valid by accident: a wrong or
-    missing confirmation is a form error, and the view then changes nothing.
+    compared (the newest live signup it saw and the number it would remove) and that number
+    typed. Nothing is valid by accident: a wrong or missing confirmation is a form error, and
+    the view then changes nothing; the restore itself refuses to remove more than that number,
+    or any signup newer than the newest one the page saw.
     """
 
     COMPARE = "compare"
@@ -38,11 +38,11 @@ class RestoreForm(forms.Form):
     confirm_count = forms.CharField(required=False)
     # A string, not an IntegerField: anything but digits means "not compared", not a type error.
     newest_live_id = forms.CharField(required=False)
+    later = forms.CharField(required=False)
 
-    def __init__(self, data, *, backup_name: str, preview: RestorePreview | None = None) -> None:
+    def __init__(self, data, *, backup_name: str) -> None:
         super().__init__(data)
         self.backup_name = backup_name
-        self.preview = preview
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -55,13 +55,14 @@ class RestoreForm(forms.Form):
                 code="name_mismatch",
             )
         if operation == self.RESTORE_EXACT:
-            if self.preview is None or not cleaned.get("newest_live_id", "").isdigit():
+            later = cleaned.get("later", "")
+            if not (later.isdigit() and cleaned.get("newest_live_id", "").isdigit()):
                 raise ValidationError(
                     "Compare with live first; nothing was changed.", code="not_compared"
                 )
-            if cleaned.get("confirm_count") != str(self.preview.later):
+            if cleaned.get("confirm_count") != later:
                 raise ValidationError(
-                    f"To remove the {self.preview.later} signup(s) this backup lacks, type that "
+                    f"To remove the {later} signup(s) this backup lacks, type that "
                     f"number; nothing was changed.",
                     code="count_mismatch",
                 )
@@ -75,5 +76,6 @@ class RestoreForm(forms.Form):
         """What the person allowed an exact restore to remove: the number they typed, and no
         signup newer than the newest one the compared page showed them."""
         return ExactConfirmation(
-            removes=self.preview.later, newest_id=int(self.cleaned_data["newest_live_id"])
+            removes=int(self.cleaned_data["later"]),
+            newest_id=int(self.cleaned_data["newest_live_id"]),
         )

@@ -57,15 +57,11 @@ class RestoreViews:
         if not self.has_restore_permission(request):
             raise PermissionDenied
         backup = get_object_or_404(Backup, pk=backup_id, status=Backup.Status.SUCCEEDED)
-        compared, error = None, ""
+        compare, error = False, ""
         if request.method == "POST":
+            form = RestoreForm(request.POST, backup_name=backup.name)
             operation = request.POST.get("operation")
             try:
-                # An exact restore is checked against the numbers as they are now, not as the
-                # page showed them; a refused one shows them again.
-                if operation in {RestoreForm.COMPARE, RestoreForm.RESTORE_EXACT}:
-                    compared = backup_restore_preview(name=backup.name)
-                form = RestoreForm(request.POST, backup_name=backup.name, preview=compared)
                 if not form.is_valid():
                     error = form.error_summary()
                 elif operation in {RestoreForm.RESTORE, RestoreForm.RESTORE_EXACT}:
@@ -73,13 +69,18 @@ class RestoreViews:
                 elif operation == RestoreForm.MERGE:
                     return self._merge(request, backup)
             except (BackupError, ValidationError) as err:
-                message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
-                error = f"{message} Nothing was changed."
-        # Without a comparison, what the catalogue and the live tables say: a page view opens
-        # and fetches no backup file.
-        preview = compared or backup_restore_preview(
-            name=backup.name, compare=False, check_files=False
-        )
+                error = f"{_one_line(err)} Nothing was changed."
+            # A refused exact restore shows the numbers again, as they are now.
+            compare = operation == RestoreForm.COMPARE or (
+                operation == RestoreForm.RESTORE_EXACT and bool(error)
+            )
+        try:
+            # Without a comparison, what the catalogue and the live tables say: a page view
+            # opens and fetches no backup file.
+            preview = backup_restore_preview(name=backup.name, compare=compare, check_files=compare)
+        except (BackupError, ValidationError) as err:
+            error = f"{_one_line(err)} Nothing was changed."
+            preview = backup_restore_preview(name=backup.name, compare=False, check_files=False)
         return TemplateResponse(
             request,
             "admin/backups_app/backup/restore.html",
@@ -214,3 +215,7 @@ class RestoreViews:
             for table, (count, now) in preview.table_rows.items()
         ]
         return sorted(rows, key=lambda row: (row.label.lower(), row.table))
+
+
+def _one_line(err: BackupError | ValidationError) -> str:
+    return "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)

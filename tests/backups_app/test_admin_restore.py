@@ -260,10 +260,12 @@ def test_exact_restore_needs_the_number_of_removed_signups_typed(admin_client, s
     later = SignupFactory(email="later@example.com")
     compared = admin_client.post(restore_url(backup), {"operation": "compare"})
     assert f'name="newest_live_id" value="{later.pk}"' in compared.content.decode()
+    assert 'name="later" value="1"' in compared.content.decode()
     seen = {
         "operation": "restore_exact",
         "confirm_name": backup.name,
         "newest_live_id": str(later.pk),
+        "later": "1",
     }
 
     refused = admin_client.post(restore_url(backup), {**seen, "confirm_count": "2"})
@@ -291,12 +293,17 @@ def test_exact_restore_never_removes_a_signup_newer_than_the_comparison(admin_cl
             "operation": "restore_exact",
             "confirm_name": backup.name,
             "newest_live_id": str(seen_newest),
+            "later": "1",
             "confirm_count": "1",
         },
     )
 
     assert "arrived after it was confirmed" in refused.content.decode()
     assert Signup.objects.filter(email="real-fan@example.com").exists()
+    # The refusal compares again, so the page offers the numbers as they are now.
+    assert f'name="newest_live_id" value="{Signup.objects.latest("pk").pk}"' in (
+        refused.content.decode()
+    )
 
 
 def test_compare_with_live_and_reinsert_missing(admin_client, signups):
@@ -448,6 +455,8 @@ def test_compare_shows_what_the_preview_service_returns(admin_client, signups, a
     assert "Tables newer than the backup will be dropped: vip_notes (1 row)" in effects
     [newest] = elements(by_id(page, "restore-exact"), "input", name="newest_live_id")
     assert ("value", str(later.pk)) in newest.attributes
+    [removes] = elements(by_id(page, "restore-exact"), "input", name="later")
+    assert ("value", str(preview.later)) in removes.attributes
 
 
 def test_the_page_preview_reads_the_catalogue_not_the_files(signups, backup_dir):
