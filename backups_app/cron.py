@@ -4,11 +4,10 @@ Without cron (`make run`), `backup_worker` does the queue and the schedule itsel
 """
 
 from backups_app.alerts import logger
-from backups_app.selectors import backup_latest
 from backups_app.services import (
+    backup_restore_test_latest,
     backup_rotate,
     backup_scheduled_run,
-    backup_verify,
     backup_worker_pass,
     waitlist_export_csv,
 )
@@ -33,11 +32,7 @@ def backup_rotation() -> None:
 
 def backup_daily_restore_test() -> None:
     """Daily: prove the newest backup restores (the result and its time are recorded)."""
-    latest = backup_latest()
-    if latest is None:
-        logger.warning("daily restore test: there is no backup to test")
-        return
-    backup_verify(backup=latest, restore_test=True)
+    backup_restore_test_latest()
 
 
 def weekly_export() -> None:

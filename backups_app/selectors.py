@@ -12,7 +12,6 @@ from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from backups_app import conf, files
-from backups_app.engines import get_engine
 from backups_app.models import Backup, PendingBackupRequest, SchemaChange
 from waitlist.models import Signup
 
@@ -83,13 +82,6 @@ def offsite_lag_seconds(*, now=None) -> float | None:
 
 def backup_latest() -> Backup | None:
     return Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
-
-
-def backup_row_comparison(*, backup: Backup) -> dict[str, tuple[int, int | None]]:
-    """Each table the backup holds: its rows in the backup and in the live database now (None
-    when the live database has no such table)."""
-    live = get_engine().row_counts()
-    return {table: (count, live.get(table)) for table, count in backup.row_counts.items()}
 
 
 def backup_summary(backup: Backup) -> dict[str, Any]:

@@ -19,7 +19,12 @@ from backups_app.services.merge import (
 )
 from backups_app.services.restore import RestoreResult, backup_restore
 from backups_app.services.rotate import backup_rotate
-from backups_app.services.verify import Verification, backup_verify, backup_verify_selected
+from backups_app.services.verify import (
+    Verification,
+    backup_restore_test_latest,
+    backup_verify,
+    backup_verify_selected,
+)
 
 __all__ = [
     "MergeResult",
@@ -35,6 +40,7 @@ __all__ = [
     "backup_requests_flush",
     "backup_restore",
     "backup_restore_preview",
+    "backup_restore_test_latest",
     "backup_rotate",
     "backup_scheduled_run",
     "backup_verify",

@@ -16,6 +16,7 @@ from backups_app.engines import get_engine
 from backups_app.engines.base import compare_counts
 from backups_app.exceptions import BackupBusy, BackupError, VerificationError
 from backups_app.models import Backup
+from backups_app.selectors import backup_latest
 from backups_app.services.catalogue import manifest_update
 from backups_app.services.offsite import backup_offsite_fetch_missing
 from backups_app.signing import manifest_check
@@ -157,6 +158,16 @@ def backup_verify_selected(
         for backup in backups
         if backup.status == Backup.Status.SUCCEEDED
     ]
+
+
+def backup_restore_test_latest() -> Verification | None:
+    """Prove the newest successful backup restores (the daily job): backup_verify() with
+    `restore_test`, recorded on it. None, with a warning logged, when there is no backup yet."""
+    latest = backup_latest()
+    if latest is None:
+        logger.warning("daily restore test: there is no backup to test")
+        return None
+    return backup_verify(backup=latest, restore_test=True)
 
 
 def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ...]) -> Verification:

@@ -7,7 +7,12 @@ import pytest
 from backups_app import files
 from backups_app.engines import get_engine
 from backups_app.models import Backup
-from backups_app.services import backup_create, backup_verify, backup_verify_selected
+from backups_app.services import (
+    backup_create,
+    backup_restore_test_latest,
+    backup_verify,
+    backup_verify_selected,
+)
 from backups_app.signing import manifest_sign
 from tests.backups_app.conftest import flip_a_byte
 from tests.factories import SignupFactory
@@ -183,3 +188,17 @@ def test_verify_selected_of_nothing_succeeded_verifies_nothing(signups, backup_d
     Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
 
     assert backup_verify_selected(backups=list(Backup.objects.all())) == []
+
+
+def test_restore_test_latest_tests_the_newest_backup_only(signups, backup_dir):
+    assert backup_restore_test_latest() is None  # nothing to test yet
+    older = backup_create(kind=Backup.Kind.MANUAL)
+    newest = backup_create(kind=Backup.Kind.MANUAL)
+
+    result = backup_restore_test_latest()
+
+    assert (result.name, result.ok) == (newest.name, True)
+    newest.refresh_from_db()
+    older.refresh_from_db()
+    assert newest.restore_tested and newest.verification_ok
+    assert not older.restore_tested
