@@ -6,7 +6,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -123,6 +126,27 @@ def start_gunicorn(*, port: int, workers: int, **overrides: str) -> subprocess.P
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def wait_until_serving(
+    server: subprocess.Popen, *, port: int, path: str = "", seconds: float = 30
+) -> None:
+    """Wait until gunicorn on `port` takes connections (with `path`, answers that page);
+    fail with its stderr when it exits or is not there within `seconds`. Refused, reset and
+    timed-out attempts (a server still booting on a loaded machine) are all tried again."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if path:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:  # URLError, ConnectionError and TimeoutError are all OSErrors
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail(f"gunicorn did not start: {server.stderr.read().decode()}")
+            time.sleep(0.1)
 
 
 def kill_9(process: subprocess.Popen, *, seconds: float = 60) -> None:

@@ -4,14 +4,13 @@ import http.cookiejar
 import re
 import secrets
 import sqlite3
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from tests.subprocesses import free_port, run_manage, start_gunicorn
+from tests.subprocesses import free_port, run_manage, start_gunicorn, wait_until_serving
 
 
 @pytest.fixture
@@ -33,16 +32,7 @@ def production_site(tmp_path):
     port = free_port()
     server = start_gunicorn(port=port, workers=2, **environment)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base_url + "/thanks/", timeout=2)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"gunicorn did not start: {server.stderr.read().decode()}")
-            time.sleep(0.2)
+    wait_until_serving(server, port=port, path="/thanks/")
     yield base_url, database
     server.terminate()
     server.wait(timeout=10)

@@ -4,7 +4,6 @@ import http.client
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.subprocesses import database_url, free_port, start_gunicorn
+from tests.subprocesses import database_url, free_port, start_gunicorn, wait_until_serving
 
 SIGNING_KEY = "journal-tests-" + "k" * 32
 
@@ -56,16 +55,8 @@ def start_site(transactional_db, backup_dir, settings, collected_static):
         )
         started.append(server)
         site = Site(url=f"http://127.0.0.1:{port}", server=server)
+        wait_until_serving(server, port=port)
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    server.kill()
-                    pytest.fail(f"gunicorn did not start: {server.stderr.read().decode()}")
-                time.sleep(0.1)
         while len(site.worker_pids()) < workers and time.monotonic() < deadline:
             time.sleep(0.1)
         return site
