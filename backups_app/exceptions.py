@@ -3,6 +3,11 @@
 from django.core.exceptions import ValidationError
 
 
+def error_text(err: Exception) -> str:
+    """An error as one line for a person: a ValidationError's messages joined, else its text."""
+    return "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+
+
 class BackupError(Exception):
     """Something about a backup, restore or verification went wrong."""
 

@@ -215,7 +215,7 @@ def erasure_request_confirmed(*, email: str) -> ErasureRequest | ErasureResult:
 def erasure_request_approve(*, erasure_request: ErasureRequest, decided_by: str) -> ErasureResult:
     """Carry out a pending request: erase the address it holds (which settles the request).
     Raises ValidationError for a request already decided."""
-    refuse_unless_pending(erasure_request)
+    _refuse_unless_pending(erasure_request)
     return signup_erase(
         email=erasure_request.email,
         erased_by=decided_by,
@@ -226,7 +226,7 @@ def erasure_request_approve(*, erasure_request: ErasureRequest, decided_by: str)
 def erasure_request_decline(*, erasure_request: ErasureRequest, decided_by: str) -> None:
     """Decline a pending request; the address it held is forgotten, its hash stays. Raises
     ValidationError for a request already decided, here or meanwhile by someone else."""
-    refuse_unless_pending(erasure_request)
+    _refuse_unless_pending(erasure_request)
     declined = ErasureRequest.objects.filter(
         pk=erasure_request.pk, status=ErasureRequest.Status.PENDING
     ).update(
@@ -239,7 +239,7 @@ def erasure_request_decline(*, erasure_request: ErasureRequest, decided_by: str)
         raise ValidationError(f"{erasure_request} was already decided.")
 
 
-def refuse_unless_pending(erasure_request: ErasureRequest) -> None:
+def _refuse_unless_pending(erasure_request: ErasureRequest) -> None:
     # Only a pending request still holds the address that deciding it needs.
     if erasure_request.status != ErasureRequest.Status.PENDING or not erasure_request.email:
         raise ValidationError(f"{erasure_request} was already decided.")

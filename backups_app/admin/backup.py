@@ -339,8 +339,8 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
     # --- actions -------------------------------------------------------------------------------
     @admin.action(description="Verify (restore test)", permissions=["create"])
     def verify_with_restore_test(self, request: HttpRequest, queryset) -> None:
-        results = backup_verify_selected(backups=queryset, restore_test=True)
         chosen = {backup.name: backup for backup in queryset}
+        results = backup_verify_selected(backups=chosen.values(), restore_test=True)
         for result in results:
             self.log_change(
                 request, chosen[result.name], f"Verified with a restore test: {result.detail}"

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from backups_app.alerts import logger
-from backups_app.exceptions import BackupError
+from backups_app.exceptions import BackupError, error_text
 from backups_app.forms import RestoreForm
 from backups_app.models import Backup
 from backups_app.services import (
@@ -69,7 +69,7 @@ class RestoreViews:
                 elif operation == RestoreForm.MERGE:
                     return self._merge(request, backup)
             except (BackupError, ValidationError) as err:
-                error = f"{_one_line(err)} Nothing was changed."
+                error = f"{error_text(err)} Nothing was changed."
             # A refused exact restore shows the numbers again, as they are now.
             compare = operation == RestoreForm.COMPARE or (
                 operation == RestoreForm.RESTORE_EXACT and bool(error)
@@ -79,7 +79,7 @@ class RestoreViews:
             # opens and fetches no backup file.
             preview = backup_restore_preview(name=backup.name, compare=compare, check_files=compare)
         except (BackupError, ValidationError) as err:
-            error = f"{_one_line(err)} Nothing was changed."
+            error = f"{error_text(err)} Nothing was changed."
             preview = backup_restore_preview(name=backup.name, compare=False, check_files=False)
         return TemplateResponse(
             request,
@@ -215,7 +215,3 @@ class RestoreViews:
             for table, (count, now) in preview.table_rows.items()
         ]
         return sorted(rows, key=lambda row: (row.label.lower(), row.table))
-
-
-def _one_line(err: BackupError | ValidationError) -> str:
-    return "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from backups_app.exceptions import BackupError
+from backups_app.exceptions import BackupError, error_text
 from backups_app.keys import signing_key_from_file
 
 
@@ -72,7 +72,7 @@ class BackupCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except (BackupError, ValidationError, OSError, DatabaseError) as err:
-            message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+            message = error_text(err)
             if isinstance(err, DatabaseError):
                 message = f"The database failed or cannot be reached: {err}".strip()
             if self.as_json:

@@ -14,7 +14,7 @@ from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import BaseEngine
-from backups_app.exceptions import BackupBusy, VerificationError
+from backups_app.exceptions import BackupBusy, VerificationError, error_text
 from backups_app.models import Backup
 from backups_app.signing import manifest_check, manifest_sign
 from waitlist.models import fitted
@@ -149,10 +149,8 @@ def backup_pin_selected(*, backups: Iterable[Backup], pinned: bool, by: str) -> 
             continue
         try:
             result.done.append(backup_pin(backup=backup, pinned=pinned, by=by))
-        except ValidationError as err:
-            result.refused[backup.name] = err.messages[0]
-        except VerificationError as err:  # SignatureError: not a ValidationError
-            result.refused[backup.name] = str(err)
+        except (ValidationError, VerificationError) as err:  # SignatureError is the latter
+            result.refused[backup.name] = error_text(err)
     return result
 
 
@@ -192,7 +190,9 @@ def catalogue_sync_locked(
                 raise ValidationError(f"it names another backup, {dump.name}")
         except (ValidationError, VerificationError, KeyError, TypeError) as err:
             result.unreadable.append(path.name)
-            logger.warning("catalogue sync skipped manifest=%s reason=%s", path.name, _text(err))
+            logger.warning(
+                "catalogue sync skipped manifest=%s reason=%s", path.name, error_text(err)
+            )
             continue
         on_disk.add(dump.name)
         try:
@@ -301,7 +301,3 @@ def _datetime(value: str | None):
         return None
     parsed = parse_datetime(value)
     return parsed
-
-
-def _text(err: Exception) -> str:
-    return "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)

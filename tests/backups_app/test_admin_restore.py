@@ -2,12 +2,11 @@
 
 import pytest
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.html import Element, parse_html
 
 from backups_app import files
-from backups_app.exceptions import BackupError
+from backups_app.exceptions import VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore_preview
 from tests.assertions import assert_contains_all
@@ -466,5 +465,5 @@ def test_the_page_preview_reads_the_catalogue_not_the_files(signups, backup_dir)
     preview = backup_restore_preview(name=backup.name, compare=False, check_files=False)
 
     assert (preview.name, preview.backup_signups, preview.live_signups) == (backup.name, 3, 3)
-    with pytest.raises((BackupError, ValidationError)):
+    with pytest.raises(VerificationError, match=r"The manifest .* is missing"):
         backup_restore_preview(name=backup.name, compare=False)

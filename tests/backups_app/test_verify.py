@@ -168,15 +168,14 @@ def test_verify_selected_verifies_the_succeeded_backups_of_a_selection_in_order(
     first = backup_create(kind=Backup.Kind.MANUAL)
     failed = backup_create(kind=Backup.Kind.MANUAL)
     Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED, error="disk full")
+    failed.refresh_from_db()
     second = backup_create(kind=Backup.Kind.MANUAL)
 
-    results = backup_verify_selected(
-        backups=list(Backup.objects.order_by("started_at")), restore_test=True
-    )
+    results = backup_verify_selected(backups=[second, failed, first], restore_test=True)
 
     assert [(r.name, r.ok, r.restore_tested) for r in results] == [
-        (first.name, True, True),
         (second.name, True, True),
+        (first.name, True, True),
     ]
     failed.refresh_from_db()
     assert failed.verified_at is None  # a failed entry is left alone, and nobody is told
@@ -194,6 +193,8 @@ def test_restore_test_latest_tests_the_newest_backup_only(signups, backup_dir):
     assert backup_restore_test_latest() is None  # nothing to test yet
     older = backup_create(kind=Backup.Kind.MANUAL)
     newest = backup_create(kind=Backup.Kind.MANUAL)
+    failed = backup_create(kind=Backup.Kind.MANUAL)  # newer, but it failed: nothing to test
+    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
 
     result = backup_restore_test_latest()
 
@@ -202,3 +203,4 @@ def test_restore_test_latest_tests_the_newest_backup_only(signups, backup_dir):
     older.refresh_from_db()
     assert newest.restore_tested and newest.verification_ok
     assert not older.restore_tested
+    assert not Backup.objects.get(pk=failed.pk).restore_tested

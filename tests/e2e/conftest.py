@@ -56,16 +56,8 @@ def page(browser, live_site):
 
 
 @pytest.fixture
-def backup_dir(settings, tmp_path) -> Path:
-    """The site's BACKUP_DIR, with its EXPORT_DIR beside it, in the test's own folder."""
-    settings.BACKUP_DIR = tmp_path / "backups"
-    settings.EXPORT_DIR = tmp_path / "exports"
-    return settings.BACKUP_DIR
-
-
-@pytest.fixture
 def export_dir(backup_dir, settings) -> Path:
-    """The site's EXPORT_DIR in the test's own folder (see backup_dir)."""
+    """The site's EXPORT_DIR in the test's own folder (tests/conftest.py's backup_dir sets it)."""
     return settings.EXPORT_DIR
 
 

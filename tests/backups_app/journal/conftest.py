@@ -5,13 +5,13 @@ import re
 import secrets
 import signal
 import subprocess
-import time
 import urllib.parse
 from dataclasses import dataclass
 
 import pytest
 
 from tests.subprocesses import database_url, free_port, start_gunicorn, wait_until_serving
+from tests.waiting import wait_until
 
 SIGNING_KEY = "journal-tests-" + "k" * 32
 
@@ -56,9 +56,11 @@ def start_site(transactional_db, backup_dir, settings, collected_static):
         started.append(server)
         site = Site(url=f"http://127.0.0.1:{port}", server=server)
         wait_until_serving(server, port=port)
-        deadline = time.monotonic() + 30
-        while len(site.worker_pids()) < workers and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(
+            lambda: len(site.worker_pids()) >= workers,
+            what=f"{workers} gunicorn workers",
+            seconds=30,
+        )
         return site
 
     yield start
