@@ -353,7 +353,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
     rows = ctx.probe.rows(table)
     if rows == 0:
         return ctx.nothing_at_risk("adds a column to an empty table", **common)
-    common["rows"] = rows
+    counted = {**common, "rows": rows}  # every finding below is about these rows
     declared = field if ctx.backwards else operation.field
     has_default = (
         declared.has_default()
@@ -365,7 +365,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
             Level.LOW,
             f"adds generated column {field.column}, computed by the database from the other "
             f"columns of {rows_text(rows)} row(s)",
-            **common,
+            **counted,
         )
     if field.primary_key:
         return ctx.finding(
@@ -373,7 +373,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
             f"adds primary key {field.column} to {rows_text(rows)} row(s): the current key "
             "column is replaced",
             safe_alternative=SAFE["primary_key"],
-            **common,
+            **counted,
         )
     if field.unique and not field.null and rows != 1:
         return ctx.finding(
@@ -383,7 +383,7 @@ def _add_field(operation, ctx: _Context) -> Finding:
             safe_alternative=(
                 "Add it nullable, fill distinct values in a RunPython, then make it unique."
             ),
-            **common,
+            **counted,
         )
     if not field.null and _fill_value(ctx, declared) is None and not declared.has_db_default():
         return ctx.finding(
@@ -394,20 +394,20 @@ def _add_field(operation, ctx: _Context) -> Finding:
                 "Give it a db_default (or a default), or add it nullable and fill it in a "
                 "RunPython before making it NOT NULL."
             ),
-            **common,
+            **counted,
         )
     if field.null or has_default:
         return ctx.finding(
             Level.LOW,
             f"adds {'a nullable' if field.null else 'a defaulted'} column to "
             f"{rows_text(rows)} row(s)",
-            **common,
+            **counted,
         )
     return ctx.finding(
         Level.MEDIUM,
         f"adds NOT NULL column {field.column} without a default to {rows_text(rows)} row(s)",
         safe_alternative=SAFE["not_null"],
-        **common,
+        **counted,
     )
 
 

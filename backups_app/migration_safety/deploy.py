@@ -276,27 +276,32 @@ def _worst(*verdicts: DeployVerdict | None) -> DeployVerdict:
 # --- readers, by the operation the database sees ---------------------------------------------
 
 
-#: The operations safe to deploy whatever their table holds, and why: nothing to read for them.
-_ALWAYS_SAFE = {
-    "CreateModel": "creates a new, empty table",
-    "RemoveConstraint": "removes a constraint (catalog only)",
-    **dict.fromkeys(
-        (
-            "AlterOrderWithRespectTo",
-            "AlterConstraint",
-            "AlterModelOptions",
-            "AlterModelManagers",
-            "AlterModelTableComment",
-        ),
-        "changes Django's model options only",
-    ),
-    "RunPython": "runs Python: its data risk is rated, its locks are the queries it runs",
-}
+@_READERS.of("CreateModel")
+def _create_model(operation, ctx) -> DeployVerdict:
+    return DeployVerdict(Deploy.SAFE, "creates a new, empty table")
 
 
-@_READERS.of(*_ALWAYS_SAFE)
-def _always_safe(operation, ctx) -> DeployVerdict:
-    return DeployVerdict(Deploy.SAFE, _ALWAYS_SAFE[ctx.kind])
+@_READERS.of("RemoveConstraint")
+def _remove_constraint(operation, ctx) -> DeployVerdict:
+    return DeployVerdict(Deploy.SAFE, "removes a constraint (catalog only)")
+
+
+@_READERS.of(
+    "AlterOrderWithRespectTo",
+    "AlterConstraint",
+    "AlterModelOptions",
+    "AlterModelManagers",
+    "AlterModelTableComment",
+)
+def _options(operation, ctx) -> DeployVerdict:
+    return DeployVerdict(Deploy.SAFE, "changes Django's model options only")
+
+
+@_READERS.of("RunPython")
+def _run_python(operation, ctx) -> DeployVerdict:
+    return DeployVerdict(
+        Deploy.SAFE, "runs Python: its data risk is rated, its locks are the queries it runs"
+    )
 
 
 @_READERS.of("DeleteModel")

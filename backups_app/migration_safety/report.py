@@ -8,6 +8,26 @@ from backups_app.migration_safety.deploy import Deploy
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.review import Review
 
+#: The keys of a report line, in the order its JSON has always had them: where the operation
+#: stands, its data verdict, whether it was reviewed, then its deploy verdict.
+REPORT_KEYS = (
+    "migration",
+    "direction",
+    "operation",
+    "kind",
+    "level",
+    "reason",
+    "table",
+    "column",
+    "rows",
+    "safe_alternative",
+    "reviewed",
+    "deploy",
+    "deploy_reason",
+    "deploy_recipe",
+    "lock_seconds",
+)
+
 
 @dataclass(kw_only=True)
 class OperationRisk(Risk):
@@ -29,11 +49,7 @@ class OperationRisk(Risk):
         data = asdict(self)
         data["level"] = self.level.label
         data["deploy"] = self.deploy.label
-        # The keys in the order the JSON has always had: where the operation stands, its data
-        # verdict, whether it was reviewed, then its deploy verdict.
-        verdicts = [f.name for f in fields(Risk)]
-        verdicts.insert(verdicts.index("deploy"), "reviewed")
-        return {key: data[key] for key in ("migration", "direction", "operation", *verdicts)}
+        return {key: data[key] for key in REPORT_KEYS}
 
 
 @dataclass
