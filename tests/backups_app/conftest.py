@@ -35,6 +35,21 @@ def signups(transactional_db, backup_dir):
     ]
 
 
+@pytest.fixture(name="add_newer_table")
+def add_newer_table_fixture():
+    """Call it after taking a backup: a live table `vip_notes`, with one row, that the backup
+    does not hold (dropped again after the test)."""
+
+    def add() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE vip_notes (note varchar(20))")
+            cursor.execute("INSERT INTO vip_notes VALUES ('front row')")
+
+    yield add
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS vip_notes")
+
+
 def signup_rows() -> list[tuple]:
     """Every signup as stored (each column, by id), for comparing before and after."""
     columns = [field.attname for field in Signup._meta.concrete_fields]
@@ -49,6 +64,11 @@ def rewrite_manifest(backup_dir: Path, backup, **changes) -> None:
     manifest.update(changes)
     manifest_sign(manifest)
     path.write_text(json.dumps(manifest))
+
+
+def lose_manifest(backup_dir: Path, backup) -> None:
+    """Delete the manifest beside `backup`'s dump, as a careless `rm` would."""
+    (backup_dir / files.manifest_name_for(backup.name)).unlink()
 
 
 def reseal(backup_dir: Path, backup) -> None:
@@ -162,3 +182,8 @@ def staff_with(django_user_model, *codenames):
     )
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return user
+
+
+def restore_url(backup) -> str:
+    """The admin's Restore… page of `backup`."""
+    return f"/admin/backups_app/backup/{backup.pk}/restore/"

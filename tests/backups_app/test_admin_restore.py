@@ -2,16 +2,16 @@
 
 import pytest
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.db import connection
-from django.test.html import Element, parse_html
+from django.test.html import parse_html
 
 from backups_app import files
 from backups_app.exceptions import VerificationError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore_preview
 from tests.assertions import assert_contains_all
-from tests.backups_app.conftest import staff_with
+from tests.backups_app.conftest import restore_url, staff_with
 from tests.factories import SignupFactory
+from tests.pages import by_id, elements, messages_on, operations, page_of, text
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,65 +22,6 @@ LOGGED_OUT = (
     "Staff accounts were replaced by the backup's, so you have been logged out; log in with an "
     "account from the backup."
 )
-
-
-@pytest.fixture(name="add_newer_table")
-def add_newer_table_fixture():
-    """Call it after taking a backup: a live table `vip_notes`, with one row, that the backup
-    does not hold (dropped again after the test)."""
-
-    def add() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE vip_notes (note varchar(20))")
-            cursor.execute("INSERT INTO vip_notes VALUES ('front row')")
-
-    yield add
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS vip_notes")
-
-
-def restore_url(backup) -> str:
-    return f"{CHANGELIST}{backup.pk}/restore/"
-
-
-def page_of(response) -> Element:
-    assert response.status_code == 200
-    return parse_html(response.content.decode())
-
-
-def elements(root: Element, tag: str | None = None, **attributes: str) -> list[Element]:
-    """Every element under `root` (itself included) with this tag and these attributes."""
-    found = []
-    if (tag is None or root.name == tag) and all(
-        (key, value) in root.attributes for key, value in attributes.items()
-    ):
-        found.append(root)
-    for child in root.children:
-        if isinstance(child, Element):
-            found += elements(child, tag, **attributes)
-    return found
-
-
-def by_id(root: Element, element_id: str) -> Element:
-    [element] = elements(root, id=element_id)
-    return element
-
-
-def text(element: Element) -> str:
-    return " ".join(
-        child if isinstance(child, str) else text(child) for child in element.children
-    ).replace(" ,", ",")
-
-
-def operations(element: Element) -> set[str]:
-    """The operations the submit buttons under `element` post."""
-    buttons = elements(element, "button", name="operation")
-    return {dict(button.attributes)["value"] for button in buttons}
-
-
-def messages_on(response) -> str:
-    [messagelist] = elements(page_of(response), "ul", **{"class": "messagelist"})
-    return " ".join(text(item) for item in elements(messagelist, "li"))
 
 
 def test_restore_page_says_in_words_what_a_restore_will_do(admin_client, signups):

@@ -5,7 +5,8 @@ import pytest
 
 from backups_app.models import Backup
 from backups_app.services import backup_create
-from tests.backups_app.test_admin_restore import by_id, messages_on, page_of, restore_url, text
+from tests.backups_app.conftest import restore_url
+from tests.pages import by_id, messages_on, page_of, text
 from waitlist.models import Signup
 from waitlist.services import signup_erase
 

@@ -16,7 +16,6 @@ from django.core.management import CommandError, call_command
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore_preview
 from tests.backups_app.conftest import database_url
-from tests.backups_app.test_admin_restore import add_newer_table_fixture  # noqa: F401
 from tests.factories import SignupFactory
 from tests.subprocesses import PROJECT_DIR, child_environment
 from waitlist.models import Signup

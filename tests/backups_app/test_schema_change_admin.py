@@ -7,77 +7,12 @@ from django.utils import timezone
 
 from backups_app.models import Backup, SchemaChange
 from tests.backups_app.conftest import staff_with
+from tests.factories import SchemaChangeFactory, quiet_operation, risky_plan
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/backups_app/schemachange/"
 PAYLOAD = '<script>alert("ledger")</script>'
-
-
-def risky_plan(*, reason: str = "drops a column that holds data") -> dict:
-    """A risk report as RiskReport.as_dict stores it: one high-risk and one harmless operation."""
-    return {
-        "database": "default",
-        "vendor": "sqlite",
-        "has_data": True,
-        "risk": "high",
-        "backup_required": True,
-        "unreviewed_high": 1,
-        "action": "backup_then_apply",
-        "migrations": [
-            {
-                "migration": "waitlist.0007_drop_phone",
-                "direction": "apply",
-                "review": "none",
-                "review_reason": "",
-            }
-        ],
-        "operations": [
-            {
-                "migration": "waitlist.0007_drop_phone",
-                "direction": "apply",
-                "operation": "Remove field phone from signup",
-                "kind": "remove_field",
-                "level": "high",
-                "reason": reason,
-                "table": "waitlist_signup",
-                "column": "phone",
-                "rows": 1234,
-                "safe_alternative": "stop writing the column first, drop it a release later",
-                "reviewed": False,
-            },
-            {
-                "migration": "waitlist.0007_drop_phone",
-                "direction": "apply",
-                "operation": "Create index on email",
-                "kind": "add_index",
-                "level": "none",
-                "reason": "adds an index",
-                "table": "waitlist_signup",
-                "column": "",
-                "rows": None,
-                "safe_alternative": "",
-                "reviewed": False,
-            },
-        ],
-    }
-
-
-def schema_change(**fields) -> SchemaChange:
-    values = {
-        "outcome": SchemaChange.Outcome.APPLIED,
-        "risk": SchemaChange.Risk.HIGH,
-        "migrations": ["waitlist.0007_drop_phone"],
-        "plan": risky_plan(),
-        "backup_name": "backup-20240101-000000-pre_migration.sql",
-        "reason": "phone numbers are no longer collected",
-        "allowed_dangerous": True,
-        "triggered_by": "ops@deploy",
-        "applied_before": ["waitlist.0006_previous"],
-        "applied_after": ["waitlist.0006_previous", "waitlist.0007_drop_phone"],
-        **fields,
-    }
-    return SchemaChange.objects.create(**values)
 
 
 def catalogued(name: str) -> Backup:
@@ -88,8 +23,8 @@ def catalogued(name: str) -> Backup:
 
 def test_ledger_lists_runs_with_a_link_to_their_backup(admin_client):
     backup = catalogued("backup-20240101-000000-pre_migration.sql")
-    applied = schema_change(reason="phone numbers are no longer collected " + "x" * 100)
-    refused = schema_change(
+    applied = SchemaChangeFactory(reason="phone numbers are no longer collected " + "x" * 100)
+    refused = SchemaChangeFactory(
         outcome=SchemaChange.Outcome.REFUSED,
         migrations=["waitlist.0008_a", "waitlist.0009_b", "shop.0001_c", "shop.0002_d"],
         backup_name="",
@@ -110,7 +45,7 @@ def test_ledger_lists_runs_with_a_link_to_their_backup(admin_client):
 
 
 def test_backup_that_is_no_longer_catalogued_is_shown_by_name_without_a_link(admin_client):
-    schema_change(backup_name="backup-rotated-away.sql")
+    SchemaChangeFactory(backup_name="backup-rotated-away.sql")
 
     html = admin_client.get(CHANGELIST).content.decode()
 
@@ -124,18 +59,18 @@ def test_list_looks_backups_up_in_one_query_not_one_per_row(admin_client):
         return len(queries)
 
     catalogued("backup-0.sql")
-    schema_change(backup_name="backup-0.sql")
+    SchemaChangeFactory(backup_name="backup-0.sql")
     one_row = queries_for_list()
     for number in range(1, 6):
         catalogued(f"backup-{number}.sql")
-        schema_change(backup_name=f"backup-{number}.sql")
+        SchemaChangeFactory(backup_name=f"backup-{number}.sql")
 
     assert queries_for_list() == one_row
 
 
 def test_list_filters_by_outcome_and_searches_the_reason(admin_client):
-    schema_change(reason="drop the phone column")
-    schema_change(outcome=SchemaChange.Outcome.REFUSED, reason="rename city", backup_name="")
+    SchemaChangeFactory(reason="drop the phone column")
+    SchemaChangeFactory(outcome=SchemaChange.Outcome.REFUSED, reason="rename city", backup_name="")
 
     refused = admin_client.get(CHANGELIST, {"outcome": "refused"}).content.decode()
     searched = admin_client.get(CHANGELIST, {"q": "phone"}).content.decode()
@@ -144,28 +79,12 @@ def test_list_filters_by_outcome_and_searches_the_reason(admin_client):
     assert "drop the phone column" in searched and "rename city" not in searched
 
 
-def quiet_operation(number: int) -> dict:
-    return {
-        "migration": f"waitlist.{number:04}_tidy",
-        "direction": "apply",
-        "operation": f"Create model Thing{number}",
-        "kind": "create_model",
-        "level": "none",
-        "reason": "a new, empty table",
-        "table": f"waitlist_thing{number}",
-        "column": "",
-        "rows": None,
-        "safe_alternative": "",
-        "reviewed": number % 2 == 0,
-    }
-
-
 def detail_html(admin_client, change: SchemaChange) -> str:
     return admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
 
 
 def test_detail_page_shows_the_risky_operations_in_a_table(admin_client):
-    html = detail_html(admin_client, schema_change())
+    html = detail_html(admin_client, SchemaChangeFactory())
 
     risky = html.split('<table class="plan-operations plan-risky">')[1].split("</table>")[0]
     assert '<th scope="col">rows affected</th>' in risky
@@ -191,7 +110,7 @@ def test_detail_page_folds_the_operations_with_no_risk_after_the_risky_ones(admi
         plan["operations"][1],
     ]
 
-    html = detail_html(admin_client, schema_change(plan=plan))
+    html = detail_html(admin_client, SchemaChangeFactory(plan=plan))
 
     risky_at = html.index("Remove field phone from signup")
     folded_at = html.index('<details class="plan-quiet">')
@@ -204,7 +123,7 @@ def test_detail_page_folds_the_operations_with_no_risk_after_the_risky_ones(admi
 
 
 def test_uncounted_rows_and_missing_alternatives_are_said_plainly(admin_client):
-    html = detail_html(admin_client, schema_change())
+    html = detail_html(admin_client, SchemaChangeFactory())
 
     assert "waitlist_signup</span></td><td>not counted</td><td>adds an index</td></tr>" in html
     assert "<td>?</td>" not in html
@@ -215,7 +134,7 @@ def test_a_plan_without_risky_operations_says_so(admin_client):
     plan = risky_plan()
     plan["operations"] = [quiet_operation(1)]
 
-    html = detail_html(admin_client, schema_change(plan=plan, risk=SchemaChange.Risk.NONE))
+    html = detail_html(admin_client, SchemaChangeFactory(plan=plan, risk=SchemaChange.Risk.NONE))
 
     assert "No operation put data at risk." in html
     assert "<summary>1 operation with no risk</summary>" in html
@@ -225,7 +144,7 @@ def test_a_plan_without_risky_operations_says_so(admin_client):
 def test_a_plan_without_operations_says_so(admin_client):
     plan = {**risky_plan(), "operations": [], "risk": "none"}
 
-    html = detail_html(admin_client, schema_change(plan=plan, risk=SchemaChange.Risk.NONE))
+    html = detail_html(admin_client, SchemaChangeFactory(plan=plan, risk=SchemaChange.Risk.NONE))
 
     assert "No operations were planned." in html
     assert '<table class="plan-operations' not in html
@@ -234,7 +153,7 @@ def test_a_plan_without_operations_says_so(admin_client):
 def test_detail_page_shows_the_rollback_command_for_an_applied_change_with_a_backup(
     admin_client,
 ):
-    change = schema_change()
+    change = SchemaChangeFactory()
 
     html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
 
@@ -256,7 +175,7 @@ def test_detail_page_shows_the_rollback_command_for_an_applied_change_with_a_bac
 def test_detail_page_offers_no_rollback_command_when_it_would_be_refused(
     admin_client, fields, explanation
 ):
-    change = schema_change(**fields)
+    change = SchemaChangeFactory(**fields)
 
     html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
 
@@ -265,7 +184,7 @@ def test_detail_page_offers_no_rollback_command_when_it_would_be_refused(
 
 
 def test_reasons_and_plan_from_migration_files_are_escaped(admin_client):
-    change = schema_change(
+    change = SchemaChangeFactory(
         reason=PAYLOAD,
         triggered_by=PAYLOAD,
         migrations=[PAYLOAD],
@@ -288,7 +207,7 @@ def test_reasons_and_plan_from_migration_files_are_escaped(admin_client):
 
 
 def test_ledger_cannot_be_added_to_changed_or_deleted_even_by_a_superuser(admin_client):
-    change = schema_change()
+    change = SchemaChangeFactory()
 
     add = admin_client.get(CHANGELIST + "add/")
     delete = admin_client.post(f"{CHANGELIST}{change.pk}/delete/", {"post": "yes"})
@@ -310,7 +229,7 @@ def test_ledger_cannot_be_added_to_changed_or_deleted_even_by_a_superuser(admin_
 
 
 def test_detail_page_has_no_save_button(admin_client):
-    change = schema_change()
+    change = SchemaChangeFactory()
 
     html = admin_client.get(f"{CHANGELIST}{change.pk}/change/").content.decode()
 
@@ -319,7 +238,7 @@ def test_detail_page_has_no_save_button(admin_client):
 
 
 def test_staff_without_view_permission_cannot_see_the_ledger(client, django_user_model):
-    change = schema_change()
+    change = SchemaChangeFactory()
     client.force_login(staff_with(django_user_model, "view_backup"))
 
     assert client.get(CHANGELIST).status_code == 403
@@ -327,7 +246,7 @@ def test_staff_without_view_permission_cannot_see_the_ledger(client, django_user
 
 
 def test_staff_with_view_permission_sees_the_ledger_but_cannot_change_it(client, django_user_model):
-    change = schema_change()
+    change = SchemaChangeFactory()
     client.force_login(staff_with(django_user_model, "view_schemachange"))
 
     listing = client.get(CHANGELIST)
@@ -345,8 +264,8 @@ def test_staff_with_view_permission_sees_the_ledger_but_cannot_change_it(client,
 def test_detail_page_folds_a_long_list_of_migrations(admin_client):
     names = [f"waitlist.{n:04}_tidy" for n in range(1, 30)]
 
-    long_plan = detail_html(admin_client, schema_change(migrations=names))
-    short_plan = detail_html(admin_client, schema_change(migrations=names[:2]))
+    long_plan = detail_html(admin_client, SchemaChangeFactory(migrations=names))
+    short_plan = detail_html(admin_client, SchemaChangeFactory(migrations=names[:2]))
 
     assert (
         "<details><summary>29 migrations, waitlist.0001_tidy to waitlist.0029_tidy</summary>"
@@ -357,10 +276,10 @@ def test_detail_page_folds_a_long_list_of_migrations(admin_client):
 
 
 def test_detail_page_leaves_out_the_rows_that_did_not_happen(admin_client):
-    applied = detail_html(admin_client, schema_change())
+    applied = detail_html(admin_client, SchemaChangeFactory())
     rolled_back = detail_html(
         admin_client,
-        schema_change(
+        SchemaChangeFactory(
             outcome=SchemaChange.Outcome.ROLLED_BACK,
             error="lock timeout",
             rolled_back_at=timezone.now(),
@@ -388,7 +307,7 @@ def test_an_operation_unsafe_to_deploy_is_shown_with_its_reason_and_recipe(admin
     lock_only = {**quiet_operation(9), "deploy": "caution", "deploy_reason": "holds a lock"}
     plan["operations"] = [*plan["operations"], index, lock_only, quiet_operation(10)]
 
-    html = detail_html(admin_client, schema_change(plan=plan))
+    html = detail_html(admin_client, SchemaChangeFactory(plan=plan))
 
     risky = html.split('<table class="plan-operations plan-risky">')[1].split("</table>")[0]
     assert "deploy unsafe:</strong> builds an index without CONCURRENTLY" in risky

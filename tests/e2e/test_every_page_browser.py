@@ -6,9 +6,8 @@ from django.test import override_settings
 
 from backups_app.models import Backup, Export
 from backups_app.services import backup_create, waitlist_export_csv
-from tests.backups_app.test_schema_change_admin import schema_change
 from tests.e2e.conftest import PASSWORD, log_in
-from tests.factories import SignupFactory
+from tests.factories import SchemaChangeFactory, SignupFactory
 from waitlist import erasure_links
 from waitlist.services import erasure_request_create, signup_erase
 
@@ -24,7 +23,7 @@ def site_with_data(backup_dir, django_user_model):
     backup = backup_create(kind=Backup.Kind.MANUAL)
     backup_create(kind=Backup.Kind.AUTO)
     waitlist_export_csv(triggered_by="boss")
-    change = schema_change()
+    change = SchemaChangeFactory()
     erasure = signup_erase(email=signups[1].email, erased_by="admin:boss", reason="asked by mail")
     request = erasure_request_create(email=signups[2].email)
     return {

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from backups_app.models import SchemaChange
-from tests.backups_app.test_schema_change_admin import quiet_operation, risky_plan, schema_change
 from tests.e2e.conftest import PASSWORD, log_in
+from tests.factories import SchemaChangeFactory, quiet_operation, risky_plan
 from tests.migration_lab.lab import lab_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,13 +60,13 @@ def test_a_long_plan_shows_its_risky_operation_on_a_short_page(
         plan["operations"][0],
         *(quiet_operation(n) for n in range(15, 30)),
     ]
-    change = schema_change(
+    change = SchemaChangeFactory(
         plan=plan,
         migrations=[f"waitlist.{n:04}_tidy" for n in range(1, 30)],
         reason="phone numbers are no longer collected, as agreed with the data protection "
         "officer in the review of March",
     )
-    schema_change(  # a second row, with the longest values the list shows
+    SchemaChangeFactory(  # a second row, with the longest values the list shows
         outcome=SchemaChange.Outcome.REFUSED,
         backup_name="",
         triggered_by="someone.with.a.long.name@deploy-host-01.example.org",

@@ -15,12 +15,19 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.core import mail
+from django.db import connection
 
-from tests.subprocesses import free_port
+from backups_app import files
+from backups_app.models import Backup
+from backups_app.services.verify import check_files
+from tests.backups_app.conftest import on_postgresql
+from tests.subprocesses import database_url, free_port
 
 
 def write_bash_script(path: Path, body: str) -> Path:
@@ -218,3 +225,82 @@ def small_disk(tmp_path) -> Iterator[SmallDisk]:
     finally:
         with contextlib.suppress(subprocess.SubprocessError):
             subprocess.run(["umount", "--lazy", str(mountpoint)], capture_output=True, timeout=60)
+
+
+# --- a waitlist for the processes killed under test, and what must hold after -----------
+
+SIGNUPS = 30_000
+
+
+def insert_signups(count: int, *, first: int = 0) -> None:
+    """`count` committed signups, written by the database itself (fast)."""
+    series = (
+        "generate_series(%s, %s) AS g(n)"
+        if on_postgresql()
+        else "(WITH RECURSIVE s(n) AS (SELECT %s UNION ALL SELECT n + 1 FROM s WHERE n < %s) "
+        "SELECT n FROM s) AS g"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, "  # noqa: S608 - constants only
+            "consent, created_at) SELECT 'Fan ' || n, 'fan' || n || '@example.com', '', '', '', "
+            f"'Front row please', true, CURRENT_TIMESTAMP FROM {series}",
+            [first, first + count - 1],
+        )
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen) -> None:
+    """Poll as fast as we can (bounded) until `condition` holds or the process has ended."""
+    for _ in range(200_000):
+        if condition() or process.poll() is not None:
+            return
+        time.sleep(0.0002)
+
+
+def names_on_disk(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder)) if folder.is_dir() else []
+
+
+def assert_no_dump_without_its_manifest(folder: Path) -> None:
+    names = set(names_on_disk(folder))
+    lone = [
+        name
+        for name in names
+        if files.NAME_PATTERN.match(name) and files.manifest_name_for(name) not in names
+    ]
+    assert lone == [], f"dumps without their manifest: {lone}"
+
+
+def assert_cleared_up_and_settled(folder: Path, killed: list[str]) -> None:
+    """After the next worker pass: nothing left but backups that verify, and no entry running."""
+    names = names_on_disk(folder)
+    assert [n for n in names if n.startswith(files.PARTIAL_PREFIX)] == []
+    assert_no_dump_without_its_manifest(folder)
+    dumps = {files.manifest_name_for(n) for n in names if files.NAME_PATTERN.match(n)}
+    manifests = {n for n in names if files.MANIFEST_PATTERN.match(n)}
+    assert manifests - dumps == set(), "manifests without their dump"
+    assert not Backup.objects.filter(status=Backup.Status.RUNNING).exists()
+    for name in (n for n in names if files.NAME_PATTERN.match(n)):
+        check_files(folder / name)  # raises VerificationError
+        assert Backup.objects.get(name=name).status == Backup.Status.SUCCEEDED
+    for name in killed:
+        backup = Backup.objects.get(name=name)
+        if backup.status == Backup.Status.FAILED:
+            assert not (folder / name).exists()
+            assert any(m.subject.endswith(f"Backup {name} was interrupted") for m in mail.outbox)
+        else:  # killed after both files were in place: it was complete, and is recorded so
+            assert (folder / name).exists()
+
+
+@pytest.fixture
+def site(backup_dir, settings, mailoutbox) -> dict[str, str]:
+    """A waitlist of SIGNUPS signups; the environment for child processes to use it; a worker
+    pass here that only clears up (the killed processes' own work is what is under test)."""
+    insert_signups(SIGNUPS)
+    settings.BACKUP_DEBOUNCE_SECONDS = settings.BACKUP_MAX_DELAY_SECONDS = 10**6
+    settings.BACKUP_RESTORE_TEST_SECONDS = 10**6
+    return {
+        "DATABASE_URL": database_url(),
+        "BACKUP_DIR": str(backup_dir),
+        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],  # the tests' own (pyproject)
+    }

@@ -24,18 +24,10 @@ from backups_app.models import Backup
 from backups_app.services import backup_create, backup_worker_pass
 from backups_app.services.catalogue import backup_leftovers_clean
 from tests.backups_app.conftest import on_postgresql
-from tests.faults import test_backup_killed as killed
-from tests.faults.test_backup_killed import (
-    assert_cleared_up_and_settled,
-    insert_signups,
-    wait_for,
-)
+from tests.faults.conftest import assert_cleared_up_and_settled, insert_signups, wait_for
 from tests.subprocesses import kill_9, start_manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# The same waitlist and child environment as the kill tests.
-site = killed.site
 
 
 def scratch_prefix() -> str:

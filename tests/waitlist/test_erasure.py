@@ -12,7 +12,6 @@ from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.test import override_settings
 
 from backups_app.models import PendingBackupRequest
 from backups_app.services.auto import backup_requests_flush
@@ -317,8 +316,7 @@ def test_the_erasure_link_is_mailed_whether_or_not_the_address_is_listed(listed,
     assert not ErasureRequest.objects.exists() and not Erasure.objects.exists()
 
 
-@override_settings(EMAIL_BACKEND="tests.waitlist.test_erasure_views.RefusingMailServer")
-def test_a_failing_mail_server_reaches_the_caller():
+def test_a_failing_mail_server_reaches_the_caller(mail_server_down):
     # The view turns it into its 503 page (test_erasure_views.py).
     with pytest.raises(ConnectionRefusedError):
         erasure_link_send(email="ada@example.com", confirm_url_for=confirm_url_for)

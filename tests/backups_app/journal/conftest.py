@@ -1,4 +1,5 @@
-"""The site under gunicorn on the test database, and fans signing up over real HTTP."""
+"""The site under gunicorn on the test database, fans signing up over real HTTP, and what the
+journal on disk holds."""
 
 import http.client
 import re
@@ -9,7 +10,10 @@ import urllib.parse
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
 
+from backups_app import journal
+from backups_app.keys import signing_keyring
 from tests.subprocesses import database_url, free_port, start_gunicorn, wait_until_serving
 from tests.waiting import wait_until
 
@@ -113,3 +117,30 @@ class Fan:
 
     def close(self) -> None:
         self.connection.close()
+
+
+# --- what the journal on disk holds ---------------------------------------------------------
+
+
+def segments(backup_dir):
+    return [backup_dir / "journal" / name for name in journal.segment_names(backup_dir / "journal")]
+
+
+def entries(backup_dir):
+    keyring = signing_keyring()
+    mac_keys = {kid: journal.mac_key(key) for kid, key in keyring.verification_keys.items()}
+    found = []
+    for path in segments(backup_dir):
+        segment = journal.read_segment(path, mac_keys=mac_keys, encryption_keys={})
+        assert segment.damage == []
+        found.extend(segment.entries)
+    return found
+
+
+def delete_behind_the_apps_back(*ids):
+    """What a psql session does: no signal, no journal entry."""
+    with connection.cursor() as cursor:
+        if not ids:
+            cursor.execute("DELETE FROM waitlist_responses")
+        for signup_id in ids:
+            cursor.execute("DELETE FROM waitlist_responses WHERE id = %s", [signup_id])

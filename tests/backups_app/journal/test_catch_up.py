@@ -10,7 +10,7 @@ from django.utils import timezone
 from backups_app.services import auto, backup_create, backup_worker_pass
 from backups_app.services.journal import journal_catch_up, journal_close, journal_replay
 from tests.backups_app.conftest import signup_rows
-from tests.backups_app.journal.test_journal import delete_behind_the_apps_back, entries, segments
+from tests.backups_app.journal.conftest import delete_behind_the_apps_back, entries, segments
 from tests.factories import SignupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,8 +10,7 @@ from django.db import connection
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore
 from backups_app.services.journal import journal_replay
-from tests.backups_app.journal.conftest import Fan
-from tests.backups_app.journal.test_journal import entries
+from tests.backups_app.journal.conftest import Fan, entries
 from tests.threads import run_together
 from waitlist.models import Signup
 

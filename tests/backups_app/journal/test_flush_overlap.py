@@ -17,7 +17,7 @@ from backups_app.services.journal import (
     journal_flush_at_exit,
     journal_record_signup,
 )
-from tests.backups_app.journal.test_journal import entries, segments
+from tests.backups_app.journal.conftest import entries, segments
 from tests.factories import SignupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

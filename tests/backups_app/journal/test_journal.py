@@ -6,8 +6,6 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from backups_app import journal
-from backups_app.keys import signing_keyring
 from backups_app.services import backup_create
 from backups_app.services.journal import (
     JournalError,
@@ -17,34 +15,11 @@ from backups_app.services.journal import (
     journal_status,
 )
 from tests.backups_app.conftest import signup_rows
+from tests.backups_app.journal.conftest import delete_behind_the_apps_back, entries, segments
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def segments(backup_dir):
-    return [backup_dir / "journal" / name for name in journal.segment_names(backup_dir / "journal")]
-
-
-def entries(backup_dir):
-    keyring = signing_keyring()
-    mac_keys = {kid: journal.mac_key(key) for kid, key in keyring.verification_keys.items()}
-    found = []
-    for path in segments(backup_dir):
-        segment = journal.read_segment(path, mac_keys=mac_keys, encryption_keys={})
-        assert segment.damage == []
-        found.extend(segment.entries)
-    return found
-
-
-def delete_behind_the_apps_back(*ids):
-    """What a psql session does: no signal, no journal entry."""
-    with connection.cursor() as cursor:
-        if not ids:
-            cursor.execute("DELETE FROM waitlist_responses")
-        for signup_id in ids:
-            cursor.execute("DELETE FROM waitlist_responses WHERE id = %s", [signup_id])
 
 
 def test_signup_over_http_is_journalled_with_every_field(client, backup_dir, signup_data):

@@ -1,10 +1,13 @@
-"""A real S3-compatible HTTP server (moto's server mode) on loopback for the off-site tests.
+"""A real S3-compatible HTTP server (moto's server mode) on loopback for the off-site tests, and
+the backups and keys the tests look at.
 
 Small multipart parts and listing pages are set before moto is imported, so that multipart
 uploads and listing pagination are exercised with small dumps.
 """
 
+import io
 import itertools
+import json
 import os
 import socket
 
@@ -14,12 +17,26 @@ os.environ.setdefault("MOTO_S3_DEFAULT_MAX_KEYS", "3")
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from backups_app import conf  # noqa: E402
+from backups_app import conf, journal  # noqa: E402
+from backups_app.models import Backup  # noqa: E402
+from backups_app.services import backup_create  # noqa: E402
+from backups_app.services.offsite import backup_offsite_upload_pending  # noqa: E402
+from tests.backups_app.conftest import signup_rows  # noqa: E402
 from waitlist_site.offsite_storage import offsite_storage  # noqa: E402
 
 _bucket_numbers = itertools.count()
+
+PREFIX = "waitlist-backups/"
+
+
+def keys_in(s3_client, bucket: str, *, journal: bool = False) -> set[str]:
+    """The backups' keys off-site (with `journal`, the signup journal's segments instead)."""
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    keys = {item["Key"].removeprefix(PREFIX) for page in pages for item in page.get("Contents", [])}
+    return {key for key in keys if key.startswith("journal/") == journal}
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +104,28 @@ def offsite(settings, backup_dir, signups, s3_endpoint, bucket):
     settings.BACKUP_OFFSITE_RETRY_MAX_SECONDS = 60
     settings.BACKUP_OFFSITE_MAX_LAG_SECONDS = 300
     return bucket
+
+
+# --- backups taken and looked at in the tests ---------------------------------------------
+
+
+def take(n: int, **kwargs) -> list[Backup]:
+    return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
+
+
+def taken_and_uploaded() -> tuple[Backup, list[tuple]]:
+    """A backup of the signups, copied off-site: the backup, and the signup rows it holds."""
+    backed_up = signup_rows()
+    backup = take(1)[0]
+    backup_offsite_upload_pending()
+    return backup, backed_up
+
+
+def listbackups_json(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("listbackups", "--json", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def segment_names(backup_dir) -> list[str]:
+    return journal.segment_names(backup_dir / "journal")

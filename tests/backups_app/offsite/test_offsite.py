@@ -17,7 +17,6 @@ from backups_app.health import check_offsite
 from backups_app.models import Backup
 from backups_app.selectors import offsite_lag_seconds
 from backups_app.services import (
-    backup_create,
     backup_restore,
     backup_rotate,
     backup_verify,
@@ -30,35 +29,23 @@ from backups_app.services.offsite import (
     backup_offsite_upload_pending,
 )
 from tests.backups_app.conftest import signup_rows
-from tests.backups_app.offsite.conftest import PART_SIZE, closed_port_url, use_endpoint
+from tests.backups_app.offsite.conftest import (
+    PART_SIZE,
+    PREFIX,
+    closed_port_url,
+    keys_in,
+    listbackups_json,
+    take,
+    taken_and_uploaded,
+    use_endpoint,
+)
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PREFIX = "waitlist-backups/"
-
-
-def keys_in(s3_client, bucket: str, *, journal: bool = False) -> set[str]:
-    """The backups' keys off-site (with `journal`, the signup journal's segments instead)."""
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    keys = {item["Key"].removeprefix(PREFIX) for page in pages for item in page.get("Contents", [])}
-    return {key for key in keys if key.startswith("journal/") == journal}
-
 
 def pair(backup: Backup) -> set[str]:
     return {backup.name, files.manifest_name_for(backup.name)}
-
-
-def take(n: int, **kwargs) -> list[Backup]:
-    return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
-
-
-def taken_and_uploaded() -> tuple[Backup, list[tuple]]:
-    """A backup of the signups, copied off-site: the backup, and the signup rows it holds."""
-    backed_up = signup_rows()
-    backup = take(1)[0]
-    backup_offsite_upload_pending()
-    return backup, backed_up
 
 
 def only_off_site(backup_dir) -> tuple[Backup, list[tuple]]:
@@ -68,12 +55,6 @@ def only_off_site(backup_dir) -> tuple[Backup, list[tuple]]:
     shutil.rmtree(backup_dir)
     Signup.objects.all().delete()
     return backup, backed_up
-
-
-def listbackups_json(*args: str) -> dict:
-    out = io.StringIO()
-    call_command("listbackups", "--json", *args, stdout=out)
-    return json.loads(out.getvalue())
 
 
 def test_uploads_the_same_bytes_and_lists_the_backup_as_both(offsite, s3_client, backup_dir):

@@ -14,9 +14,12 @@ from backups_app.services import backup_create
 from backups_app.services.journal import journal_close
 from backups_app.services.journal_offsite import journal_offsite_ship
 from backups_app.services.offsite import backup_offsite_rebuild
-from tests.backups_app.offsite.conftest import closed_port_url, use_endpoint
-from tests.backups_app.offsite.test_offsite import taken_and_uploaded
-from tests.backups_app.offsite.test_offsite_journal import segment_names
+from tests.backups_app.offsite.conftest import (
+    closed_port_url,
+    segment_names,
+    taken_and_uploaded,
+    use_endpoint,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from backups_app.services import backup_create
 from backups_app.services.journal import journal_close, journal_replay
 from backups_app.services.journal_offsite import journal_offsite_fetch, journal_offsite_ship
 from backups_app.services.offsite import backup_offsite_upload_pending
-from tests.backups_app.offsite.test_offsite import PREFIX
+from tests.backups_app.offsite.conftest import PREFIX
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,23 +5,24 @@ import shutil
 import pytest
 from django.db import connection
 
-from backups_app import journal
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore, backup_rotate
 from backups_app.services.journal import journal_close
 from backups_app.services.journal_offsite import journal_offsite_ship
 from backups_app.services.offsite import backup_offsite_upload_pending
 from tests.backups_app.conftest import signup_rows
-from tests.backups_app.offsite.conftest import closed_port_url, use_endpoint
-from tests.backups_app.offsite.test_offsite import PREFIX, keys_in, listbackups_json
+from tests.backups_app.offsite.conftest import (
+    PREFIX,
+    closed_port_url,
+    keys_in,
+    listbackups_json,
+    segment_names,
+    use_endpoint,
+)
 from tests.factories import SignupFactory
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def segment_names(backup_dir) -> list[str]:
-    return journal.segment_names(backup_dir / "journal")
 
 
 def offsite_bytes(s3_client, bucket: str, name: str) -> bytes:
