@@ -14,8 +14,7 @@ from backups_app.admin.status import duration, status_lines
 from backups_app.health import Check
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_verify
-from backups_app.services.catalogue import backup_pin_selected
-from tests.backups_app.conftest import staff_with
+from tests.backups_app.conftest import lose_manifest, staff_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -443,31 +442,6 @@ def test_verify_action_leaves_out_backups_that_did_not_succeed(admin_client, sig
     assert failed.verified_at is None
     assert LogEntry.objects.filter(object_repr=good.name).count() == 1
     assert not LogEntry.objects.filter(object_repr=failed.name).exists()
-
-
-def lose_manifest(backup_dir, backup: Backup) -> None:
-    (backup_dir / files.manifest_name_for(backup.name)).unlink()
-
-
-def test_pin_selected_pins_the_succeeded_backups_and_says_which_it_could_not(signups, backup_dir):
-    good = backup_create(kind=Backup.Kind.MANUAL)
-    failed = backup_create(kind=Backup.Kind.MANUAL)
-    Backup.objects.filter(pk=failed.pk).update(status=Backup.Status.FAILED)
-    unpinnable = backup_create(kind=Backup.Kind.MANUAL)
-    lose_manifest(backup_dir, unpinnable)
-
-    result = backup_pin_selected(
-        backups=list(Backup.objects.order_by("started_at")), pinned=True, by="ops"
-    )
-
-    assert result.done == [good]
-    assert result.refused == {
-        unpinnable.name: f"The manifest {files.manifest_name_for(unpinnable.name)} is missing."
-    }
-    good.refresh_from_db()
-    assert good.pinned and good.manifest["pin_reason"] == "pinned by ops"
-    assert not Backup.objects.get(pk=failed.pk).pinned
-    assert not Backup.objects.get(pk=unpinnable.pk).pinned
 
 
 def test_pin_action_reports_what_it_pinned_and_what_it_could_not(

@@ -219,17 +219,6 @@ def test_bytes_changed_after_the_check_are_caught_before_the_restore_commits(sig
             pass
 
 
-def test_the_adopt_command_signs_an_unsigned_backup_after_checking_it(signed, backup_dir):
-    manifest = manifest_of(backup_dir, signed.name)
-    del manifest["signature"]
-    manifest["format"] = 1
-    write_manifest(backup_dir, signed.name, manifest)
-
-    call_command("adoptbackup", signed.name, yes=True)
-
-    assert backup_verify(backup=Backup.objects.get(name=signed.name), restore_test=True).ok
-
-
 def test_a_forged_pin_or_verification_is_not_believed(signed, backup_dir):
     manifest = manifest_of(backup_dir, signed.name)
     manifest["pinned"] = True

@@ -1,4 +1,4 @@
-"""Retention and the shrink guard (§4.3)."""
+"""Retention (§4.3): what rotation deletes, and what it always keeps."""
 
 import pytest
 from django.core.management import call_command
@@ -7,7 +7,6 @@ from django.core.management.base import CommandError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_rotate, backup_verify
 from backups_app.services.catalogue import manifest_update
-from tests.factories import SignupFactory
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,44 +94,6 @@ def test_failed_backups_leave_rotation_alone(signups, backup_dir):
 
     assert len(deleted) == 1
     assert Backup.objects.filter(status="failed").count() == 1
-
-
-def test_shrink_guard_flags_the_july_incident_and_pins_the_backup_before_it(
-    signups, backup_dir, mailoutbox
-):
-    SignupFactory.create_batch(7)
-    good = backup_create(kind=Backup.Kind.MANUAL)
-    # The July incident: the table dropped and recreated, every earlier row gone.
-    Signup.objects.all().delete()
-    SignupFactory(email="after-the-fix@example.com")
-
-    shrunk = backup_create(kind=Backup.Kind.AUTO)
-
-    assert shrunk.shrink_detected
-    assert "waitlist_responses: 10 -> 1 rows" in shrunk.shrink_detail
-    assert shrunk.manifest["shrink"]["previous"] == good.name
-    good.refresh_from_db()
-    assert good.pinned
-    assert "shrink" in good.pin_reason
-    assert any("shrank" in m.subject for m in mailoutbox)
-
-
-def test_losing_a_single_signup_is_a_shrink(signups, backup_dir):
-    backup_create(kind=Backup.Kind.MANUAL)
-    Signup.objects.filter(email="ada@example.com").delete()
-
-    assert backup_create(kind=Backup.Kind.MANUAL).shrink_detected
-
-
-def test_growth_and_equal_counts_are_not_a_shrink(signups, backup_dir, mailoutbox):
-    backup_create(kind=Backup.Kind.MANUAL)
-    same = backup_create(kind=Backup.Kind.MANUAL)
-    SignupFactory()
-    grown = backup_create(kind=Backup.Kind.MANUAL)
-
-    assert not same.shrink_detected
-    assert not grown.shrink_detected
-    assert mailoutbox == []
 
 
 def test_the_last_backup_before_a_shrink_survives_rotation_even_unpinned(signups, backup_dir):

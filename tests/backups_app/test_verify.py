@@ -15,7 +15,6 @@ from backups_app.services import (
 )
 from backups_app.signing import manifest_sign
 from tests.backups_app.conftest import flip_a_byte
-from tests.factories import SignupFactory
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,21 +125,6 @@ def test_corrupt_gzip_fails_verification(signups, backup_dir, settings):
     result = backup_verify(backup=backup)
 
     assert not result.ok
-
-
-def test_verification_result_survives_a_rebuilt_catalogue(signups, backup_dir):
-    from backups_app.services import backup_catalogue_sync
-
-    backup = backup_create(kind=Backup.Kind.MANUAL)
-    backup_verify(backup=backup, restore_test=True)
-    Backup.objects.all().delete()
-    SignupFactory()
-
-    backup_catalogue_sync()
-
-    rebuilt = Backup.objects.get(name=backup.name)
-    assert rebuilt.verification_ok is True
-    assert rebuilt.restore_seconds is not None
 
 
 def test_restore_test_holds_the_backup_lock_and_says_when_it_is_busy(
