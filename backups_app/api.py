@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from backups_app.alerts import logger
 from backups_app.auth import bearer_token_valid
-from backups_app.exceptions import BackupBusy, BackupError
+from backups_app.exceptions import BackupBusy, BackupError, error_text
 from backups_app.models import Backup
 from backups_app.selectors import backup_list, backup_summary
 from backups_app.services import backup_create, waitlist_export_csv
@@ -87,7 +87,7 @@ def _answer(request: HttpRequest, view: Callable, *, method: str, permission: st
     except BackupBusy as err:
         return error(str(err), 409)
     except ValidationError as err:
-        return error("; ".join(err.messages), 400)
+        return error(error_text(err), 400)
     except BackupError as err:
         return error(str(err), 500)
     return JsonResponse(payload, status=status)

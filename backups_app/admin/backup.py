@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from backups_app.admin.restore import RestoreViews
 from backups_app.admin.status import status_lines
 from backups_app.chart import backup_chart_svg
-from backups_app.exceptions import BackupError
+from backups_app.exceptions import BackupError, error_text
 from backups_app.health import health_report
 from backups_app.humanize import human_age, human_size
 from backups_app.models import Backup
@@ -374,7 +374,7 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         try:
             result = backup_offsite_upload_selected(backups=list(queryset))
         except ValidationError as err:
-            self.message_user(request, "; ".join(err.messages), messages.ERROR)
+            self.message_user(request, error_text(err), messages.ERROR)
             return
         self._report_offsite(request, queryset, result, done="Copied off-site")
 
@@ -383,7 +383,7 @@ class BackupAdmin(RestoreViews, admin.ModelAdmin):
         try:
             result = backup_offsite_fetch_selected(backups=list(queryset))
         except ValidationError as err:
-            self.message_user(request, "; ".join(err.messages), messages.ERROR)
+            self.message_user(request, error_text(err), messages.ERROR)
             return
         except BackupError as err:
             self.message_user(request, f"Nothing was fetched: {err}", messages.ERROR)

@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
+from backups_app.exceptions import error_text
 from backups_app.models import Backup, SchemaChange
 from backups_app.services.schema_change import schema_change_rollback_check
 from waitlist.admin import ViewOnlyAdmin
@@ -183,7 +184,7 @@ class SchemaChangeAdmin(ViewOnlyAdmin, admin.ModelAdmin):
         try:
             schema_change_rollback_check(change_id=change.pk)
         except ValidationError as err:
-            return "; ".join(err.messages)
+            return error_text(err)
         return format_html("<code>manage.py rollback_schema_change {}</code>", change.pk)
 
 

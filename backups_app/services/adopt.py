@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from backups_app import files
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
-from backups_app.exceptions import SignatureError, VerificationError
+from backups_app.exceptions import SignatureError, VerificationError, error_text
 from backups_app.models import Backup
 from backups_app.services.catalogue import fields_from_manifest
 from backups_app.signing import manifest_check, manifest_sign
+from waitlist.models import fitted
 
 
 def backup_adopt(*, name: str, adopted_by: str = "") -> Backup:
@@ -27,12 +28,13 @@ def backup_adopt(*, name: str, adopted_by: str = "") -> Backup:
     try:
         manifest = files.read_manifest(path)
     except ValidationError as err:
-        raise VerificationError("; ".join(err.messages)) from err
+        raise VerificationError(error_text(err)) from err
     try:
         manifest_check(manifest)
     except SignatureError:
         _check_unsigned(dump, manifest)
-        manifest["adopted_by"] = adopted_by[:150]
+        # A "who" as long as the catalogue keeps anywhere (triggered_by).
+        manifest["adopted_by"] = fitted(Backup, "triggered_by", adopted_by)
         manifest_sign(manifest)
         files.write_manifest(path, manifest)
         logger.warning("backup adopted name=%s by=%s", dump.name, adopted_by or "-")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from backups_app import conf, files, offsite
 from backups_app.alerts import logger
 from backups_app.engines import get_engine
-from backups_app.exceptions import BackupBusy, VerificationError
+from backups_app.exceptions import BackupBusy, VerificationError, error_text
 from backups_app.models import Backup
 from backups_app.services.catalogue import SyncResult, backup_catalogue_sync, fields_from_manifest
 from backups_app.services.journal_offsite import journal_offsite_fetch
@@ -367,7 +367,7 @@ def backup_offsite_fetch_selected(*, backups: list[Backup]) -> OffsiteSelection:
             try:
                 dump = backup_offsite_fetch(name=backup.name)
             except ValidationError as err:
-                result.failed[backup.name] = "; ".join(err.messages)
+                result.failed[backup.name] = error_text(err)
                 continue
             except offsite.STORE_ERRORS as err:  # the store is down before anything came
                 result.failed[backup.name] = f"Could not fetch it from off-site: {err}"

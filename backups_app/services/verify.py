@@ -14,7 +14,7 @@ from backups_app import conf, files
 from backups_app.alerts import alert_admins, logger
 from backups_app.engines import get_engine
 from backups_app.engines.base import compare_counts
-from backups_app.exceptions import BackupBusy, BackupError, VerificationError
+from backups_app.exceptions import BackupBusy, BackupError, VerificationError, error_text
 from backups_app.models import Backup
 from backups_app.selectors import backup_latest
 from backups_app.services.catalogue import manifest_update
@@ -75,7 +75,7 @@ def check_files(
     try:
         manifest = files.read_manifest(files.manifest_path_for(dump))
     except ValidationError as err:
-        raise VerificationError("; ".join(err.messages)) from err
+        raise VerificationError(error_text(err)) from err
     manifest_check(manifest, extra_keys=signing_keys)
     if manifest.get("name") != dump.name:
         raise VerificationError(

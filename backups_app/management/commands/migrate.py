@@ -16,6 +16,7 @@ from backups_app.exceptions import (
     MigrationFailed,
     MigrationRiskRefused,
     MigrationTargetError,
+    error_text,
 )
 from backups_app.management.base import BackupCommand
 from backups_app.migration_safety.levels import Level
@@ -76,7 +77,7 @@ class Command(DjangoMigrateCommand):
                 announce=self.stdout.write if verbosity >= 1 else None,
             )
         except ValidationError as err:
-            raise CommandError("; ".join(err.messages)) from err
+            raise CommandError(error_text(err)) from err
         except MigrationRiskRefused as err:
             # With the report printed above, the brief refusal; else every detail.
             message = err.brief if verbosity >= 1 else str(err)
