@@ -104,3 +104,58 @@ def test_a_database_engine_without_an_engine_class_is_named_not_a_key_error():
 
     assert "django.db.backends.dummy" in str(refused.value)
     assert all(name in str(refused.value) for name in ENGINES)
+
+
+EXTRA_SCHEMA = [
+    "CREATE TABLE vip_audit (signup_id integer)",
+    "CREATE INDEX vip_audit_signup ON vip_audit (signup_id)",
+    "CREATE INDEX waitlist_responses_city_lower ON waitlist_responses (lower(city))",
+    "CREATE TRIGGER vip_audit_insert AFTER INSERT ON waitlist_responses "
+    "BEGIN INSERT INTO vip_audit VALUES (new.id); END",
+    "CREATE VIEW vip_cities AS SELECT DISTINCT city FROM waitlist_responses",
+]
+
+
+@pytest.fixture
+def extra_schema(awkward_signups):
+    """An index of each kind, a trigger that writes a row for each new signup, and a view, on
+    top of Django's schema (dropped again after the test)."""
+    with connections["default"].cursor() as cursor:
+        for statement in EXTRA_SCHEMA:
+            cursor.execute(statement)
+    yield
+    with connections["default"].cursor() as cursor:
+        cursor.execute("DROP VIEW IF EXISTS vip_cities")
+        cursor.execute("DROP TRIGGER IF EXISTS vip_audit_insert")
+        cursor.execute("DROP INDEX IF EXISTS waitlist_responses_city_lower")
+        cursor.execute("DROP TABLE IF EXISTS vip_audit")
+
+
+def sqlite_schema() -> list[tuple]:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+        return cursor.fetchall()
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_restore_puts_back_every_index_trigger_and_view_and_fires_no_trigger(
+    extra_schema,
+):
+    SignupFactory(full_name="After The Trigger")  # the trigger's one audit row
+    sql, counts = dumped()
+    schema = sqlite_schema()
+    Signup.objects.all().delete()
+    engine = get_engine()
+    connections[engine.alias].close()
+
+    engine.restore(sql=io.BytesIO(sql), expected_counts=counts, rules=restore_rules())
+
+    assert sqlite_schema() == schema
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM vip_audit")  # not one more for the copied rows
+        assert cursor.fetchone() == (1,)
+        cursor.execute("PRAGMA integrity_check")  # the indexes hold exactly the table's rows
+        assert cursor.fetchone() == ("ok",)
+        cursor.execute("SELECT count(*) FROM waitlist_responses WHERE lower(city) = 'tab\there'")
+        assert cursor.fetchone() == (1,)
+    assert Signup.objects.count() == len(AWKWARD) + 1
