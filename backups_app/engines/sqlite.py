@@ -409,6 +409,25 @@ class SQLiteEngine(BaseEngine):
             raise RestoreError(f"The dump is not UTF-8 SQL text: {err}") from err
         finally:
             connection.close()
+        if authorizer.wrote_schema:
+            self._check_integrity(scratch_path)
+
+    def _check_integrity(self, scratch_path: Path) -> None:
+        """Refuse a copy that fails SQLite's integrity check, read afresh. Run when a dump wrote
+        sqlite_master itself: it could have declared an index UNIQUE over duplicate rows, or
+        pointed an entry at another object's pages, and the swap copies tables with their
+        indexes as they are."""
+        try:
+            with contextlib.closing(self.open(scratch_path)) as connection:
+                problems = [row[0] for row in connection.execute("PRAGMA integrity_check(5)")]
+        except sqlite3.Error as err:
+            problems = [str(err)]
+        if problems != ["ok"]:
+            raise RestoreError(
+                "The dump writes SQLite's schema table itself (PRAGMA writable_schema), and the "
+                "database it builds fails SQLite's integrity check; nothing was changed: "
+                + "; ".join(problems)
+            )
 
     @staticmethod
     def _run(connection: sqlite3.Connection, authorizer: "DumpAuthorizer", script: str) -> None:
@@ -436,6 +455,8 @@ class DumpAuthorizer:
         self.ended = False
         #: The COMMIT that executescript() runs of its own before the next chunk.
         self.commit_expected = False
+        #: Whether the dump turned PRAGMA writable_schema on (and so could edit sqlite_master).
+        self.wrote_schema = False
 
     def __call__(self, action: int, arg1, arg2, database, source) -> int:
         # Called as each statement is compiled (a million times for a million signups): the
@@ -466,6 +487,8 @@ class DumpAuthorizer:
         if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
             return None  # SQLite recording a CREATE
         if action == sqlite3.SQLITE_PRAGMA and (arg1.lower(), str(arg2).lower()) in DUMP_PRAGMAS:
+            if arg1.lower() == "writable_schema" and str(arg2).lower() in ("on", "1", "true"):
+                self.wrote_schema = True
             return None
         if action == sqlite3.SQLITE_FUNCTION and arg2.lower() not in DENIED_FUNCTIONS:
             return None

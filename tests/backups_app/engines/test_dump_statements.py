@@ -469,3 +469,35 @@ def assert_data_that_looks_like_commands_restores(backup_dir: Path, marker: Path
             (".shell touch nothing", 4),
         ]
     assert not marker.exists()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_a_unique_index_written_over_duplicates_is_refused(taken, marker, operation):
+    """With `PRAGMA writable_schema` (which sqlite3 writes around virtual tables) a dump can
+    turn a plain index over duplicate rows into a UNIQUE one by editing sqlite_master; SQLite
+    copies a table with its indexes as they are, so the live database would hold duplicates
+    under a UNIQUE index. The build checks the copy's integrity when a dump did that."""
+    unique = re.search(
+        rb'CREATE UNIQUE INDEX "?waitlist_responses_email_ci_unique"?[^;]*;', taken.sql
+    ).group()
+    plain = unique.replace(b"CREATE UNIQUE INDEX", b"CREATE INDEX")
+    duplicate = (
+        "INSERT INTO waitlist_responses (full_name, email, phone, city, country, message, "
+        "consent, created_at) VALUES ('Grace', 'GRACE@example.com', '', '', '', '', 1, "
+        "'2025-01-01 00:00:00');"
+    )
+    sql = in_the_middle(taken.sql, duplicate).replace(unique, plain)
+    forged_schema = (
+        "PRAGMA writable_schema=ON;\n"
+        "UPDATE sqlite_master SET sql = replace(sql, 'CREATE INDEX', 'CREATE UNIQUE INDEX') "
+        "WHERE name = 'waitlist_responses_email_ci_unique';\n"
+        "PRAGMA writable_schema=OFF;\n"
+    )
+    end = sql.rindex(b"COMMIT;")
+    sql = sql[:end] + forged_schema.encode() + sql[end:]
+    taken.row_counts["waitlist_responses"] += 1
+
+    assert_refused(
+        operation, sql, taken, marker, "integrity check.*non-unique entry", accounts=True
+    )
