@@ -61,6 +61,16 @@ def test_it_records_who_vouched_for_the_backup(unsigned, backup_dir):
     assert adopted.name == unsigned.name
 
 
+def test_who_vouched_is_kept_as_long_as_the_catalogue_keeps_a_who(unsigned, backup_dir):
+    longest = Backup._meta.get_field("triggered_by").max_length
+    who = "admin:" + "g" * 194
+
+    backup_adopt(name=unsigned.name, adopted_by=who)
+
+    assert manifest_of(backup_dir, unsigned.name)["adopted_by"] == who[:longest]
+    assert backup_verify(backup=Backup.objects.get(name=unsigned.name), restore_test=False).ok
+
+
 def test_a_signed_backup_is_left_as_it_is(unsigned, backup_dir):
     backup_adopt(name=unsigned.name, adopted_by="first")
     before = (backup_dir / files.manifest_name_for(unsigned.name)).read_bytes()

@@ -78,7 +78,8 @@ def test_pin_and_unpin_say_who_in_the_manifest_and_survive_a_rebuilt_catalogue(s
 
     backup_pin(backup=rebuilt, pinned=False, by="admin:grace")
     assert files.read_manifest(backup_dir / files.manifest_name_for(backup.name))["pinned"] is False
-    assert Backup.objects.get(name=backup.name).pin_reason == ""
+    unpinned = Backup.objects.get(name=backup.name)
+    assert not unpinned.pinned and unpinned.pin_reason == ""
 
 
 def test_pin_of_an_unsigned_manifest_is_refused_and_writes_nothing(signups, backup_dir):

@@ -31,11 +31,19 @@ def test_shrink_guard_flags_the_july_incident_and_pins_the_backup_before_it(
     assert any("shrank" in m.subject for m in mailoutbox)
 
 
-def test_losing_a_single_signup_is_a_shrink(signups, backup_dir):
+def test_losing_a_single_signup_is_a_shrink(signups, backup_dir, settings):
+    # However high the threshold for other tables: no signup may be lost unnoticed.
+    settings.BACKUP_SHRINK_THRESHOLD = 0.9
     backup_create(kind=Backup.Kind.MANUAL)
     Signup.objects.filter(email="ada@example.com").delete()
 
-    assert backup_create(kind=Backup.Kind.MANUAL).shrink_detected
+    shrunk = backup_create(kind=Backup.Kind.MANUAL)
+
+    assert shrunk.shrink_detected
+    assert shrunk.manifest["shrink"]["tables"] == [
+        {"table": "waitlist_responses", "before": 3, "after": 2}
+    ]
+    assert shrunk.shrink_detail.startswith("waitlist_responses: 3 -> 2 rows (against ")
 
 
 def test_growth_and_equal_counts_are_not_a_shrink(signups, backup_dir, mailoutbox):

@@ -5,7 +5,7 @@ import contextlib
 import io
 
 import pytest
-from django.db import connections
+from django.db import IntegrityError, connections
 
 from backups_app.engines import ENGINES, get_engine
 from backups_app.exceptions import EngineNotSupported, RestoreError
@@ -109,6 +109,7 @@ def test_a_database_engine_without_an_engine_class_is_named_not_a_key_error():
 EXTRA_SCHEMA = [
     "CREATE TABLE vip_audit (signup_id integer)",
     "CREATE INDEX vip_audit_signup ON vip_audit (signup_id)",
+    "CREATE UNIQUE INDEX vip_audit_once ON vip_audit (signup_id) WHERE signup_id > 0",
     "CREATE INDEX waitlist_responses_city_lower ON waitlist_responses (lower(city))",
     "CREATE TRIGGER vip_audit_insert AFTER INSERT ON waitlist_responses "
     "BEGIN INSERT INTO vip_audit VALUES (new.id); END",
@@ -118,8 +119,8 @@ EXTRA_SCHEMA = [
 
 @pytest.fixture
 def extra_schema(awkward_signups):
-    """An index of each kind, a trigger that writes a row for each new signup, and a view, on
-    top of Django's schema (dropped again after the test)."""
+    """An index of each kind (a unique partial one too), a trigger that writes a row for each
+    new signup, and a view, on top of Django's schema (dropped again after the test)."""
     with connections["default"].cursor() as cursor:
         for statement in EXTRA_SCHEMA:
             cursor.execute(statement)
@@ -159,3 +160,8 @@ def test_a_sqlite_restore_puts_back_every_index_trigger_and_view_and_fires_no_tr
         cursor.execute("SELECT count(*) FROM waitlist_responses WHERE lower(city) = 'tab\there'")
         assert cursor.fetchone() == (1,)
     assert Signup.objects.count() == len(AWKWARD) + 1
+    restored_last = Signup.objects.order_by("-id").values_list("id", flat=True).first()
+    later = SignupFactory(full_name="After The Restore")  # the trigger audits it once
+    assert later.id > restored_last
+    with pytest.raises(IntegrityError), connections["default"].cursor() as cursor:
+        cursor.execute("INSERT INTO vip_audit VALUES (%s)", [later.id])  # the unique index holds
