@@ -16,12 +16,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups_app import files
-from backups_app.models import SchemaChange
-from backups_app.services import backup_restore
+from backups_app.models import Backup, SchemaChange
+from backups_app.services import backup_create, backup_restore
 from backups_app.signing import manifest_sign
 from tests.factories import SignupFactory
 from tests.migration_lab.lab import lab_app
-from tests.subprocesses import database_url  # noqa: F401 - the tests import it from here
 from waitlist.models import Signup
 
 
@@ -48,6 +47,11 @@ def add_newer_table_fixture():
     yield add
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS vip_notes")
+
+
+def take(n: int, **kwargs) -> list[Backup]:
+    """`n` manual backups, one after the other (`kwargs` go to backup_create)."""
+    return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
 
 
 def signup_rows() -> list[tuple]:
@@ -163,6 +167,13 @@ def signup_extra_column(lab, signups):
             )
             if "extra" in {column.name for column in description}:
                 cursor.execute("ALTER TABLE waitlist_responses DROP COLUMN extra")
+
+
+def migrate(*args, **options) -> str:
+    """`migrate` as a terminal runs it; what it printed (stdout and stderr together)."""
+    out = io.StringIO()
+    call_command("migrate", *args, stdout=out, stderr=out, **{"verbosity": 1, **options})
+    return out.getvalue()
 
 
 def migration_risk_json(*args: str) -> tuple[dict, bool]:

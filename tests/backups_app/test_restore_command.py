@@ -15,9 +15,8 @@ from django.core.management import CommandError, call_command
 
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore_preview
-from tests.backups_app.conftest import database_url
 from tests.factories import SignupFactory
-from tests.subprocesses import PROJECT_DIR, child_environment
+from tests.subprocesses import PROJECT_DIR, child_environment, database_url
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,13 +7,10 @@ from django.core.management.base import CommandError
 from backups_app.models import Backup
 from backups_app.services import backup_create, backup_rotate, backup_verify
 from backups_app.services.catalogue import manifest_update
+from tests.backups_app.conftest import take
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def take(n: int, **kwargs) -> list[Backup]:
-    return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
 
 
 def files_on_disk(backup_dir) -> set[str]:

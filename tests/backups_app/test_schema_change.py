@@ -1,5 +1,5 @@
-"""Guarded migrations end to end (§7): the July incident, overrides, reviews, failures midway,
-rollback, and what the ledger says about each."""
+"""Guarded migrations end to end (§7): the July incident, overrides, failures midway, rollback,
+and what the ledger says about each (reviews: test_migration_review)."""
 
 import io
 import json
@@ -11,7 +11,7 @@ from django.db import connection
 
 from backups_app.engines import get_engine
 from backups_app.models import Backup, SchemaChange
-from tests.backups_app.conftest import migration_risk_json, write_script
+from tests.backups_app.conftest import migrate, migration_risk_json, write_script
 from tests.factories import SignupFactory
 from tests.migration_lab.lab import ROWS
 from waitlist.models import Signup
@@ -25,12 +25,6 @@ def recreate_signup_table(apps, schema_editor):
     schema_editor.delete_model(Signup)
     schema_editor.create_model(Signup)
 """
-
-
-def migrate(*args, **options):
-    out = io.StringIO()
-    call_command("migrate", *args, stdout=out, **{"verbosity": 1, **options})
-    return out.getvalue()
 
 
 def drop_and_recreate_sql() -> str:
@@ -102,59 +96,6 @@ def test_allow_dangerous_without_a_reason_applies_nothing(lab):
 
     assert "nickname" in lab.columns()
     assert "0002_drop" not in lab.applied()
-
-
-def test_a_reviewed_migration_runs_with_a_backup_and_an_edit_voids_the_review(lab):
-    lab.insert_rows()
-    path = lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
-    _, ok = migration_risk_json("migration_lab")
-    assert not ok
-
-    call_command(
-        "review_migration",
-        "migration_lab",
-        "0002",
-        reason="nickname was copied to the CRM in release 41",
-        stdout=io.StringIO(),
-    )
-    lab.forget()
-
-    report, ok = migration_risk_json("migration_lab")
-    assert ok
-    assert report["action"] == "backup_then_apply"
-    assert report["migrations"][0]["review"] == "reviewed"
-    assert report["operations"][0]["reviewed"] is True
-
-    path.write_text(path.read_text().replace('"nickname"', '"code"'))  # edited after review
-    lab.forget()
-
-    report, ok = migration_risk_json("migration_lab")
-    assert not ok
-    assert report["migrations"][0]["review"] == "void"
-    assert report["action"] == "refuse"
-    with pytest.raises(CommandError, match="Refused"):
-        migrate("migration_lab")
-    assert "code" in lab.columns()
-
-    call_command(
-        "review_migration", "migration_lab", "0002", reason="code is unused", stdout=io.StringIO()
-    )
-    lab.forget()
-    migrate("migration_lab")
-
-    assert "code" not in lab.columns()
-    change = SchemaChange.objects.latest("id")
-    assert change.outcome == "applied"
-    assert change.reason == "migration_lab.0002_drop: code is unused"
-    assert Backup.objects.get(name=change.backup_name).verification_ok
-
-
-def test_review_needs_a_reason_and_an_existing_migration(lab):
-    lab.migration("0002_drop", 'migrations.RemoveField("entry", "nickname"),')
-    with pytest.raises(CommandError, match="reason"):
-        call_command("review_migration", "migration_lab", "0002", reason=" ")
-    with pytest.raises(CommandError, match="Cannot find a migration"):
-        call_command("review_migration", "migration_lab", "0009", reason="fine")
 
 
 @pytest.mark.parametrize(
@@ -318,36 +259,6 @@ def test_undoing_a_migration_is_read_too(lab):
     with pytest.raises(CommandError, match="Refused"):
         migrate("migration_lab", "0001")
     assert lab.count() == len(ROWS) + 1
-
-
-def test_a_reviewed_data_migration_loses_its_review_when_its_helper_changes(lab):
-    lab.insert_rows()
-    helper = lab.folder / "_helpers.py"
-    helper.write_text(
-        "def tidy(apps, schema_editor):\n"
-        "    apps.get_model('migration_lab', 'Entry').objects.filter(code=None).delete()\n"
-    )
-    lab.migration(
-        "0002_tidy",
-        "migrations.RunPython(tidy),",
-        functions=f"from {lab.package}._helpers import tidy\n",
-    )
-    call_command(
-        "review_migration",
-        "migration_lab",
-        "0002",
-        reason="removes test rows",
-        stdout=io.StringIO(),
-    )
-    lab.forget()
-    assert migration_risk_json("migration_lab")[1]
-
-    helper.write_text(helper.read_text().replace("code=None", "code__isnull=False"))
-    lab.forget()
-
-    report, ok = migration_risk_json("migration_lab")
-    assert not ok
-    assert report["migrations"][0]["review"] == "void"
 
 
 def test_fake_runs_are_recorded_and_touch_nothing(lab):
@@ -566,13 +477,6 @@ def test_later_changes_that_risked_nothing_are_undone_with_the_rollback(lab):
     assert f"also undid schema change(s) #{second.pk}" in (
         SchemaChange.objects.get(pk=first.pk).rollback_detail
     )
-
-
-def test_installed_packages_migrations_are_not_reviewed_here(backup_dir):
-    with pytest.raises(CommandError, match="installed package"):
-        call_command("review_migration", "auth", "0011", reason="fine")
-    with pytest.raises(CommandError, match="No installed app with label 'waitlst'"):
-        call_command("review_migration", "waitlst", "0002", reason="fine")
 
 
 def test_a_refusal_points_to_the_report_the_ledger_entry_and_the_review_command(lab):

@@ -8,10 +8,9 @@ import shutil
 import pytest
 from django.db import connection
 
-from backups_app import journal
 from backups_app.services import backup_create
 from backups_app.services.journal import journal_close, journal_prune, journal_replay
-from tests.backups_app.journal.conftest import SIGNING_KEY
+from tests.backups_app.journal.conftest import SIGNING_KEY, segments
 from tests.factories import SignupFactory
 from tests.subprocesses import database_url, run_python
 from waitlist.models import Signup
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def lose_every_signup() -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM waitlist_responses")
-
-
-def segment_paths(backup_dir):
-    folder = backup_dir / "journal"
-    return [folder / name for name in journal.segment_names(folder)]
 
 
 def test_pruning_the_segment_with_the_deletion_while_the_put_segment_lives_on_resurrects(
@@ -51,7 +45,7 @@ def test_pruning_the_segment_with_the_deletion_while_the_put_segment_lives_on_re
         DJANGO_DEBUG="0",
     )
     assert child.returncode == 0, child.stderr
-    assert len(segment_paths(backup_dir)) == 2
+    assert len(segments(backup_dir)) == 2
     assert journal_replay(dry_run=True).deleted_in_journal == 1
 
     backup_create(kind="manual")  # taken after the deletion: it does not hold the signup
@@ -73,7 +67,7 @@ def test_a_pruned_segment_planted_back_does_not_bring_back_a_deleted_signup(back
     refused."""
     erased = SignupFactory(email="erase-me@example.com")
     journal_close()
-    [put_segment] = segment_paths(backup_dir)
+    [put_segment] = segments(backup_dir)
     saved = put_segment.with_name("saved-copy")
     shutil.copy(put_segment, saved)
     erased.delete()  # through the app: a delete line, in a second segment
@@ -96,7 +90,7 @@ def test_a_segment_cut_at_a_line_boundary_is_named_not_silently_shorter(backup_d
     erased.delete()
     journal_close()
     backup_create(kind="manual")
-    [path] = segment_paths(backup_dir)
+    [path] = segments(backup_dir)
     lines = path.read_bytes().split(b"\n")
     assert len(lines) == 4  # header, put, delete, ""
     path.write_bytes(b"\n".join(lines[:2]) + b"\n")  # the delete line is gone

@@ -8,16 +8,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups_app.models import Backup, SchemaChange
-from tests.backups_app.conftest import migration_risk_json
+from tests.backups_app.conftest import migrate, migration_risk_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def migrate(*args, **options) -> str:
-    """`migrate` as a terminal runs it; what it printed (stdout and stderr together)."""
-    out = io.StringIO()
-    call_command("migrate", *args, stdout=out, stderr=out, **{"verbosity": 1, **options})
-    return out.getvalue()
 
 
 def reasons(report: dict) -> list[str]:

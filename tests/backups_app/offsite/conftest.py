@@ -22,9 +22,8 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from backups_app import conf, journal  # noqa: E402
 from backups_app.models import Backup  # noqa: E402
-from backups_app.services import backup_create  # noqa: E402
 from backups_app.services.offsite import backup_offsite_upload_pending  # noqa: E402
-from tests.backups_app.conftest import signup_rows  # noqa: E402
+from tests.backups_app.conftest import signup_rows, take  # noqa: E402
 from waitlist_site.offsite_storage import offsite_storage  # noqa: E402
 
 _bucket_numbers = itertools.count()
@@ -107,10 +106,6 @@ def offsite(settings, backup_dir, signups, s3_endpoint, bucket):
 
 
 # --- backups taken and looked at in the tests ---------------------------------------------
-
-
-def take(n: int, **kwargs) -> list[Backup]:
-    return [backup_create(kind=Backup.Kind.MANUAL, **kwargs) for _ in range(n)]
 
 
 def taken_and_uploaded() -> tuple[Backup, list[tuple]]:

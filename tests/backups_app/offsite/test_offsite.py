@@ -28,14 +28,13 @@ from backups_app.services.offsite import (
     backup_offsite_sync,
     backup_offsite_upload_pending,
 )
-from tests.backups_app.conftest import signup_rows
+from tests.backups_app.conftest import signup_rows, take
 from tests.backups_app.offsite.conftest import (
     PART_SIZE,
     PREFIX,
     closed_port_url,
     keys_in,
     listbackups_json,
-    take,
     taken_and_uploaded,
     use_endpoint,
 )

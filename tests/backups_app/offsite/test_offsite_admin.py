@@ -9,19 +9,13 @@ from django.contrib.admin.models import LogEntry
 from backups_app import files
 from backups_app.engines import get_engine
 from backups_app.models import Backup
-from backups_app.services import backup_create
 from backups_app.services.offsite import backup_offsite_upload_pending
-from tests.backups_app.conftest import staff_with
-from tests.backups_app.offsite.conftest import closed_port_url, use_endpoint
+from tests.backups_app.conftest import staff_with, take
+from tests.backups_app.offsite.conftest import PREFIX, closed_port_url, use_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/backups_app/backup/"
-PREFIX = "waitlist-backups/"
-
-
-def take(n: int) -> list[Backup]:
-    return [backup_create(kind=Backup.Kind.MANUAL) for _ in range(n)]
 
 
 def remove_local_files(backup_dir, backup: Backup) -> None:
