@@ -20,13 +20,13 @@ from backups_app.models import Backup
 from backups_app.services import backup_create, backup_restore, backup_verify
 from tests.backups_app.conftest import (
     assert_restore_refused,
-    database_url,
     psql,
     reseal,
     rewrite_manifest,
     signup_rows,
 )
 from tests.factories import SignupFactory
+from tests.subprocesses import database_url
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
