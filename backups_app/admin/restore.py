@@ -60,9 +60,11 @@ class RestoreViews:
         compare, error = False, ""
         if request.method == "POST":
             form = RestoreForm(request.POST, backup_name=backup.name)
-            operation = request.POST.get("operation")
+            valid = form.is_valid()
+            # Kept when only the confirmation was wrong: a refused exact restore compares again.
+            operation = form.cleaned_data.get("operation")
             try:
-                if not form.is_valid():
+                if not valid:
                     error = form.error_summary()
                 elif operation in {RestoreForm.RESTORE, RestoreForm.RESTORE_EXACT}:
                     return self._restore(request, backup, form)
