@@ -92,18 +92,22 @@ def ours(app: str) -> tuple[bool, bool, bool | None, str]:
     """migration_risk --json: (data alarm, medium or high, deploy alarm or None if absent, note)."""
     from django.core.management import CommandError, call_command
 
+    from backups_app.migration_safety.deploy import Deploy
+    from backups_app.migration_safety.levels import Level
+
     out = io.StringIO()
     # Exit 1 on a blocker: the JSON is printed all the same.
     with contextlib.suppress(CommandError):
         call_command("migration_risk", app, json=True, stdout=out)
     report = json.loads(out.getvalue())
     operations = report.get("operations", [])
-    data = any(op.get("level") == "high" for op in operations)
-    backed_up = any(op.get("level") in ("medium", "high") for op in operations)
+    levels = [Level.from_label(op["level"]) for op in operations if "level" in op]
+    data = Level.HIGH in levels
+    backed_up = any(level >= Level.MEDIUM for level in levels)
     if operations and all("deploy" in op for op in operations):
-        deploy = any(op["deploy"] == "unsafe" for op in operations)
+        deploy = any(op["deploy"] == Deploy.UNSAFE.label for op in operations)
     elif not operations and "deploy" in report:
-        deploy = report["deploy"] == "unsafe"
+        deploy = report["deploy"] == Deploy.UNSAFE.label
     else:
         deploy = None
     note = ",".join(f"{op.get('level')}/{op.get('deploy', '-')}" for op in operations)

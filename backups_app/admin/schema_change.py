@@ -13,16 +13,19 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from backups_app.exceptions import error_text
+from backups_app.migration_safety.deploy import Deploy
+from backups_app.migration_safety.levels import Level
+from backups_app.migration_safety.report import Action
 from backups_app.models import Backup, SchemaChange
 from backups_app.services.schema_change import schema_change_rollback_check
 from waitlist.admin import ViewOnlyAdmin
 
 #: What `migrate` did with the plan (RiskReport.action), as a sentence reads it.
 ACTION_WORDS = {
-    "nothing": "nothing to apply",
-    "apply": "applied without a backup",
-    "backup_then_apply": "backed up and verified first, then applied",
-    "refuse": "refused unless reviewed or allowed",
+    Action.NOTHING: "nothing to apply",
+    Action.APPLY: "applied without a backup",
+    Action.BACKUP_THEN_APPLY: "backed up and verified first, then applied",
+    Action.REFUSE: "refused unless reviewed or allowed",
 }
 
 
@@ -196,7 +199,8 @@ def _breakable(head: str, tail: str) -> str:
 
 def _matters(operation: dict) -> bool:
     """Shown unfolded: a risk to the data, or to the site while it deploys."""
-    return operation["level"] != "none" or operation["deploy"] not in ("", "safe")
+    risky = operation["level"] != Level.NONE.label
+    return risky or operation["deploy"] not in ("", Deploy.SAFE.label)
 
 
 def _operation_row(operation: dict) -> dict:

@@ -969,13 +969,13 @@ def _run_python(operation, ctx: _Context) -> Finding:
     if ctx.backwards and code is None:
         return ctx.finding(Level.NONE, "irreversible: Django refuses to undo it")
     effect, why = python_code.effect_of(code)
-    if effect == "none":
+    if effect == python_code.Effect.NONE:
         return ctx.finding(Level.NONE, why)
     if not ctx.probe.has_data():
         return ctx.finding(Level.LOW, f"runs code on a database without data ({why})")
-    if effect == "reads":
+    if effect == python_code.Effect.READS:
         return ctx.finding(Level.LOW, why)
-    if effect == "adds":
+    if effect == python_code.Effect.ADDS:
         return ctx.finding(
             Level.MEDIUM,
             f"data migration that only adds rows: {why}",

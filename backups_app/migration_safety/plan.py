@@ -13,7 +13,7 @@ from backups_app.migration_safety.data import DataProbe
 from backups_app.migration_safety.deploy import flag_locks_held_through_data_migrations
 from backups_app.migration_safety.levels import Level
 from backups_app.migration_safety.report import OperationRisk, PlannedMigration, RiskReport
-from backups_app.migration_safety.review import Review, review_of
+from backups_app.migration_safety.review import Review, ReviewStatus, review_of
 from backups_app.migration_safety.targets import migration_targets
 
 
@@ -64,7 +64,7 @@ def migration_risk_report(
                 migration=label,
                 direction="unapply" if backwards else "apply",
                 operation=("Undo: " if backwards else "") + operation.describe(),
-                reviewed=reviews.get(label, Review("none")).valid,
+                reviewed=reviews.get(label, Review(ReviewStatus.NONE)).valid,
             )
         )
     return report

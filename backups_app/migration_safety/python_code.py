@@ -7,6 +7,7 @@ guard treats like a transformation.
 
 import ast
 import builtins
+import enum
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -87,34 +88,44 @@ SAFE_BUILTINS = {
 }
 
 
-def effect_of(code: Callable | None) -> tuple[str, str]:
-    """("none" | "reads" | "adds" | "transforms" | "unknown", why) for a RunPython function.
+class Effect(enum.StrEnum):
+    """What a RunPython function does to the data, as far as its source shows."""
+
+    NONE = "none"  # no code, or RunPython.noop
+    READS = "reads"
+    ADDS = "adds"  # only creates rows
+    TRANSFORMS = "transforms"  # updates or deletes rows, or runs raw SQL
+    UNKNOWN = "unknown"  # calls what the guard cannot vouch for
+
+
+def effect_of(code: Callable | None) -> tuple[Effect, str]:
+    """(Effect, why) for a RunPython function.
 
     Reads the function's source, and the functions of its own module it calls by name.
     """
     if code is None:
-        return "none", "no code in this direction"
+        return Effect.NONE, "no code in this direction"
     if getattr(code, "__qualname__", "") == "RunPython.noop":
-        return "none", "RunPython.noop"
+        return Effect.NONE, "RunPython.noop"
     if hasattr(code, "__wrapped__"):  # the decorator's wrapper runs too, and cannot be read
-        return "unknown", f"{_name(code)} is decorated"
+        return Effect.UNKNOWN, f"{_name(code)} is decorated"
     read = _read(code, seen=set(), sources=[])
     if read is None:
-        return "unknown", f"the source of {_name(code)} cannot be read"
+        return Effect.UNKNOWN, f"the source of {_name(code)} cannot be read"
     named, called = read
     transforming = sorted(named & TRANSFORMING)
     if transforming:
-        return "transforms", f"{_name(code)} uses {', '.join(transforming)}"
+        return Effect.TRANSFORMS, f"{_name(code)} uses {', '.join(transforming)}"
     unknown = sorted(called - ADDING - READING - SAFE_BUILTINS)
     if unknown:
         return (
-            "unknown",
+            Effect.UNKNOWN,
             f"{_name(code)} calls {', '.join(unknown)}, which the guard cannot vouch for",
         )
     adding = sorted(called & ADDING)
     if adding:
-        return "adds", f"{_name(code)} only adds rows ({', '.join(adding)})"
-    return "reads", f"{_name(code)} only reads"
+        return Effect.ADDS, f"{_name(code)} only adds rows ({', '.join(adding)})"
+    return Effect.READS, f"{_name(code)} only reads"
 
 
 def sources_of(code: Callable | None) -> list[str]:

@@ -1,12 +1,23 @@
 """The risk report of a migration plan: what `migrate` prints and `migration_risk` returns."""
 
+import enum
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from backups_app.migration_safety.classify import Risk
 from backups_app.migration_safety.deploy import Deploy
 from backups_app.migration_safety.levels import Level
-from backups_app.migration_safety.review import Review
+from backups_app.migration_safety.review import Review, ReviewStatus
+
+
+class Action(enum.StrEnum):
+    """What `migrate` does with a plan (RiskReport.action): the report's "action"."""
+
+    NOTHING = "nothing"
+    APPLY = "apply"
+    BACKUP_THEN_APPLY = "backup_then_apply"
+    REFUSE = "refuse"
+
 
 #: The keys of a report line, in the order its JSON has always had them: where the operation
 #: stands, its data verdict, whether it was reviewed, then its deploy verdict.
@@ -113,13 +124,13 @@ class RiskReport:
             if m.review.valid and m.name in high
         ]
 
-    def action(self, *, allow_dangerous: bool = False) -> str:
-        """What `migrate` does with this plan: nothing, apply, backup_then_apply or refuse."""
+    def action(self, *, allow_dangerous: bool = False) -> Action:
+        """What `migrate` does with this plan."""
         if not self.migrations:
-            return "nothing"
+            return Action.NOTHING
         if self.unreviewed_high and not allow_dangerous:
-            return "refuse"
-        return "backup_then_apply" if self.backup_required else "apply"
+            return Action.REFUSE
+        return Action.BACKUP_THEN_APPLY if self.backup_required else Action.APPLY
 
     def as_dict(self, *, allow_dangerous: bool = False) -> dict[str, Any]:
         return {
@@ -173,7 +184,7 @@ class RiskReport:
                 f"  {len(quiet)} other operation(s) put no data at risk and are safe to deploy."
             )
         for migration in self.migrations:
-            if migration.review.status == "void":
+            if migration.review.status == ReviewStatus.VOID:
                 lines.append(
                     f"  Review of {migration.name} is VOID: the migration changed after it was "
                     "reviewed. Review it again."

@@ -5,6 +5,7 @@ change it and any other edit (an operation, a RunPython body, a comment) voids t
 """
 
 import ast
+import enum
 import hashlib
 import inspect
 import io
@@ -22,15 +23,20 @@ from backups_app.migration_safety import python_code
 MARKER = "reviewed"
 
 
+class ReviewStatus(enum.StrEnum):
+    REVIEWED = "reviewed"  # the marker matches the file
+    VOID = "void"  # the file (or a helper it imports) changed since the review
+    NONE = "none"  # no marker
+
+
 @dataclass(frozen=True)
 class Review:
-    #: "reviewed" (the marker matches the file), "void" (the file changed since), or "none".
-    status: str
+    status: ReviewStatus
     reason: str = ""
 
     @property
     def valid(self) -> bool:
-        return self.status == "reviewed"
+        return self.status == ReviewStatus.REVIEWED
 
 
 def migration_file(migration: Migration) -> Path:
@@ -98,20 +104,20 @@ def review_of(migration: Migration) -> Review:
     """Whether `migration` carries a review that still matches what it will run. Django's own
     migrations (django.contrib) count as reviewed by Django; they still get their backup."""
     if type(migration).__module__.startswith("django.contrib."):
-        return Review("reviewed", "shipped with Django")
+        return Review(ReviewStatus.REVIEWED, "shipped with Django")
     marker = getattr(migration, MARKER, None)
     if not marker:
-        return Review("none")
+        return Review(ReviewStatus.NONE)
     reason = str(marker.get("reason", "")) if isinstance(marker, dict) else ""
     try:
         path = migration_file(migration)
         text = _read(path)
     except (OSError, ValidationError):
-        return Review("void", reason)
+        return Review(ReviewStatus.VOID, reason)
     expected = marker.get("sha256") if isinstance(marker, dict) else None
     if not reason.strip() or expected != content_hash(text, helpers=helper_sources(migration)):
-        return Review("void", reason)
-    return Review("reviewed", reason)
+        return Review(ReviewStatus.VOID, reason)
+    return Review(ReviewStatus.REVIEWED, reason)
 
 
 def write_review(migration: Migration, *, reason: str) -> Path:

@@ -19,7 +19,7 @@ from backups_app.exceptions import (
     VerificationError,
 )
 from backups_app.migration_safety.levels import Level
-from backups_app.migration_safety.report import RiskReport
+from backups_app.migration_safety.report import Action, RiskReport
 from backups_app.models import Backup, SchemaChange
 from backups_app.selectors import (
     applied_migrations,
@@ -196,7 +196,7 @@ def _start(
         change.plan = {**change.plan, "action": "fake"}
         _save(change)
         return change
-    if report.action(allow_dangerous=allow_dangerous) == "refuse":
+    if report.action(allow_dangerous=allow_dangerous) == Action.REFUSE:
         _refuse(change, *_refusal_message(report))
     if report.backup_required and report.database != "default":
         _refuse(
