@@ -99,7 +99,7 @@ def error(message: str, status: int) -> JsonResponse:
 
 @api_view(method="GET", permission="backups_app.view_backup")
 def backup_catalogue(request: HttpRequest, who: str, body: dict) -> tuple[dict, int]:
-    return {"backups": [backup_summary(b) for b in backup_list()]}, 200
+    return {"backups": [backup_summary(backup=b) for b in backup_list()]}, 200
 
 
 @api_view(method="POST", permission="backups_app.create_backup")

@@ -229,7 +229,7 @@ def journal_dir() -> Path:
 def auto_bytes_per_hour() -> float:
     """With the journal on, how many bytes automatic backups after signups may write per hour
     (`BACKUP_AUTO_BYTES_PER_HOUR`, 16 GiB; 0 turns the spacing off). See
-    services/auto.py spacing_wait_until."""
+    selectors.spacing_wait_until."""
     return _non_negative("BACKUP_AUTO_BYTES_PER_HOUR", 16 * 1024**3)
 
 

@@ -95,7 +95,7 @@ def check_rpo(now: datetime.datetime) -> Check:
     state = queue_state()
     # With the journal on, dumps of a large list are spaced (services/auto.py): the signups
     # waiting meanwhile are journalled, and the wait is allowed for.
-    rpo = conf.rpo_seconds() + spacing_seconds(backup_latest())
+    rpo = conf.rpo_seconds() + spacing_seconds(newest=backup_latest())
     waited = (now - state.oldest_at).total_seconds() if state.oldest_at else 0.0
     figures = {
         "pending_requests": state.pending,

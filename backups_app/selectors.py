@@ -1,6 +1,7 @@
 """Reads of the backup catalogue."""
 
 import datetime
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, QuerySet
 from django.utils import timezone
 
 from backups_app import conf, files
@@ -64,7 +65,7 @@ def backup_dump_get(*, backup_id: int) -> tuple[Backup, Path]:
     return backup, files.resolve_dump(backup.name)
 
 
-def offsite_lag_seconds(*, now=None) -> float | None:
+def offsite_lag_seconds(*, now: datetime.datetime | None = None) -> float | None:
     """Age of the oldest successful backup not yet off-site (0 when none waits), or None when
     off-site copies are off (§8.1)."""
     if not conf.offsite_enabled():
@@ -84,7 +85,7 @@ def backup_latest() -> Backup | None:
     return Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("-started_at").first()
 
 
-def backup_summary(backup: Backup) -> dict[str, Any]:
+def backup_summary(*, backup: Backup) -> dict[str, Any]:
     """A backup as plain data for `--json` output and the API."""
     return {
         "name": backup.name,
@@ -184,7 +185,7 @@ class QueueState:
         return self.pending == 0 and self.unbacked_signups == 0
 
 
-def unbacked_signups():
+def unbacked_signups() -> QuerySet[Signup]:
     """Signups newer than the newest signup any successful backup holds."""
     newest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).aggregate(
         newest=Max("newest_signup_id")
@@ -192,7 +193,7 @@ def unbacked_signups():
     return Signup.objects.all() if newest is None else Signup.objects.filter(id__gt=newest)
 
 
-def waiting_requests():
+def waiting_requests() -> QuerySet[PendingBackupRequest]:
     """Requests no backup holds: not marked covered, and stamped after the newest successful
     backup began (one stamped before it belongs to a signup committed before its snapshot)."""
     waiting = PendingBackupRequest.objects.filter(covered_at__isnull=True)
@@ -219,7 +220,7 @@ def queue_state() -> QueueState:
     )
 
 
-def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
+def retry_wait_until(*, now: datetime.datetime) -> datetime.datetime | None:
     """After failed automatic backups, when the next try may run (exponential back-off)."""
     newest_success = backup_latest()
     failures = Backup.objects.filter(status=Backup.Status.FAILED, kind__in=AUTOMATIC_KINDS)
@@ -234,7 +235,7 @@ def retry_wait_until(now: datetime.datetime) -> datetime.datetime | None:
     return until if until > now else None
 
 
-def spacing_wait_until(now: datetime.datetime) -> datetime.datetime | None:
+def spacing_wait_until(*, now: datetime.datetime) -> datetime.datetime | None:
     """With the signup journal on, when the next automatic backup after signups may start.
 
     The journal holds every signup durably the moment it is accepted (§11), so full dumps
@@ -247,16 +248,61 @@ def spacing_wait_until(now: datetime.datetime) -> datetime.datetime | None:
     journalled meanwhile; health's RPO check allows for the wait (see spacing_seconds).
     """
     newest = backup_latest()
-    gap = spacing_seconds(newest)
+    gap = spacing_seconds(newest=newest)
     if not gap:
         return None
     until = newest.started_at + datetime.timedelta(seconds=gap)
     return until if until > now else None
 
 
-def spacing_seconds(newest: Backup | None) -> float:
+def spacing_seconds(*, newest: Backup | None) -> float:
     """How long automatic dumps after signups are spaced after `newest` began (0: not)."""
     budget = conf.auto_bytes_per_hour()
     if not conf.journal_enabled() or not budget or newest is None or not newest.size_bytes:
         return 0.0
     return newest.size_bytes * 3600 / budget
+
+
+class DueReason(enum.StrEnum):
+    """Why an automatic backup runs now (the worker's log line says it as this string)."""
+
+    MAX_DELAY = "max-delay"  # the oldest waiting signup reached BACKUP_MAX_DELAY_SECONDS
+    DEBOUNCE = "debounce"  # no signup for BACKUP_DEBOUNCE_SECONDS
+    SCHEDULE = "schedule"  # nothing waits, but the newest backup is older than the schedule
+
+
+def due_reason(*, state: QueueState, now: datetime.datetime) -> DueReason | None:
+    """Why an automatic backup should run now, or None: after the debounce's quiet time, or
+    when the oldest waiting signup reaches the maximum delay."""
+    if state.empty:
+        return None
+    if (now - state.oldest_at).total_seconds() >= conf.max_delay_seconds():
+        return DueReason.MAX_DELAY
+    if (now - state.newest_at).total_seconds() >= conf.debounce_seconds():
+        return DueReason.DEBOUNCE
+    return None
+
+
+def schedule_due(*, now: datetime.datetime) -> bool:
+    """True when the newest successful backup is older than BACKUP_SCHEDULE_SECONDS (or none)."""
+    newest = backup_latest()
+    if newest is None:
+        return True
+    return (now - newest.started_at).total_seconds() >= conf.schedule_seconds()
+
+
+def restore_test_due(*, now: datetime.datetime) -> Backup | None:
+    """The newest backup, when the last restore test is older than BACKUP_RESTORE_TEST_SECONDS
+    (or there has been none); else None. Proves the backups restore, daily, without cron."""
+    newest = backup_latest()
+    if newest is None or (newest.restore_tested and newest.verification_ok):
+        return None
+    last_test = (
+        Backup.objects.filter(restore_tested=True)
+        .order_by("-verified_at")
+        .values_list("verified_at", flat=True)
+        .first()
+    )
+    if last_test is not None and (now - last_test).total_seconds() < conf.restore_test_seconds():
+        return None
+    return newest

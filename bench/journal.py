@@ -68,7 +68,7 @@ batch = [
 ]
 Signup.objects.bulk_create(batch, batch_size=5000)
 for signup in batch:
-    journal_record_signup(signup_id=signup.pk, row=signup_row(signup))
+    journal_record_signup(signup_id=signup.pk, row=signup_row(signup=signup))
 journal_close()
 with connection.cursor() as cursor:
     cursor.execute("DELETE FROM waitlist_responses WHERE email LIKE 'replay%%'")

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce, Lower, Trim
 from waitlist.models import ErasureRequest, Signup, normalize_email
 
 
-def signups_of(email: str) -> QuerySet[Signup]:
+def signups_of(*, email: str) -> QuerySet[Signup]:
     """Every signup of the address, however its row was written: trimmed and lower-cased in SQL
     too, since a row put in behind the app's back may be neither (a full scan, for erasure and
     its admin only)."""

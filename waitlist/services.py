@@ -107,7 +107,7 @@ def signup_erase(*, email: str, erased_by: str, reason: str = "") -> ErasureResu
     now = timezone.now()
     with transaction.atomic():
         lock_ledger(exclusive=True)  # first, so a merge or replay inserting meanwhile waits
-        doomed = signups_of(normal)
+        doomed = signups_of(email=normal)
         ids = [str(pk) for pk in doomed.values_list("pk", flat=True)]
         erased_before = Erasure.objects.filter(email_hash__in=hashes).exists()
         if ids:

@@ -17,14 +17,14 @@ from backups_app.services.journal import (
 
 def journal_signup_saved(sender, instance, using: str, **kwargs) -> None:
     # The row as saved now: a later change to the instance is its own save.
-    row = signup_row(instance)
+    row = signup_row(signup=instance)
     signup_id = instance.pk
     transaction.on_commit(lambda: journal_record_signup(signup_id=signup_id, row=row), using=using)
 
 
 def journal_signup_deleted(sender, instance, using: str, **kwargs) -> None:
     signup_id = instance.pk
-    transaction.on_commit(lambda: journal_record_deletion(signup_id), using=using)
+    transaction.on_commit(lambda: journal_record_deletion(signup_id=signup_id), using=using)
 
 
 def queue_backup_after_signup(sender, instance, created: bool, using: str, **kwargs) -> None:

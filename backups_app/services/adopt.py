@@ -39,7 +39,7 @@ def backup_adopt(*, name: str, adopted_by: str = "") -> Backup:
         files.write_manifest(path, manifest)
         logger.warning("backup adopted name=%s by=%s", dump.name, adopted_by or "-")
     backup, _ = Backup.objects.update_or_create(
-        name=dump.name, defaults=fields_from_manifest(manifest)
+        name=dump.name, defaults=fields_from_manifest(manifest=manifest)
     )
     return backup
 

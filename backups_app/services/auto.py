@@ -16,10 +16,14 @@ from backups_app.models import Backup, PendingBackupRequest
 from backups_app.request_buffer import request_buffer
 from backups_app.selectors import (
     CLOCK_SKEW,
+    DueReason,
     QueueState,
     backup_latest,
+    due_reason,
     queue_state,
+    restore_test_due,
     retry_wait_until,
+    schedule_due,
     spacing_wait_until,
 )
 from backups_app.services.catalogue import Leftovers, backup_leftovers_clean
@@ -74,43 +78,6 @@ def mark_held_requests() -> int:
     ).update(covered_at=newest.finished_at or timezone.now(), covered_by=newest.name)
 
 
-def due_reason(state: QueueState, now: datetime.datetime) -> str | None:
-    """Why an automatic backup should run now, or None: after the debounce's quiet time, or
-    when the oldest waiting signup reaches the maximum delay."""
-    if state.empty:
-        return None
-    if (now - state.oldest_at).total_seconds() >= conf.max_delay_seconds():
-        return "max-delay"
-    if (now - state.newest_at).total_seconds() >= conf.debounce_seconds():
-        return "debounce"
-    return None
-
-
-def schedule_due(now: datetime.datetime) -> bool:
-    """True when the newest successful backup is older than BACKUP_SCHEDULE_SECONDS (or none)."""
-    newest = backup_latest()
-    if newest is None:
-        return True
-    return (now - newest.started_at).total_seconds() >= conf.schedule_seconds()
-
-
-def restore_test_due(now: datetime.datetime) -> Backup | None:
-    """The newest backup, when the last restore test is older than BACKUP_RESTORE_TEST_SECONDS
-    (or there has been none); else None. Proves the backups restore, daily, without cron."""
-    newest = backup_latest()
-    if newest is None or (newest.restore_tested and newest.verification_ok):
-        return None
-    last_test = (
-        Backup.objects.filter(restore_tested=True)
-        .order_by("-verified_at")
-        .values_list("verified_at", flat=True)
-        .first()
-    )
-    if last_test is not None and (now - last_test).total_seconds() < conf.restore_test_seconds():
-        return None
-    return newest
-
-
 class WorkerAction(enum.StrEnum):
     """What one pass of the backup worker did (its log line says it as this string)."""
 
@@ -138,15 +105,15 @@ class WorkerPass:
     leftovers: Leftovers | None = None
 
 
-def _reason_to_back_up(state: QueueState, now: datetime.datetime) -> str | None:
+def _reason_to_back_up(state: QueueState, now: datetime.datetime) -> DueReason | None:
     # Waiting signups follow the debounce and max-delay rules, spaced out when the journal
     # holds them already; the schedule is for quiet times.
     if not state.empty:
-        reason = due_reason(state, now)
-        if reason is not None and spacing_wait_until(now) is not None:
+        reason = due_reason(state=state, now=now)
+        if reason is not None and spacing_wait_until(now=now) is not None:
             return None
         return reason
-    return "schedule" if schedule_due(now) else None
+    return DueReason.SCHEDULE if schedule_due(now=now) else None
 
 
 def backup_worker_pass(*, now: datetime.datetime | None = None) -> WorkerPass:
@@ -202,7 +169,7 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
     state = queue_state()
     reason = _reason_to_back_up(state, now)
     if reason is None:
-        if state.empty and (newest := restore_test_due(now)) is not None:
+        if state.empty and (newest := restore_test_due(now=now)) is not None:
             result = backup_verify(backup=newest, restore_test=True, lock_timeout=0)
             if result.busy:
                 return WorkerPass(WorkerAction.BUSY, detail="another backup or restore is running")
@@ -210,7 +177,7 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
         return WorkerPass(
             WorkerAction.IDLE if state.empty else WorkerAction.WAITING, pending=state.pending
         )
-    retry_at = retry_wait_until(now)
+    retry_at = retry_wait_until(now=now)
     if retry_at is not None:
         return WorkerPass(
             WorkerAction.BACKING_OFF,
@@ -226,7 +193,7 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
                 return WorkerPass(
                     WorkerAction.IDLE, pending=state.pending, detail="covered meanwhile"
                 )
-            kind = Backup.Kind.SCHEDULED if reason == "schedule" else Backup.Kind.AUTO
+            kind = Backup.Kind.SCHEDULED if reason == DueReason.SCHEDULE else Backup.Kind.AUTO
             backup = backup_create_locked(engine=engine, kind=kind, triggered_by="worker")
     except BackupBusy:
         return WorkerPass(
@@ -247,7 +214,7 @@ def _worker_pass(now: datetime.datetime) -> WorkerPass:
 
 def backup_scheduled_run() -> Backup | None:
     """The scheduled backup (cron): one when the newest is older than BACKUP_SCHEDULE_SECONDS."""
-    if not schedule_due(timezone.now()):
+    if not schedule_due(now=timezone.now()):
         return None
     engine = get_engine()
     with engine.lock(timeout=conf.lock_timeout_seconds()):

@@ -55,7 +55,7 @@ class Leftovers:
         return bool(self.interrupted or self.completed or self.files or self.scratch)
 
 
-def fields_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+def fields_from_manifest(*, manifest: dict[str, Any]) -> dict[str, Any]:
     """The catalogue fields a manifest determines."""
     shrink = manifest.get("shrink") or {}
     verification = manifest.get("verification") or {}
@@ -113,7 +113,7 @@ def manifest_update(*, backup: Backup, **changes: Unpack[ManifestChanges]) -> Ba
     manifest.update(changes)
     manifest_sign(manifest)
     files.write_manifest(path, manifest)
-    for name, value in fields_from_manifest(manifest).items():
+    for name, value in fields_from_manifest(manifest=manifest).items():
         setattr(backup, name, value)
     backup.save()
     return backup
@@ -197,7 +197,7 @@ def catalogue_sync_locked(
         on_disk.add(dump.name)
         try:
             _, created = Backup.objects.update_or_create(
-                name=dump.name, defaults=fields_from_manifest(manifest)
+                name=dump.name, defaults=fields_from_manifest(manifest=manifest)
             )
         except (AttributeError, TypeError, ValueError) as err:  # a signed but odd manifest
             result.unreadable.append(path.name)
@@ -262,11 +262,11 @@ def interrupted_settle_locked() -> tuple[list[str], list[str]]:
     for record in Backup.objects.filter(status=Backup.Status.RUNNING):
         dump = conf.backup_dir() / record.name
         try:
-            manifest = check_files(dump)
+            manifest = check_files(dump=dump)
         except (VerificationError, ValidationError, OSError):
             manifest = None
         if manifest is not None and manifest.get("name") == record.name:
-            for name, value in fields_from_manifest(manifest).items():
+            for name, value in fields_from_manifest(manifest=manifest).items():
                 setattr(record, name, value)
             record.save()
             completed.append(record.name)

@@ -153,7 +153,7 @@ def backup_create_locked(
         _discard(record, error="interrupted before the backup was complete")
         raise
 
-    for field, value in fields_from_manifest(manifest).items():
+    for field, value in fields_from_manifest(manifest=manifest).items():
         setattr(record, field, value)
     try:
         _save_entry(record)

@@ -40,7 +40,7 @@ def neutralise(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def signup_csv_rows(signups: QuerySet) -> Iterator[list[str]]:
+def signup_csv_rows(*, signups: QuerySet) -> Iterator[list[str]]:
     """The header, then one neutralised row per signup, read in chunks (flat memory)."""
     yield COLUMNS
     for values in signups.order_by("id").values_list(*COLUMNS).iterator(chunk_size=2000):
@@ -79,7 +79,7 @@ def waitlist_export_csv(
             writer = csv.writer(text, lineterminator="\r\n")
             row_count = -1  # the header
             chosen = everyone if signups is None else signups
-            for row in signup_csv_rows(chosen.exclude(pk__in=hidden) if hidden else chosen):
+            for row in signup_csv_rows(signups=chosen.exclude(pk__in=hidden) if hidden else chosen):
                 writer.writerow(row)
                 row_count += 1
             text.flush()

@@ -48,7 +48,7 @@ class JournalError(BackupError):
 # --- Writing ------------------------------------------------------------------------------
 
 
-def signup_row(signup: Signup) -> dict[str, Any]:
+def signup_row(*, signup: Signup) -> dict[str, Any]:
     """Every column of a signup, as JSON values: what re-inserting it exactly needs."""
     row = {}
     for model_field in Signup._meta.concrete_fields:
@@ -71,7 +71,7 @@ def journal_record_signup(*, signup_id: int, row: dict[str, Any]) -> None:
     _append({"op": "put", "id": signup_id, "row": row})
 
 
-def journal_record_deletion(signup_id: int) -> None:
+def journal_record_deletion(*, signup_id: int) -> None:
     """Append that a signup was deleted through the app, so replay does not bring it back."""
     _append({"op": "delete", "id": signup_id})
 
@@ -203,7 +203,7 @@ def journal_position() -> dict[str, Any]:
     return {"segments": segments}
 
 
-def backup_position(backup: Backup) -> dict[str, int] | None:
+def backup_position(*, backup: Backup) -> dict[str, int] | None:
     """The segments' positions `backup` covers; None when it was taken before the journal."""
     position = (backup.manifest or {}).get("journal")
     if not isinstance(position, dict) or not isinstance(position.get("segments"), dict):
@@ -236,7 +236,7 @@ def journal_catch_up(*, now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     newest = backup_latest()
     floor = (newest.newest_signup_id or 0) if newest is not None else 0
-    start = (backup_position(newest) if newest is not None else None) or {}
+    start = (backup_position(backup=newest) if newest is not None else None) or {}
     settled = now - datetime.timedelta(seconds=CATCH_UP_SETTLE_SECONDS)
     candidates = list(
         Signup.objects.filter(id__gt=floor, created_at__lte=settled)
@@ -251,7 +251,7 @@ def journal_catch_up(*, now: datetime.datetime | None = None) -> int:
     caught = 0
     for first in range(0, len(missing), BATCH):
         for signup in Signup.objects.filter(id__in=missing[first : first + BATCH]).order_by("id"):
-            _append({"op": "put", "id": signup.pk, "row": signup_row(signup)})
+            _append({"op": "put", "id": signup.pk, "row": signup_row(signup=signup)})
             caught += 1
     if caught:
         logger.warning(
@@ -357,7 +357,7 @@ def journal_replay(
     record = _Record.read()
     start = {}
     if since is not None:
-        start = backup_position(since)
+        start = backup_position(backup=since)
         if start is None:
             raise JournalError(
                 f"{since.name} was taken before the signup journal existed, so it records no "
@@ -403,11 +403,11 @@ class _Record:
             .only("name", "started_at", "manifest")
         )
         for backup in backups:
-            for name, size in (backup_position(backup) or {}).items():
+            for name, size in (backup_position(backup=backup) or {}).items():
                 if size > longest.get(name, (-1, ""))[0]:
                     longest[name] = (size, backup.name)
         oldest = backups[0] if backups else None
-        return cls(longest, oldest, backup_position(oldest) if oldest else None)
+        return cls(longest, oldest, backup_position(backup=oldest) if oldest else None)
 
     def problem(self, path, size: int) -> str | None:
         """Why a segment on disk must not be replayed, or None."""
@@ -613,7 +613,7 @@ def journal_prune() -> list[str]:
     still open): dropping the deletion would let replay bring those signups back.
     """
     oldest = Backup.objects.filter(status=Backup.Status.SUCCEEDED).order_by("started_at").first()
-    covered = backup_position(oldest) if oldest is not None else None
+    covered = backup_position(backup=oldest) if oldest is not None else None
     if not covered:
         return []
     directory = conf.journal_dir()
@@ -679,7 +679,7 @@ def journal_status() -> JournalStatus:
     """Size, newest entry and entries not yet in a backup, from file sizes and a tail count."""
     directory = conf.journal_dir()
     newest_backup = backup_latest()
-    covered = (backup_position(newest_backup) if newest_backup else None) or {}
+    covered = (backup_position(backup=newest_backup) if newest_backup else None) or {}
     segments = size = unbacked = 0
     newest_mtime = None
     for path in journal.iter_segments(directory):
@@ -715,6 +715,6 @@ def _lines_after(path, position: int | None) -> int:
         else:
             skip_header = 1
         count = 0
-        while chunk := handle.read(1024 * 1024):
+        while chunk := handle.read(files.CHUNK_SIZE):
             count += chunk.count(b"\n")
     return max(0, count - skip_header)

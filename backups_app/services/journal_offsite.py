@@ -135,7 +135,7 @@ def _prune_offsite(local: set[str]) -> list[str]:
         .order_by("started_at")
         .first()
     )
-    covered = backup_position(oldest) if oldest is not None else None
+    covered = backup_position(backup=oldest) if oldest is not None else None
     if not covered:
         return []
     store = offsite.storage()

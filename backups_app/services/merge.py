@@ -144,7 +144,7 @@ def backup_restore_preview(
         later=0,
         created_at=manifest.get("created_at"),
         backup_accounts=row_counts.get(get_user_model()._meta.db_table, 0),
-        tables_newer=tables_newer_than(manifest, alias=engine.alias),
+        tables_newer=tables_newer_than(manifest=manifest, alias=engine.alias),
         table_rows={table: (rows, live_rows.get(table)) for table, rows in row_counts.items()},
     )
     if compare:

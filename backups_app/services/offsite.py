@@ -221,7 +221,7 @@ def backup_offsite_sync(*, signing_keys: tuple[bytes, ...] = ()) -> SyncResult:
         backup = Backup.objects.filter(name=name).first()
         if backup is None:
             Backup.objects.create(
-                name=name, offsite_at=timezone.now(), **fields_from_manifest(manifest)
+                name=name, offsite_at=timezone.now(), **fields_from_manifest(manifest=manifest)
             )
             result.added.append(name)
         elif backup.offsite_at is None:
@@ -374,7 +374,7 @@ def backup_offsite_fetch_selected(*, backups: list[Backup]) -> OffsiteSelection:
                 store_failed = True
                 continue
             try:
-                check_files(dump)
+                check_files(dump=dump)
             except VerificationError as err:
                 dump.unlink(missing_ok=True)
                 files.manifest_path_for(dump).unlink(missing_ok=True)

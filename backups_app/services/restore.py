@@ -145,7 +145,7 @@ def checked_backup(
     """
     backup_offsite_fetch_missing(name=name)  # the local copy is gone: fetch it (§8.1)
     dump = files.resolve_dump(name)
-    manifest = check_files(dump, signing_keys=signing_keys, read_to_end=False)
+    manifest = check_files(dump=dump, signing_keys=signing_keys, read_to_end=False)
     if manifest.get("vendor") != engine.vendor:
         raise RestoreError(
             f"{dump.name} is a {manifest.get('vendor')} backup and this site runs on "
@@ -207,7 +207,7 @@ def backup_restore(
         safety = safety_backup_locked(
             engine=engine, reason=f"before {dump.name} was restored", triggered_by=triggered_by
         )
-        dropped = tables_newer_than(manifest, alias=engine.alias)
+        dropped = tables_newer_than(manifest=manifest, alias=engine.alias)
         # Our own connection must not hold a transaction or a cached view of the old tables.
         connections[engine.alias].close()
         clock = time.monotonic()
@@ -272,7 +272,7 @@ def _replay_journal(name: str, signing_keys: tuple[bytes, ...]) -> tuple[ReplayR
     return report, ""
 
 
-def tables_newer_than(manifest: dict[str, Any], *, alias: str = "default") -> dict[str, int]:
+def tables_newer_than(*, manifest: dict[str, Any], alias: str = "default") -> dict[str, int]:
     """The live tables a restore of this backup drops because the backup predates them (not
     the signup table, not the tables a rollback parked signups in; a kept one with rows makes
     the restore refuse instead), with how many rows each holds now."""

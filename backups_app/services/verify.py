@@ -56,7 +56,7 @@ class Verification:
 
 
 def check_files(
-    dump: Path, *, signing_keys: tuple[bytes, ...] = (), read_to_end: bool = True
+    *, dump: Path, signing_keys: tuple[bytes, ...] = (), read_to_end: bool = True
 ) -> dict[str, Any]:
     """The manifest of a dump whose signature, size, checksum and completion marker are right.
 
@@ -176,7 +176,7 @@ def _verify(backup: Backup, *, restore_test: bool, signing_keys: tuple[bytes, ..
         backup_offsite_fetch_missing(name=backup.name)  # the local copy is gone (§8.1)
         dump = files.resolve_dump(backup.name)
         # A restore test reads the whole dump anyway, and checks its marker on the way.
-        manifest = check_files(dump, signing_keys=signing_keys, read_to_end=not restore_test)
+        manifest = check_files(dump=dump, signing_keys=signing_keys, read_to_end=not restore_test)
         if restore_test:
             result.restore_seconds = _restore_test(dump, manifest)
     except ValidationError as err:

@@ -281,7 +281,7 @@ def assert_cleared_up_and_settled(folder: Path, killed: list[str]) -> None:
     assert manifests - dumps == set(), "manifests without their dump"
     assert not Backup.objects.filter(status=Backup.Status.RUNNING).exists()
     for name in (n for n in names if files.NAME_PATTERN.match(n)):
-        check_files(folder / name)  # raises VerificationError
+        check_files(dump=folder / name)  # raises VerificationError
         assert Backup.objects.get(name=name).status == Backup.Status.SUCCEEDED
     for name in killed:
         backup = Backup.objects.get(name=name)

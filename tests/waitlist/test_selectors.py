@@ -19,10 +19,10 @@ def ada_twice():
 
 
 def test_signups_of_finds_every_row_of_the_address_however_written(ada_twice):
-    found = signups_of("  Ada@EXAMPLE.com")
+    found = signups_of(email="  Ada@EXAMPLE.com")
 
     assert sorted(found.values_list("email", flat=True)) == [" ADA@Example.com ", "ada@example.com"]
-    assert not signups_of("nobody@example.com").exists()
+    assert not signups_of(email="nobody@example.com").exists()
 
 
 def test_erasure_request_list_counts_the_signups_of_each_pending_address(ada_twice):
@@ -38,7 +38,11 @@ def test_erasure_request_list_counts_the_signups_of_each_pending_address(ada_twi
     )
 
     # What approving would erase; a decided request holds no address to count.
-    assert counts == {ada.pk: signups_of("ada@example.com").count(), stranger.pk: 0, grace.pk: None}
+    assert counts == {
+        ada.pk: signups_of(email="ada@example.com").count(),
+        stranger.pk: 0,
+        grace.pk: None,
+    }
     assert counts[ada.pk] == 2
 
 

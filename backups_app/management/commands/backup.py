@@ -31,4 +31,4 @@ class Command(BackupCommand):
         )
         if backup.shrink_detected:
             text += f"\nWARNING: data shrank since the previous backup: {backup.shrink_detail}"
-        self.emit({"backup": backup_summary(backup), "manifest": backup.manifest}, text)
+        self.emit({"backup": backup_summary(backup=backup), "manifest": backup.manifest}, text)

@@ -81,7 +81,7 @@ class Command(BackupCommand):
                     f"{verified:<8}  "
                     f"{'yes' if b.pinned else '-'}" + ("  SHRANK" if b.shrink_detected else "")
                 )
-        document = {"backups": [backup_summary(b) for b in backups]}
+        document = {"backups": [backup_summary(backup=b) for b in backups]}
         if sync is not None:
             document["sync"] = sync.as_dict()
         if offsite_sync is not None:

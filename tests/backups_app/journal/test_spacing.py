@@ -33,7 +33,7 @@ def later(seconds: float) -> datetime.datetime:
 
 def test_a_large_backup_spaces_the_next_one_by_its_size(large_newest_backup):
     backup = Backup.objects.get(pk=large_newest_backup.pk)
-    assert spacing_wait_until(later(0)) == backup.started_at + datetime.timedelta(seconds=900)
+    assert spacing_wait_until(now=later(0)) == backup.started_at + datetime.timedelta(seconds=900)
     assert backup_worker_pass(now=later(100)).action == "waiting"
     assert backup_worker_pass(now=later(801)).action == "backed-up"
 
@@ -52,20 +52,20 @@ def test_the_default_budget_keeps_a_million_signups_within_the_minute(backup_dir
     del settings.BACKUP_AUTO_BYTES_PER_HOUR  # the default: 16 GiB an hour
     backup = backup_create(kind=Backup.Kind.MANUAL)
     backup.size_bytes = 120 * 1024**2  # a 1,000,000-signup dump on PostgreSQL
-    assert spacing_seconds(backup) < 30
+    assert spacing_seconds(newest=backup) < 30
     backup.size_bytes = 1700 * 1024**2  # ten million
-    assert 300 < spacing_seconds(backup) < 400
+    assert 300 < spacing_seconds(newest=backup) < 400
 
 
 def test_without_the_journal_the_signups_are_backed_up_at_the_max_delay(
     large_newest_backup, settings
 ):
     settings.BACKUP_JOURNAL = False
-    assert spacing_wait_until(later(0)) is None
+    assert spacing_wait_until(now=later(0)) is None
     assert backup_worker_pass(now=later(100)).action == "backed-up"
 
 
 def test_a_small_list_is_not_slowed(backup_dir):
     SignupFactory()
     backup_create(kind=Backup.Kind.MANUAL)
-    assert spacing_wait_until(later(1)) is None  # 17 KB: a wait of 15 ms
+    assert spacing_wait_until(now=later(1)) is None  # 17 KB: a wait of 15 ms
