@@ -11,6 +11,8 @@ from typing import IO
 
 from django.db import connections
 
+from backups_app import files
+
 # pg_dump reads the same snapshot in parallel; elsewhere: how many rows to read at once.
 ROW_BATCH = 5000
 LEFT_BEHIND_INFIX = "_left_behind_"
@@ -207,7 +209,7 @@ def child_stdout(out: IO[bytes]) -> IO[bytes] | int:
 def pump(source: IO[bytes] | None, out: IO[bytes]) -> None:
     """Copy a child's piped stdout into `out` (nothing to do when it wrote `out` directly)."""
     if source is not None:
-        while chunk := source.read(1 << 20):
+        while chunk := source.read(files.CHUNK_SIZE):
             out.write(chunk)
 
 

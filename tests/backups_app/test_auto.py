@@ -14,6 +14,7 @@ from backups_app.services import backup_create, backup_requests_flush, backup_wo
 from tests.backups_app.conftest import write_script
 from tests.factories import SignupFactory
 from tests.threads import run_together
+from tests.waiting import wait_until
 from waitlist.models import Signup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -247,14 +248,14 @@ def test_every_automatic_backup_is_checksum_verified(backup_dir):
 
 
 def test_background_thread_writes_buffered_requests_within_a_moment(backup_dir):
-    import time
-
     request_buffer.background = True
     try:
         SignupFactory.create_batch(3)
-        deadline = time.monotonic() + 5
-        while PendingBackupRequest.objects.count() < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(
+            lambda: PendingBackupRequest.objects.count() >= 3,
+            what="the background thread to write 3 requests",
+            seconds=5,
+        )
     finally:
         request_buffer.background = False
         request_buffer.stop()
