@@ -19,6 +19,7 @@ from backups_app.services.journal import (
 )
 from tests.backups_app.journal.conftest import entries, segments
 from tests.factories import SignupFactory
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,10 +68,11 @@ def test_in_the_background_the_thanks_redirect_does_not_wait_for_the_disk(
     # thread's flush ends on its own.
     [entry] = entries(backup_dir)
     assert entry.row["email"] == signup_data["email"].lower()
-    deadline = time.monotonic() + 10
-    while not any(run["done"] and run["thread"] != "MainThread" for run in slow_flush):
-        assert time.monotonic() < deadline, slow_flush
-        time.sleep(0.05)
+    wait_until(
+        lambda: any(run["done"] and run["thread"] != "MainThread" for run in slow_flush),
+        what="the helper thread's flush to end",
+        seconds=10,
+    )
     assert [run["thread"].startswith("journal-flush") for run in slow_flush] == [False, True]
 
 
