@@ -896,6 +896,16 @@ def _options(operation, ctx: _Context) -> Finding:
     return ctx.finding(Level.NONE, "changes Django's model options only")
 
 
+@dataclass(frozen=True)
+class _RatedStatement:
+    """One statement of a RunSQL, with its verdict and the rows that verdict counts."""
+
+    level: Level
+    why: str
+    statement: sql.Statement
+    rows: int | None
+
+
 @_READERS.of("RunSQL")
 def _run_sql(operation, ctx: _Context) -> Finding:
     source = operation.reverse_sql if ctx.backwards else operation.sql
@@ -905,7 +915,7 @@ def _run_sql(operation, ctx: _Context) -> Finding:
     if not statements:
         return ctx.finding(Level.NONE, "no SQL to run")
     has_data = ctx.probe.has_data()
-    rated = []
+    rated: list[_RatedStatement] = []
     for statement in statements:
         rows = _sql_rows(statement, ctx.probe)
         matched, overwritten = _sql_matches(statement, rows, ctx.probe)
@@ -913,7 +923,7 @@ def _run_sql(operation, ctx: _Context) -> Finding:
             statement, rows, has_data, matched=matched, overwritten=overwritten
         )
         counted = overwritten if overwritten else matched
-        rated.append((level, why, statement, rows if counted is None else counted))
+        rated.append(_RatedStatement(level, why, statement, rows if counted is None else counted))
         if statement.effect == "create":
             for table in statement.tables:
                 ctx.probe.plan_create_table(table)
@@ -921,8 +931,8 @@ def _run_sql(operation, ctx: _Context) -> Finding:
             ctx.probe.plan_rename_table(statement.tables[0], statement.renamed_to)
         if statement.renamed_column and statement.tables:
             ctx.probe.plan_rename_column(statement.tables[0], *statement.renamed_column)
-    worst = max(r[0] for r in rated)
-    level, why, statement, rows = next(r for r in rated if r[0] == worst)
+    first_worst = max(rated, key=lambda rated_statement: rated_statement.level)
+    worst, why, statement = first_worst.level, first_worst.why, first_worst.statement
     dropped = {t.lower() for s in statements if s.effect == "drop_table" for t in s.tables}
     created = {t.lower() for s in statements if s.effect == "create" for t in s.tables}
     if dropped & created and worst == Level.HIGH:
@@ -932,7 +942,7 @@ def _run_sql(operation, ctx: _Context) -> Finding:
         worst,
         f"{why} ({shown})",
         table=statement.tables[0] if statement.tables else "",
-        rows=rows,
+        rows=first_worst.rows,
         safe_alternative=SAFE["sql"] if worst >= Level.MEDIUM else "",
     )
 
@@ -947,7 +957,9 @@ def _sql_rows(statement: sql.Statement, probe: DataProbe) -> int | None:
     return None if None in counts else sum(counts)
 
 
-def _sql_matches(statement: sql.Statement, rows: int | None, probe: DataProbe) -> tuple:
+def _sql_matches(
+    statement: sql.Statement, rows: int | None, probe: DataProbe
+) -> tuple[int | None, int | None]:
     """For a DELETE or UPDATE whose WHERE the guard can count: the rows it selects and, for an
     UPDATE, those where it overwrites a value that is not NULL (every selected row when the
     columns it sets cannot be read). (None, None) when uncounted."""
