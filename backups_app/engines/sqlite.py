@@ -82,9 +82,11 @@ DUMP_ACTIONS = frozenset(
 DUMP_DELETES = frozenset(
     {"sqlite_sequence", "sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"}
 )
+#: How sqlite3 turns `PRAGMA writable_schema` on; the dump may then write sqlite_master itself.
+SCHEMA_WRITES_ON = frozenset({"on", "1", "true"})
 DUMP_PRAGMAS = frozenset(
     {("foreign_keys", value) for value in ("off", "0", "false", "no")}
-    | {("writable_schema", value) for value in ("on", "off", "1", "0", "true", "false")}
+    | {("writable_schema", value) for value in SCHEMA_WRITES_ON | {"off", "0", "false"}}
 )
 DENIED_FUNCTIONS = frozenset(
     {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "sqlite_dbpage"}
@@ -487,7 +489,7 @@ class DumpAuthorizer:
         if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
             return None  # SQLite recording a CREATE
         if action == sqlite3.SQLITE_PRAGMA and (arg1.lower(), str(arg2).lower()) in DUMP_PRAGMAS:
-            if arg1.lower() == "writable_schema" and str(arg2).lower() in ("on", "1", "true"):
+            if arg1.lower() == "writable_schema" and str(arg2).lower() in SCHEMA_WRITES_ON:
                 self.wrote_schema = True
             return None
         if action == sqlite3.SQLITE_FUNCTION and arg2.lower() not in DENIED_FUNCTIONS:

@@ -501,3 +501,19 @@ def test_a_unique_index_written_over_duplicates_is_refused(taken, marker, operat
     assert_refused(
         operation, sql, taken, marker, "integrity check.*non-unique entry", accounts=True
     )
+
+
+@pytest.mark.sqlite_only
+def test_a_dump_that_turns_writable_schema_on_but_keeps_the_schema_whole_restores(taken):
+    """sqlite3 writes `PRAGMA writable_schema` around virtual tables: a copy that passes the
+    integrity check it then gets is restored like any other."""
+    end = taken.sql.rindex(b"COMMIT;")
+    sql = taken.sql[:end] + b"PRAGMA writable_schema=ON;\nPRAGMA writable_schema=OFF;\n"
+    sql += taken.sql[end:]
+
+    run("restore", sql, taken.row_counts, accounts=True)
+
+    # Ada (deleted after the backup) is back; the later signup is kept, as in every restore.
+    emails = set(Signup.objects.values_list("email", flat=True))
+    assert {"ada@example.com", "later@example.com"} <= emails
+    assert len(emails) == taken.row_counts["waitlist_responses"] + 1
